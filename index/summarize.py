@@ -1,0 +1,60 @@
+"""Summaries for the coarse and source levels, made without an LLM.
+
+A section is described by its title path, the lead sentence of its first paragraphs and its
+most distinctive terms (tf-idf against the rest of the document), which is enough for the
+coarse level to be found by both the lexical and the dense index.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+
+from ..core import Node
+from ..readers.textsplit import CJK_RE, first_sentence
+from .lexical import STOPWORDS, segment
+
+_TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9\-]{2,}|[\u3400-\u9fff]{2,}")
+
+
+def _terms(text: str) -> list[str]:
+    if CJK_RE.search(text):
+        text = segment(text)
+    return [w.lower() for w in _TOKEN.findall(text) if w.lower() not in STOPWORDS]
+
+
+def fine_text(node: Node) -> str:
+    return " ".join(c.text for c in node.walk() if c is not node and c.text)
+
+
+def summarise_tree(root: Node, max_leads: int = 3, n_terms: int = 8) -> dict[int, str]:
+    """Summaries keyed by ``id(node)`` for every source and coarse node."""
+    coarse = [n for n in root.walk() if n.kind in ("section", "scene", "document", "video")]
+    bags = {id(n): Counter(_terms(fine_text(n) if n.kind not in ("document", "video") else "")) for n in coarse}
+    df: Counter = Counter()
+    for bag in bags.values():
+        df.update(set(bag))
+    n_docs = max(1, len(bags))
+    out: dict[int, str] = {}
+    for n in coarse:
+        if n.kind in ("document", "video"):
+            continue
+        bag = bags[id(n)]
+        scored = sorted(bag.items(), key=lambda kv: -kv[1] * math.log(1 + n_docs / (1 + df[kv[0]])))
+        leads = [first_sentence(c.text, 160) for c in n.children if c.text][:max_leads]
+        if not leads and n.text:
+            leads = [first_sentence(n.text, 240)]
+        terms = ", ".join(t for t, _ in scored[:n_terms])
+        out[id(n)] = " ".join(leads) + (f" Key terms: {terms}." if terms else "")
+    # The source summary: what its top-level parts are about.
+    tops = [c for c in root.children if c.kind in ("section", "scene")]
+    total = Counter()
+    for b in bags.values():
+        total.update(b)
+    terms = ", ".join(t for t, _ in total.most_common(12))
+    heads = "; ".join(c.title for c in tops[:12] if c.title)
+    base = root.text.strip() if root.kind == "video" and root.text else ""
+    out[id(root)] = " ".join(x for x in [base, f"Contents: {heads}." if heads else "",
+                                          f"Key terms: {terms}." if terms else ""] if x)
+    return out

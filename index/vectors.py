@@ -1,0 +1,162 @@
+"""One faiss index per tier, persisted beside the database as a cache of the embeddings table.
+
+Exact inner-product search (vectors are L2-normalised, so this is cosine) up to
+``IVF_THRESHOLD`` vectors, IVF above it; a GPU copy is used for search when faiss-gpu sees a
+GPU. Files are replaced atomically, and on open each index is reconciled with the database
+(the truth), so a run killed between a commit and a save heals itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+
+import faiss
+import numpy as np
+from sqlalchemy import text as sql
+
+TIERS = ("source", "coarse", "fine")
+IVF_THRESHOLD = 1_000_000
+
+
+def _new_index(dim: int, n_hint: int = 0, train: np.ndarray | None = None):
+    if n_hint > IVF_THRESHOLD and train is not None:
+        nlist = int(4 * np.sqrt(n_hint))
+        quant = faiss.IndexFlatIP(dim)
+        ivf = faiss.IndexIVFFlat(quant, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        ivf.train(train)
+        ivf.nprobe = 32
+        return ivf
+    return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+
+
+def _ids_of(index) -> np.ndarray:
+    if isinstance(index, faiss.IndexIDMap2) or hasattr(index, "id_map"):
+        return faiss.vector_to_array(index.id_map)
+    inv = index.invlists
+    out = [faiss.rev_swig_ptr(inv.get_ids(l), inv.list_size(l)).copy() for l in range(index.nlist)]
+    return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+
+
+class VectorStore:
+    def __init__(self, directory: Path, dim: int = 384):
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.dim = dim
+        self.lock = threading.RLock()
+        self.indexes: dict[str, faiss.Index] = {}
+        self._gpu: dict[str, faiss.Index] = {}
+        self.generation = -1
+        for t in TIERS:
+            p = self.dir / f"{t}.faiss"
+            self.indexes[t] = faiss.read_index(str(p)) if p.exists() else _new_index(dim)
+        meta = self.dir / "vectors.json"
+        if meta.exists():
+            self.generation = json.loads(meta.read_text()).get("generation", -1)
+        self.dirty = False
+
+    # -- writing ---------------------------------------------------------------------------
+    def add(self, tier: str, ids: np.ndarray, vecs: np.ndarray) -> None:
+        if len(ids) == 0:
+            return
+        with self.lock:
+            self.indexes[tier].add_with_ids(np.ascontiguousarray(vecs, dtype=np.float32), np.asarray(ids, dtype=np.int64))
+            self._gpu.pop(tier, None)
+            self.dirty = True
+
+    def remove_range(self, lo: int, hi: int) -> None:
+        with self.lock:
+            for t, idx in self.indexes.items():
+                if idx.remove_ids(faiss.IDSelectorRange(lo, hi + 1)):
+                    self._gpu.pop(t, None)
+                    self.dirty = True
+
+    def save(self, generation: int) -> None:
+        with self.lock:
+            for t, idx in self.indexes.items():
+                tmp = self.dir / f".{t}.faiss.tmp"
+                faiss.write_index(idx, str(tmp))
+                os.replace(tmp, self.dir / f"{t}.faiss")
+            tmp = self.dir / ".vectors.json.tmp"
+            tmp.write_text(json.dumps({"generation": generation, "dim": self.dim,
+                                       "counts": {t: int(i.ntotal) for t, i in self.indexes.items()}}))
+            os.replace(tmp, self.dir / "vectors.json")
+            self.generation = generation
+            self.dirty = False
+
+    def reconcile(self, engine, generation: int) -> int:
+        """Make each tier hold exactly the embeddings in the database. Returns vectors changed."""
+        if generation == self.generation:
+            return 0
+        changed = 0
+        with self.lock:
+            for t in TIERS:
+                with engine.connect() as c:
+                    db_ids = np.array([r[0] for r in c.execute(sql("SELECT node_id FROM embeddings WHERE tier=:t"), {"t": t})],
+                                      dtype=np.int64)
+                have = _ids_of(self.indexes[t])
+                extra = np.setdiff1d(have, db_ids)
+                missing = np.setdiff1d(db_ids, have)
+                if len(extra):
+                    self.indexes[t].remove_ids(faiss.IDSelectorBatch(extra))
+                if len(missing):
+                    vecs = load_vectors(engine, missing)
+                    total = self.indexes[t].ntotal + len(missing)
+                    if total > IVF_THRESHOLD and not hasattr(self.indexes[t], "nlist"):
+                        # crossing the threshold: rebuild as IVF from every vector of the tier
+                        allv = load_vectors(engine, db_ids)
+                        rng = np.random.default_rng(0)
+                        sample = allv[rng.choice(len(allv), size=min(len(allv), 200_000), replace=False)]
+                        self.indexes[t] = _new_index(self.dim, total, sample)
+                        self.indexes[t].add_with_ids(allv, db_ids)
+                    else:
+                        self.indexes[t].add_with_ids(vecs, missing)
+                self._gpu.pop(t, None)
+                changed += len(extra) + len(missing)
+            self.generation = generation
+            self.dirty = self.dirty or changed > 0
+        return changed
+
+    # -- reading ---------------------------------------------------------------------------
+    def _searchable(self, tier: str):
+        idx = self.indexes[tier]
+        if getattr(faiss, "get_num_gpus", lambda: 0)() > 0 and idx.ntotal > 50_000:
+            if tier not in self._gpu:
+                self._gpu[tier] = faiss.index_cpu_to_all_gpus(idx)
+            return self._gpu[tier]
+        return idx
+
+    def search(self, tier: str, q: np.ndarray, k: int, id_range: tuple[int, int] | None = None):
+        with self.lock:
+            idx = self._searchable(tier)
+            if idx.ntotal == 0:
+                return []
+            q = np.ascontiguousarray(q.reshape(1, -1), dtype=np.float32)
+            params = None
+            if id_range is not None:
+                sel = faiss.IDSelectorRange(id_range[0], id_range[1] + 1)
+                params = (faiss.SearchParametersIVF(sel=sel, nprobe=getattr(idx, "nprobe", 1))
+                          if hasattr(idx, "nlist") else faiss.SearchParameters(sel=sel))
+            D, I = idx.search(q, min(k, idx.ntotal), params=params)
+            return [(int(i), float(d)) for d, i in zip(D[0], I[0]) if i >= 0]
+
+    def count(self, tier: str) -> int:
+        return int(self.indexes[tier].ntotal)
+
+
+def pack(vec: np.ndarray) -> bytes:
+    return np.asarray(vec, dtype=np.float16).tobytes()
+
+
+def load_vectors(engine, ids: np.ndarray, chunk: int = 900) -> np.ndarray:
+    out = np.zeros((len(ids), 384), dtype=np.float32)
+    pos = {int(i): n for n, i in enumerate(ids)}
+    with engine.connect() as c:
+        for s in range(0, len(ids), chunk):
+            part = [int(i) for i in ids[s : s + chunk]]
+            q = sql("SELECT node_id, vec FROM embeddings WHERE node_id IN (" + ",".join(map(str, part)) + ")")
+            for nid, blob in c.execute(q):
+                out[pos[int(nid)]] = np.frombuffer(blob, dtype=np.float16).astype(np.float32)
+    return out
