@@ -1,0 +1,68 @@
+"""Settings shared by the prefill kernel, the decode cache and the transformers integration."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+
+@dataclass
+class SparseConfig:
+    """How much each query looks at.
+
+    ``top_k`` counts *earlier* key blocks per query block; the forced ``n_sink`` first blocks and
+    ``n_local`` most recent blocks are part of those ``top_k`` (the gate fills the rest), and the
+    query's own block is always added on top. So each query sees at most ``(top_k + 1) * block_size``
+    keys, and with ``top_k >= n_blocks`` the result equals dense causal attention.
+    """
+
+    block_size: int = 128
+    top_k: int = 31
+    n_sink: int = 1
+    n_local: int = 1
+    #: below this many keys the attention runs dense (SDPA): the gate costs more than it saves.
+    min_sparse_len: int = 8192
+    #: "block" (fixed blocks, MoBA-style) or "varlen" (variable chunks, DHSA-style, sqrt(len) pooling).
+    mode: str = "block"
+    #: varlen mode: chunk lengths chosen between these by key-similarity change points.
+    min_chunk: int = 64
+    max_chunk: int = 256
+    #: decode block summaries: "mean" (mean keys) or "quest" (element-wise min/max keys).
+    decode_gate: str = "mean"
+    #: query blocks processed per batched matmul; bounds the working set to
+    #: q_tile * (top_k + 1) * block_size keys per kv head.
+    q_tile: int = 8
+
+    def __post_init__(self) -> None:
+        if self.block_size < 1 or self.top_k < 0 or self.n_sink < 0 or self.n_local < 0:
+            raise ValueError("kernels/config.py: block_size must be >= 1 and top_k, n_sink, n_local >= 0")
+        if self.n_sink + self.n_local > self.top_k:
+            raise ValueError(
+                f"kernels/config.py: n_sink + n_local ({self.n_sink + self.n_local}) exceeds top_k ({self.top_k})"
+            )
+        if self.mode not in ("block", "varlen"):
+            raise ValueError(f"kernels/config.py: mode must be 'block' or 'varlen', got {self.mode!r}")
+        if self.decode_gate not in ("mean", "quest"):
+            raise ValueError(f"kernels/config.py: decode_gate must be 'mean' or 'quest', got {self.decode_gate!r}")
+        if not 1 <= self.min_chunk <= self.max_chunk:
+            raise ValueError("kernels/config.py: need 1 <= min_chunk <= max_chunk")
+
+    @property
+    def key_budget(self) -> int:
+        """Keys a query attends to at most (selected earlier blocks plus its own block)."""
+        return (self.top_k + 1) * self.block_size
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_any(cls, value: "SparseConfig | dict[str, Any] | None") -> "SparseConfig":
+        if value is None:
+            return cls()
+        if isinstance(value, cls):
+            return value
+        known = {f.name for f in fields(cls)}
+        unknown = set(value) - known
+        if unknown:
+            raise ValueError(f"kernels/config.py: unknown sparse attention settings {sorted(unknown)}")
+        return cls(**value)
