@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 # Order methods are shown in: the system first, then the baselines.
-METHOD_ORDER = ("agent", "bm25", "dense", "head")
+METHOD_ORDER = ("agent", "search", "bm25", "dense", "head")
 
 
 def write_jsonl(path: str | Path, records: Iterable[dict[str, Any]], append: bool = False) -> Path:
