@@ -1,0 +1,30 @@
+import os
+from pathlib import Path
+
+import pytest
+
+# Tests never reach a model hub; make any accidental attempt fail fast instead of hanging.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+if not SHARED.exists():
+    SHARED = Path(os.environ.get("SLEUTH_SHARED_DATA", "/work/shared/data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED.exists():
+        pytest.skip("../shared/data is not present")
+    return SHARED
+
+
+def write_corpus(root: Path, files: dict[str, str]) -> list[Path]:
+    root.mkdir(parents=True, exist_ok=True)
+    out = []
+    for name, text in files.items():
+        p = root / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text, encoding="utf-8")
+        out.append(p)
+    return out
