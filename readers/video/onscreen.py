@@ -1,0 +1,126 @@
+"""On-screen text: PP-OCR (rapidocr_onnxruntime, models inside the package) on sparse frames.
+
+OCR is the costly step (about 0.3 s a frame on one core), so a frame is read only when it is
+worth it: at shot starts, every ``interval`` seconds while the picture moves, and soon after a
+local sharp change on an otherwise still picture (a caption or slide text appearing). Frames
+that look the same as the last one read are skipped and extend what is already on screen.
+Lines seen on neighbouring reads are one item (same text up to OCR noise, overlapping box).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from difflib import SequenceMatcher
+
+import cv2
+import numpy as np
+
+_engine = None
+_engine_lock = threading.Lock()
+
+MIN_SCORE = 0.6
+
+
+def engine():
+    """One RapidOCR engine per process: model loading takes about half a second."""
+    global _engine
+    if _engine is None:
+        with _engine_lock:
+            if _engine is None:
+                from rapidocr_onnxruntime import RapidOCR
+
+                # "max" keeps frames at their size (up to 1500 px) instead of the default
+                # upscaling of the short side to 736 px, which costs 2-3x on 16:9 frames
+                _engine = RapidOCR(det_limit_type="max", det_limit_side_len=960)
+    return _engine
+
+
+def ocr_frame(rgb: np.ndarray, scale: float = 1.0) -> list[dict]:
+    """Text lines of one frame: ``{"text", "bbox": (x0, top, x1, bottom), "score"}``.
+
+    ``scale`` maps the frame's pixels back to the video's own size (boxes are in video pixels).
+    """
+    result, _ = engine()(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), use_cls=False)
+    out = []
+    for box, text, score in result or []:
+        text = " ".join(str(text).split())
+        if float(score) < MIN_SCORE or len(re.sub(r"\W", "", text)) < 2:
+            continue
+        xs, ys = [p[0] for p in box], [p[1] for p in box]
+        bbox = tuple(round(float(v) * scale, 1) for v in (min(xs), min(ys), max(xs), max(ys)))
+        out.append({"text": text, "bbox": bbox, "score": round(float(score), 3)})
+    return out
+
+
+def norm_text(s: str) -> str:
+    return re.sub(r"[^0-9a-z]+", "", s.lower())
+
+
+def same_text(a: str, b: str, ratio: float = 0.8) -> bool:
+    """Equal up to OCR noise (dropped spaces, a misread character or two)."""
+    na, nb = norm_text(a), norm_text(b)
+    if not na or not nb:
+        return False
+    return na == nb or SequenceMatcher(None, na, nb).ratio() >= ratio
+
+
+def _overlap(a, b) -> bool:
+    return not (a[2] < b[0] or b[2] < a[0] or a[3] < b[1] or b[3] < a[1])
+
+
+class ScreenTextTracker:
+    """Streaming: :meth:`offer` frames in time order; :attr:`items` are the deduplicated lines."""
+
+    def __init__(self, interval: float = 2.0, min_gap: float = 0.5, scale: float = 1.0):
+        self.interval, self.min_gap, self.scale = interval, min_gap, scale
+        self.items: list[dict] = []
+        self._active: list[dict] = []
+        self._last_t = -1e9
+        self._last_thumb: np.ndarray | None = None
+        self.n_ocr = 0
+
+    def _should_read(self, t: float, thumb: np.ndarray, force: bool) -> bool | None:
+        """True: read; False: skip; None: same picture as last read (extend what is shown)."""
+        if self._last_thumb is None or force:
+            return True
+        d = np.abs(thumb.astype(np.int16) - self._last_thumb)
+        g, p = float(d.mean()), float(np.percentile(d, 99))
+        if g < 0.5 and p < 12:
+            return None
+        since = t - self._last_t
+        if since >= self.interval - 1e-6:
+            return True
+        # a still picture with a sharp local change: text appearing or going away
+        return since >= self.min_gap - 1e-6 and g < 4.0 and p >= 40
+
+    def offer(self, t: float, rgb: np.ndarray, force: bool = False) -> bool:
+        thumb = cv2.resize(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), (160, 90), interpolation=cv2.INTER_AREA)
+        decision = self._should_read(t, thumb, force)
+        if decision is None:
+            for it in self._active:
+                it["t_end"] = t
+            return False
+        if not decision:
+            return False
+        self._last_t, self._last_thumb = t, thumb
+        self.n_ocr += 1
+        self._update(t, ocr_frame(rgb, self.scale))
+        return True
+
+    def _update(self, t: float, lines: list[dict]) -> None:
+        still = []
+        for ln in lines:
+            match = next(
+                (it for it in self._active if it not in still and same_text(it["text"], ln["text"]) and _overlap(it["bbox"], ln["bbox"])),
+                None,
+            )
+            if match is None:
+                match = {"t": round(t, 3), "t_end": round(t, 3), "text": ln["text"], "bbox": ln["bbox"], "score": ln["score"]}
+                self.items.append(match)
+            else:
+                match["t_end"] = round(t, 3)
+                if ln["score"] > match["score"]:  # keep the cleanest reading of the line
+                    match.update(text=ln["text"], score=ln["score"], bbox=ln["bbox"])
+            still.append(match)
+        self._active = still
