@@ -41,6 +41,29 @@ def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
                 continue
 
 
+def repair_jsonl(path: str | Path) -> int:
+    """Drop torn or unparsable lines (an interrupted write) so appends start on a fresh line;
+    returns how many lines were dropped."""
+    path = Path(path)
+    if not path.exists():
+        return 0
+    raw = path.read_text(encoding="utf-8")
+    lines = raw.splitlines()
+    good = []
+    for line in lines:
+        try:
+            json.loads(line)
+            good.append(line)
+        except json.JSONDecodeError:
+            continue
+    dropped = sum(1 for line in lines if line.strip()) - len(good)
+    if dropped or (raw and not raw.endswith("\n")):
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text("".join(g + "\n" for g in good), encoding="utf-8")
+        tmp.replace(path)
+    return dropped
+
+
 def _methods(present: Iterable[str]) -> list[str]:
     present = set(present)
     return [m for m in METHOD_ORDER if m in present] + sorted(present - set(METHOD_ORDER))

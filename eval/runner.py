@@ -33,7 +33,7 @@ from .loaders import (
     load_longbench_v2,
     load_lvbench,
 )
-from .report import e2e_summary, read_jsonl, write_jsonl, write_reports
+from .report import e2e_summary, read_jsonl, repair_jsonl, write_jsonl, write_reports
 
 BENCHMARKS = ("longbench", "longbench-v2", "lvbench")
 DEFAULT_BUDGETS = (500, 1000, 2000, 4000)
@@ -248,7 +248,12 @@ def _cache_key(r: dict[str, Any]) -> tuple:
 
 
 def run_retrieval(tasks, lib, budgets, methods, out_file: Path, llm_options, progress=None, embedder=None) -> list[dict]:
-    done = {_cache_key(r) for r in read_jsonl(out_file)}
+    repair_jsonl(out_file)
+    # An item-method counts as done only when every requested budget is on file.
+    have: dict[tuple, set[int]] = {}
+    for r in read_jsonl(out_file):
+        have.setdefault(_cache_key(r), set()).add(int(r["budget"]))
+    done = {k for k, bs in have.items() if set(budgets) <= bs}
     bar = progress.add_task("retrieval", total=len(tasks) * len(methods)) if progress else None
     for t in tasks:
         for m in methods:
@@ -257,6 +262,7 @@ def run_retrieval(tasks, lib, budgets, methods, out_file: Path, llm_options, pro
             if (t.task, t.id, m) in done:
                 progress and progress.advance(bar)
                 continue
+            missing = [b for b in budgets if b not in have.get((t.task, t.id, m), set())]
             t0 = time.perf_counter()
             error = None
             try:
@@ -270,7 +276,7 @@ def run_retrieval(tasks, lib, budgets, methods, out_file: Path, llm_options, pro
                 pieces, error = [], f"{type(e).__name__}: {e}"
             secs = round(time.perf_counter() - t0, 3)
             recs = []
-            for b in budgets:
+            for b in missing:
                 read = B.take_budget(pieces, b)
                 scores = t.evidence(read) if error is None else {"recall": None}
                 recs.append({"task": t.task, "id": t.id, "method": m, "budget": b, **scores,
@@ -282,6 +288,7 @@ def run_retrieval(tasks, lib, budgets, methods, out_file: Path, llm_options, pro
 
 
 def run_e2e(tasks, lib, out_file: Path, llm_options, progress=None) -> list[dict]:
+    repair_jsonl(out_file)
     done = {(r["task"], str(r["id"])) for r in read_jsonl(out_file)}
     bar = progress.add_task("answering", total=len(tasks)) if progress else None
     for t in tasks:
