@@ -1,0 +1,441 @@
+"""PDF reader: a PDF file -> :class:`~sleuth.core.Tree` of sections, paragraphs, tables, figures.
+
+Steps: PDFium text objects per page (:mod:`.pdf_extract`), OCR for pages without a text layer
+(:mod:`.ocr`), running headers/footers removed, per-page layout (:mod:`.pdf_layout`: lines,
+tables, columns, paragraphs), then one pass over the whole document for headings (from the
+PDF outline when it has one, else from font size/weight and numbering) and the tree.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Callable
+
+from ..core import Node, ReaderError, Tree
+from . import pdf_extract as px
+from .pdf_layout import _FIGURE_CAPTION, _TABLE_CAPTION, Block, Line, Span, build_lines, layout_page
+
+OCR_MODES = ("auto", "off", "force", "rapid", "paddle")
+OCR_SCALE = 2.0  # render at 144 dpi: small print stays legible, a page stays ~1200x1700 px
+
+_NUMBERED = re.compile(r"^(?:(?:chapter|section|part)\s+)?((?:\d{1,2}\.)*\d{1,2})\.?\s+(?=\S)", re.I)
+_LETTERED = re.compile(r"^(?:appendix\s+[A-Z]\b|[A-Z](?:\.\d{1,2})+\.?\s)")
+_PAGE_NUMBER = re.compile(r"^\s*(?:page\s*)?[-–—]?\s*(\d+|[ivxlcdm]+)\s*[-–—]?\s*(?:(?:of|/)\s*\d+)?\s*$", re.I)
+_BAD_META_TITLE = re.compile(r"^(untitled|\(?anonymous\)?|microsoft word|document\d*|title|\s*)$|\.(docx?|pdf|tex|dvi|indd)\b", re.I)
+
+
+def read_pdf(path: str | Path, *, ocr: str = "auto", progress: Callable[[int, int], None] | None = None) -> Tree:
+    """Read a PDF into a tree; see the module docstring. ``ocr``: ``auto`` (OCR pages without a
+    text layer with RapidOCR), ``rapid`` (same), ``paddle`` (same with PaddleOCR), ``force`` (OCR
+    every page, ignoring any text layer) or ``off``."""
+    if ocr not in OCR_MODES:
+        raise ValueError(f"ocr must be one of {OCR_MODES}, not {ocr!r}")
+    path = Path(path)
+    pdf = px.open_pdf(path)
+    try:
+        return _read(pdf, path, ocr, progress)
+    finally:
+        with px.PDFIUM_LOCK:
+            pdf.close()
+
+
+def _read(pdf, path: Path, ocr: str, progress) -> Tree:
+    name = path.name
+    with px.PDFIUM_LOCK:
+        n_pages = len(pdf)
+    meta = px.metadata(pdf)
+    try:
+        toc = px.outline(pdf)
+    except Exception:  # a broken outline is not worth failing the file for
+        toc = []
+    warnings: list[str] = []
+    pages: list[px.PageData] = []
+    ocr_pages: list[int] = []
+    ocr_failed: str | None = None
+    rotated = 0
+    for i in range(n_pages):
+        try:
+            pd = px.page_data(pdf, i)
+        except px.pdfium.PdfiumError as e:
+            warnings.append(f"page {i + 1}: unreadable ({e})")
+            pd = px.PageData(i, 612.0, 792.0, 0, [], [], 0, 0)
+        rotated += pd.skipped_rotated
+        if ocr != "off" and ocr_failed is None and _needs_ocr(pd, ocr):
+            try:
+                pd.spans = _ocr_spans(pdf, i, "paddle" if ocr == "paddle" else "rapid")
+                ocr_pages.append(i + 1)
+            except ReaderError as e:
+                ocr_failed = str(e)
+                warnings.append(f"{name}: OCR skipped: {e}")
+        pages.append(pd)
+        if progress is not None:
+            progress(i + 1, n_pages)
+    if rotated:
+        warnings.append(f"{name}: {rotated} rotated text runs skipped")
+
+    page_lines = [build_lines(pd.spans) for pd in pages]
+    drop = _running_lines(page_lines, pages)
+    blocks: list[Block] = []
+    for pd, lines in zip(pages, page_lines):
+        blocks.extend(layout_page([], pd.index + 1, pd.width, pd.height, pd.images, drop, lines=lines))
+
+    ocr_set = set(ocr_pages)
+    body = _body_size([b for b in blocks if b.page not in ocr_set])
+    body_ocr = _body_size([b for b in blocks if b.page in ocr_set])
+    title_block = _find_title(blocks, body, ocr_set)
+    use_outline = len([e for e in toc if e.page is not None]) >= 2
+    if use_outline:
+        blocks = _headings_from_outline(blocks, toc)
+    else:
+        _headings_from_layout(blocks, body, body_ocr, ocr_set, title_block)
+    if title_block is not None and title_block.role != "heading":
+        title_block.role = "title"
+
+    title, title_source = _doc_title(meta, title_block, path)
+    root_meta = {
+        "pages": n_pages,
+        "title_source": title_source,
+        "outline": use_outline,
+        "ocr_pages": ocr_pages,
+        "page_sizes": _page_sizes(pages),
+    }
+    for k in ("Author", "Subject", "Keywords", "CreationDate"):
+        if meta.get(k):
+            root_meta[k.lower()] = meta[k]
+    root = Node("document", title=title, page=1, meta=root_meta)
+    text = _build_tree(root, blocks)
+    root.char_start, root.char_end = 0, len(text)
+    return Tree(root=root, text=text, warnings=warnings)
+
+
+# ----------------------------------------------------------------------------- OCR
+
+
+def _needs_ocr(pd: px.PageData, mode: str) -> bool:
+    if mode == "force":
+        return True
+    n_text = sum(len(s.text.strip()) for s in pd.spans)
+    if n_text >= 20:
+        return False
+    area = pd.width * pd.height or 1.0
+    img_area = sum(max(0.0, (b[2] - b[0]) * (b[3] - b[1])) for b in pd.images)
+    # scans are one big image; text converted to outlines shows up as many vector paths
+    return img_area >= 0.1 * area or pd.n_paths >= 200
+
+
+def _ocr_spans(pdf, index: int, backend: str) -> list[Span]:
+    from .ocr import ocr_image
+
+    img = px.render_page(pdf, index, scale=OCR_SCALE)
+    boxes = ocr_image(img, backend=backend)
+    spans = []
+    for b in boxes:
+        x0, top, x1, bottom = (v / OCR_SCALE for v in (b.x0, b.top, b.x1, b.bottom))
+        h = bottom - top
+        # detector boxes are padded around the glyphs; ~0.7 of the box is the font size
+        spans.append(Span(b.text, x0, top, x1, bottom, bottom - 0.22 * h, 0.7 * h, False, "", b.score))
+    return spans
+
+
+# ----------------------------------------------------------------------------- running heads
+
+
+def _norm_running(text: str) -> str:
+    return re.sub(r"\d+", "#", " ".join(text.lower().split()))
+
+
+def _running_lines(page_lines: list[list[Line]], pages: list[px.PageData]) -> set[int]:
+    """Ids of lines that are page headers/footers: in the top/bottom margin and repeated across
+    pages (digits ignored), or bare page numbers there."""
+    zone: list[tuple[int, Line, str]] = []
+    for pi, (lines, pd) in enumerate(zip(page_lines, pages)):
+        for ln in lines:
+            if ln.bottom <= 0.09 * pd.height or ln.top >= 0.91 * pd.height:
+                where = "top" if ln.bottom <= 0.09 * pd.height else "bottom"
+                zone.append((pi, ln, where + ":" + _norm_running(ln.text)))
+    pages_per_key: dict[str, set[int]] = {}
+    for pi, _, key in zone:
+        pages_per_key.setdefault(key, set()).add(pi)
+    n = len(pages)
+    need = max(2, int(0.3 * n + 0.5))
+    drop: set[int] = set()
+    for pi, ln, key in zone:
+        if (n >= 3 and len(pages_per_key[key]) >= need) or _PAGE_NUMBER.match(ln.text):
+            drop.add(id(ln))
+    return drop
+
+
+# ----------------------------------------------------------------------------- headings
+
+
+def _size_key(size: float) -> float:
+    return round(size * 2) / 2
+
+
+def _body_size(blocks: list[Block]) -> float:
+    c: Counter[float] = Counter()
+    for b in blocks:
+        if b.kind != "paragraph":
+            continue
+        for ln in b.lines:
+            c[_size_key(ln.size)] += len(ln.text)
+    return c.most_common(1)[0][0] if c else 10.0
+
+
+def _numbering_depth(text: str) -> int:
+    m = _NUMBERED.match(text)
+    if m:
+        return m.group(1).count(".") + 1
+    m = _LETTERED.match(text)
+    if m:
+        return 1 + m.group(0).count(".") if not m.group(0).lower().startswith("appendix") else 1
+    return 0
+
+
+def _is_heading_candidate(b: Block, body: float, is_ocr: bool) -> bool:
+    if b.kind != "paragraph" or not b.lines or len(b.lines) > 3:
+        return False
+    t = b.text.strip()
+    words = t.split()
+    if len(t) < 2 or len(t) > 160 or len(words) > 18:
+        return False
+    if sum(ch.isalpha() for ch in t) < 2:
+        return False
+    if _TABLE_CAPTION.match(t) or _FIGURE_CAPTION.match(t) or _PAGE_NUMBER.match(t):
+        return False
+    if t[-1] in ",;" or (t[-1] == "." and len(words) > 6):
+        return False
+    if not (t[0].isupper() or t[0].isdigit()):
+        return False
+    if is_ocr:
+        return b.size >= 1.25 * body
+    bigger = b.size >= body + max(0.9, 0.1 * body)
+    bold = b.bold and b.size >= body - 0.6
+    return bigger or bold
+
+
+def _find_title(blocks: list[Block], body: float, ocr_set: set[int]) -> Block | None:
+    if not blocks:
+        return None
+    first_page = blocks[0].page
+    early = [b for b in blocks if b.page == first_page and b.kind == "paragraph" and b.page not in ocr_set]
+    cands = [b for b in early if _is_heading_candidate(b, body, False) and not _numbering_depth(b.text)]
+    if not cands:
+        return None
+    top = max(cands, key=lambda b: b.size)
+    if top.size < 1.25 * body:
+        return None
+    others = [b.size for b in blocks if b is not top and b.kind == "paragraph" and b.lines and len(b.lines) <= 3]
+    if others and max(others) >= top.size - 0.25:
+        return None  # the biggest style is shared: a heading level, not a title
+    # the title precedes any numbered heading on its page
+    idx = blocks.index(top)
+    if any(_numbering_depth(b.text) and _is_heading_candidate(b, body, False) for b in blocks[:idx]):
+        return None
+    return top
+
+
+def _headings_from_layout(blocks, body, body_ocr, ocr_set, title_block) -> None:
+    cands = [
+        b
+        for b in blocks
+        if b is not title_block
+        and _is_heading_candidate(b, body_ocr if b.page in ocr_set else body, b.page in ocr_set)
+    ]
+    if not cands:
+        return
+    # a candidate directly followed by another of the same style is a list of bold items, not a heading
+    pos = {id(b): i for i, b in enumerate(blocks)}
+    keep = []
+    for b in cands:
+        i = pos[id(b)]
+        if i + 1 >= len(blocks):
+            continue
+        keep.append(b)
+    styles: dict[tuple[float, bool], list[int]] = {}
+    for b in keep:
+        styles.setdefault((_size_key(b.size), b.bold), []).append(_numbering_depth(b.text))
+    depth_of: dict[tuple[float, bool], int] = {}
+    for key, depths in styles.items():
+        numbered = [d for d in depths if d]
+        if numbered and len(numbered) >= 0.5 * len(depths):
+            depth_of[key] = Counter(numbered).most_common(1)[0][0]
+    order = sorted(styles, key=lambda k: (-k[0], not k[1]))
+    level_of: dict[tuple[float, bool], int] = {}
+    for key in order:
+        if key in depth_of:
+            level_of[key] = depth_of[key]
+            continue
+        above = [
+            level_of[k] for k in order if k in level_of and (k[0] > key[0] + 0.25 or (k[0] >= key[0] - 0.25 and k[1] and not key[1]))
+        ]
+        level_of[key] = 1 + max(above, default=0)
+    for b in keep:
+        d = _numbering_depth(b.text)
+        key = (_size_key(b.size), b.bold)
+        b.role = "heading"
+        b.heading_level = d if (d and key in depth_of) else level_of[key]
+
+
+def _norm_title(t: str) -> str:
+    return re.sub(r"[^0-9a-z]+", "", t.lower())
+
+
+def _headings_from_outline(blocks: list[Block], toc: list[px.OutlineEntry]) -> list[Block]:
+    """Mark the blocks the bookmarks point at as headings; a bookmark whose text is not on its
+    page opens a section at its destination without a heading line of its own."""
+    out = list(blocks)
+    inserts: list[tuple[int, Block]] = []
+    last = 0
+    for e in toc:
+        if e.page is None:
+            continue
+        page = e.page + 1
+        want = _norm_title(e.title)
+        best_i, best_score = -1, 0.0
+        for i, b in enumerate(out):
+            if b.page != page or b.kind != "paragraph" or b.role == "heading" or len(b.lines) > 4:
+                continue
+            have = _norm_title(b.text)
+            if not want or not have:
+                continue
+            if have == want:
+                score = 3.0
+            elif have.endswith(want) and len(have) - len(want) <= 8:
+                score = 2.5  # block carries numbering the bookmark lacks
+            elif have.startswith(want) and len(have) <= 1.5 * len(want) + 10:
+                score = 2.0
+            elif want.endswith(have) and len(have) >= 0.5 * len(want):
+                score = 1.5
+            else:
+                continue
+            if i < last:
+                score -= 1.0  # prefer matches in reading order
+            if e.y is not None:
+                score -= min(1.0, abs(b.bbox[1] - e.y) / 400.0)
+            if score > best_score:
+                best_i, best_score = i, score
+        if best_i >= 0:
+            b = out[best_i]
+            b.role = "heading"
+            b.heading_level = e.level + 1
+            if len(_norm_title(b.text)) < len(want):
+                b.meta["outline_title"] = e.title
+            last = best_i
+            continue
+        # no heading line: open the section at the destination
+        at = None
+        for i, b in enumerate(out):
+            if b.page == page and (e.y is None or b.bbox[3] >= e.y - 2):
+                at = i
+                break
+            if b.page > page:
+                at = i
+                break
+        if at is None:
+            at = len(out)
+        synth = Block(kind="paragraph", page=page, bbox=(0.0, e.y or 0.0, 0.0, e.y or 0.0), text="")
+        synth.role, synth.heading_level = "heading", e.level + 1
+        synth.meta = {"outline_title": e.title, "synthetic": True}
+        inserts.append((at, synth))
+    for at, synth in sorted(inserts, key=lambda p: p[0], reverse=True):
+        out.insert(at, synth)
+    return out
+
+
+def _doc_title(meta: dict, title_block: Block | None, path: Path) -> tuple[str, str]:
+    t = " ".join((meta.get("Title") or "").split())
+    if t and not _BAD_META_TITLE.search(t) and len(t) > 3:
+        return t, "metadata"
+    if title_block is not None:
+        return title_block.text, "layout"
+    return path.stem, "filename"
+
+
+def _page_sizes(pages: list[px.PageData]) -> list[list[float]]:
+    sizes = [[round(p.width, 2), round(p.height, 2)] for p in pages]
+    # most documents have one page size; keep the list short then
+    return sizes if len({tuple(s) for s in sizes}) > 1 else sizes[:1]
+
+
+# ----------------------------------------------------------------------------- tree
+
+
+def _build_tree(root: Node, blocks: list[Block]) -> str:
+    parts: list[str] = []
+    pos = 0
+
+    def emit(s: str) -> tuple[int, int]:
+        nonlocal pos
+        if parts:
+            parts.append("\n\n")
+            pos += 2
+        start = pos
+        parts.append(s)
+        pos += len(s)
+        return start, pos
+
+    stack: list[tuple[int, Node]] = [(0, root)]
+    sections: list[Node] = []
+    for b in blocks:
+        if b.role == "heading":
+            while len(stack) > 1 and stack[-1][0] >= b.heading_level:
+                stack.pop()
+            synthetic = bool(b.meta.get("synthetic"))
+            if synthetic:
+                title = b.meta.get("outline_title", "")
+                cs = ce = pos + (2 if parts else 0)
+                bbox = None
+            else:
+                title = b.text if not b.meta.get("outline_title") else b.meta["outline_title"]
+                cs, ce = emit(b.text)
+                bbox = _round_box(b.bbox)
+            node = Node(
+                "section",
+                title=title,
+                page=b.page,
+                bbox=bbox,
+                char_start=cs,
+                char_end=ce,
+                meta={"level": len(stack), "page_end": b.page},
+            )
+            stack[-1][1].add(node)
+            stack.append((b.heading_level, node))
+            sections.append(node)
+            continue
+        if b.kind == "figure" and not b.text:
+            cs = ce = pos
+            node = Node("figure", title="", text="", page=b.page, bbox=_round_box(b.bbox), char_start=cs, char_end=ce, meta=dict(b.meta))
+        else:
+            cs, ce = emit(b.text)
+            meta = dict(b.meta)
+            if b.role == "title":
+                meta["role"] = "title"
+            node = Node(
+                b.kind,
+                title=b.caption,
+                text=b.text,
+                page=b.page,
+                bbox=_round_box(b.bbox),
+                char_start=cs,
+                char_end=ce,
+                meta=meta,
+            )
+            if b.kind == "table":
+                node.meta["table_bbox"] = _round_box(b.meta["table_bbox"])
+            if b.kind == "figure":
+                node.meta["image_bbox"] = _round_box(b.meta["image_bbox"])
+        stack[-1][1].add(node)
+        for _, sec in stack[1:]:
+            sec.char_end = max(sec.char_end or 0, ce)
+            sec.meta["page_end"] = max(sec.meta["page_end"], b.page)
+    return "".join(parts)
+
+
+def _round_box(b) -> tuple[float, float, float, float]:
+    return (round(b[0], 2), round(b[1], 2), round(b[2], 2), round(b[3], 2))
+
+
+__all__ = ["read_pdf", "OCR_MODES"]

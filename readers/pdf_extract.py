@@ -1,0 +1,344 @@
+"""PDFium access for the PDF reader: opening files, text spans, images, outline, rendering.
+
+Text comes from PDFium *text objects* (one per ``Tj``/``TJ`` show operation, i.e. usually one
+per line or word run): a handful of ctypes calls per object instead of several per character,
+which keeps extraction at a few milliseconds per page. :func:`page_spans_reference` is the plain
+per-character implementation the tests compare it to.
+
+PDFium is not thread-safe and ctypes releases the GIL during calls, so every use of PDFium in
+sleuth goes through :data:`PDFIUM_LOCK`.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import pypdfium2 as pdfium
+import pypdfium2.raw as pc
+
+from ..core import ReaderError
+from .pdf_layout import Span
+
+PDFIUM_LOCK = threading.RLock()
+
+Matrix = tuple[float, float, float, float, float, float]  # (a, b, c, d, e, f), row-vector convention
+
+_BOLD_WORDS = ("bold", "black", "heavy", "semibold", "demibold", "demi", "extrabold", "ultrabold")
+_FORCE_BOLD_FLAG = 1 << 18  # PDF font descriptor flag bit 19 (ForceBold)
+
+
+def mat_mul(m: Matrix, n: Matrix) -> Matrix:
+    """``m`` then ``n`` (row vectors: p' = p @ m @ n)."""
+    a, b, c, d, e, f = m
+    A, B, C, D, E, F = n
+    return (
+        a * A + b * C,
+        a * B + b * D,
+        c * A + d * C,
+        c * B + d * D,
+        e * A + f * C + E,
+        e * B + f * D + F,
+    )
+
+
+def transform_box(m: Matrix, l: float, b: float, r: float, t: float) -> tuple[float, float, float, float]:
+    a, bb, c, d, e, f = m
+    xs = []
+    ys = []
+    for x, y in ((l, b), (r, b), (r, t), (l, t)):
+        xs.append(a * x + c * y + e)
+        ys.append(bb * x + d * y + f)
+    return (min(xs), min(ys), max(xs), max(ys))
+
+
+def open_pdf(path: str | Path, password: str | None = None) -> pdfium.PdfDocument:
+    """Open a PDF or raise :class:`ReaderError` with a one-line reason naming the file."""
+    p = Path(path)
+    name = p.name
+    try:
+        size = p.stat().st_size
+    except FileNotFoundError:
+        raise ReaderError(f"{name}: file not found") from None
+    except OSError as e:
+        raise ReaderError(f"{name}: cannot open ({e.strerror or e})") from None
+    if size == 0:
+        raise ReaderError(f"{name}: empty file (0 bytes)")
+    try:
+        with open(p, "rb") as fh:
+            head = fh.read(1024)
+    except OSError as e:
+        raise ReaderError(f"{name}: cannot read ({e.strerror or e})") from None
+    if b"%PDF-" not in head:
+        raise ReaderError(f"{name}: not a PDF file (no %PDF header)")
+    try:
+        with PDFIUM_LOCK:
+            return pdfium.PdfDocument(str(p), password=password)
+    except pdfium.PdfiumError as e:
+        code = getattr(e, "err_code", None)
+        if code == pc.FPDF_ERR_PASSWORD:
+            raise ReaderError(f"{name}: password-protected (encrypted) PDF") from None
+        if code == pc.FPDF_ERR_SECURITY:
+            raise ReaderError(f"{name}: unsupported PDF security handler") from None
+        if code == pc.FPDF_ERR_PAGE:
+            raise ReaderError(f"{name}: PDF has no readable pages") from None
+        if code == pc.FPDF_ERR_FORMAT or code is None:
+            raise ReaderError(f"{name}: corrupt or truncated PDF (cannot parse)") from None
+        raise ReaderError(f"{name}: unreadable PDF ({e})") from None
+
+
+@dataclass
+class PageData:
+    """What the reader needs from one page, in top-left-origin points of the displayed page."""
+
+    index: int  # 0-based
+    width: float
+    height: float
+    rotation: int
+    spans: list[Span]
+    images: list[tuple[float, float, float, float]]
+    n_chars: int  # characters on PDFium's text page (0 = no text layer)
+    n_paths: int
+    skipped_rotated: int = 0
+
+
+def display_matrix(page: pdfium.PdfPage) -> tuple[Matrix, float, float, int]:
+    """Matrix from PDF user space to the displayed page with origin top-left, y down.
+
+    Coordinates are relative to the crop box (what renderers show) and follow the page's
+    /Rotate, so a box maps straight onto a rendered bitmap divided by its scale.
+    """
+    l, b, r, t = page.get_cropbox()
+    w, h = r - l, t - b
+    rot = page.get_rotation() % 360
+    m: Matrix = (1.0, 0.0, 0.0, -1.0, -l, t)
+    if rot == 90:
+        m = mat_mul(m, (0.0, 1.0, -1.0, 0.0, h, 0.0))
+        w, h = h, w
+    elif rot == 180:
+        m = mat_mul(m, (-1.0, 0.0, 0.0, -1.0, w, h))
+    elif rot == 270:
+        m = mat_mul(m, (0.0, -1.0, 1.0, 0.0, 0.0, w))
+        w, h = h, w
+    return m, w, h, rot
+
+
+class _Scratch:
+    """Reusable ctypes buffers (allocation per call would dominate the per-object cost)."""
+
+    def __init__(self) -> None:
+        self.f = [ctypes.c_float() for _ in range(4)]
+        self.fr = [ctypes.byref(x) for x in self.f]
+        self.size = ctypes.c_float()
+        self.size_r = ctypes.byref(self.size)
+        self.mat = pc.FS_MATRIX()
+        self.mat_r = ctypes.byref(self.mat)
+        self.buf_len = 4096
+        self.buf = (ctypes.c_ushort * self.buf_len)()
+        self.asc = ctypes.c_float()
+        self.name = ctypes.create_string_buffer(256)
+
+
+def _font_info(font, scratch: _Scratch, cache: dict) -> tuple[str, bool]:
+    key = ctypes.cast(font, ctypes.c_void_p).value
+    hit = cache.get(key)
+    if hit is not None:
+        return hit
+    name = ""
+    if font:
+        n = pc.FPDFFont_GetBaseFontName(font, scratch.name, 256)
+        if n > 0:
+            name = scratch.name.raw[: min(n, 256) - 1].decode("utf-8", "replace")
+        weight = pc.FPDFFont_GetWeight(font)
+        flags = pc.FPDFFont_GetFlags(font)
+    else:
+        weight, flags = -1, 0
+    low = name.lower().split("+")[-1]
+    bold = (weight >= 600) or bool(flags & _FORCE_BOLD_FLAG and flags > 0) or any(w in low for w in _BOLD_WORDS)
+    cache[key] = (name, bold)
+    return name, bold
+
+
+def page_data(pdf: pdfium.PdfDocument, index: int) -> PageData:
+    """Spans (one per text object), image boxes and counts for one page (fast path)."""
+    with PDFIUM_LOCK:
+        page = pdf[index]
+        try:
+            textpage = page.get_textpage()
+            try:
+                return _page_data(page, textpage, index)
+            finally:
+                textpage.close()
+        finally:
+            page.close()
+
+
+def _page_data(page, textpage, index: int) -> PageData:
+    disp, w, h, rot = display_matrix(page)
+    tp = textpage.raw
+    n_chars = pc.FPDFText_CountChars(tp)
+    s = _Scratch()
+    fonts: dict = {}
+    spans: list[Span] = []
+    images: list[tuple[float, float, float, float]] = []
+    counts = {"paths": 0, "rotated": 0}
+
+    def walk(parent, is_form: bool, outer: Matrix) -> None:
+        count = pc.FPDFFormObj_CountObjects(parent) if is_form else pc.FPDFPage_CountObjects(parent)
+        get = pc.FPDFFormObj_GetObject if is_form else pc.FPDFPage_GetObject
+        for k in range(count):
+            obj = get(parent, k)
+            if not obj:
+                continue
+            typ = pc.FPDFPageObj_GetType(obj)
+            if typ == pc.FPDF_PAGEOBJ_TEXT:
+                _text_span(obj, tp, outer, s, fonts, spans, counts)
+            elif typ == pc.FPDF_PAGEOBJ_IMAGE:
+                if pc.FPDFPageObj_GetBounds(obj, *s.fr):
+                    f = s.f
+                    x0, y0, x1, y1 = transform_box(outer, f[0].value, f[1].value, f[2].value, f[3].value)
+                    images.append((x0, y0, x1, y1))
+            elif typ == pc.FPDF_PAGEOBJ_PATH:
+                counts["paths"] += 1
+            elif typ == pc.FPDF_PAGEOBJ_FORM:
+                # children of a form XObject report positions in the form's space
+                if pc.FPDFPageObj_GetMatrix(obj, s.mat_r):
+                    m = s.mat
+                    inner = mat_mul((m.a, m.b, m.c, m.d, m.e, m.f), outer)
+                    walk(obj, True, inner)
+
+    walk(page.raw, False, disp)
+    return PageData(index, w, h, rot, spans, images, n_chars, counts["paths"], counts["rotated"])
+
+
+def _text_span(obj, tp, outer: Matrix, s: _Scratch, fonts: dict, spans: list, counts: dict) -> None:
+    n = pc.FPDFTextObj_GetText(obj, tp, s.buf, s.buf_len * 2)
+    if n > s.buf_len * 2:
+        s.buf_len = n
+        s.buf = (ctypes.c_ushort * s.buf_len)()
+        n = pc.FPDFTextObj_GetText(obj, tp, s.buf, s.buf_len * 2)
+    if n <= 2:
+        return
+    text = ctypes.string_at(s.buf, n - 2).decode("utf-16-le", "replace")
+    if not text.strip():
+        return
+    if not pc.FPDFPageObj_GetMatrix(obj, s.mat_r):
+        return
+    m = s.mat
+    a, b, c, d, e, f = mat_mul((m.a, m.b, m.c, m.d, m.e, m.f), outer)
+    # upright text in display space has a > 0, d < 0 (y flipped) and no rotation terms
+    if not (a > 0 and d < 0 and abs(b) <= 0.1 * a and abs(c) <= 0.1 * abs(d)):
+        counts["rotated"] += 1
+        return
+    if not pc.FPDFPageObj_GetBounds(obj, *s.fr):
+        return
+    fl = s.f
+    x0, top, x1, bottom = transform_box(outer, fl[0].value, fl[1].value, fl[2].value, fl[3].value)
+    pc.FPDFTextObj_GetFontSize(obj, s.size_r)
+    size = s.size.value * abs(d)
+    if size <= 0:
+        size = bottom - top
+    name, bold = _font_info(pc.FPDFTextObj_GetFont(obj), s, fonts)
+    if not bold and pc.FPDFTextObj_GetTextRenderMode(obj) in (pc.FPDF_TEXTRENDERMODE_FILL_STROKE,):
+        bold = True  # stroked-and-filled text is the usual synthetic bold
+    spans.append(Span(text.replace("\x00", ""), x0, top, x1, bottom, f, size, bold, name))
+
+
+def page_spans_reference(pdf: pdfium.PdfDocument, index: int) -> list[Span]:
+    """Plain per-character extraction: chars grouped by their text object, boxes unioned.
+
+    Slow (several ctypes calls per character); kept as the reference :func:`page_data` is
+    tested against.
+    """
+    with PDFIUM_LOCK:
+        page = pdf[index]
+        textpage = page.get_textpage()
+        try:
+            disp, _, _, _ = display_matrix(page)
+            groups: list[tuple[int, list[str], list[tuple[float, float, float, float]]]] = []
+            for i in range(textpage.count_chars()):
+                ch = chr(pc.FPDFText_GetUnicode(textpage.raw, i))
+                obj = pc.FPDFText_GetTextObject(textpage.raw, i)
+                key = ctypes.cast(obj, ctypes.c_void_p).value if obj else None
+                if key is None:
+                    if groups and ch == " ":
+                        groups[-1][1].append(ch)  # generated space belongs to the run before it
+                    continue
+                if not groups or groups[-1][0] != key:
+                    groups.append((key, [], []))
+                groups[-1][1].append(ch)
+                if not ch.isspace():
+                    l, b, r, t = textpage.get_charbox(i)
+                    groups[-1][2].append(transform_box(disp, l, b, r, t))
+            out = []
+            for _, chars, boxes in groups:
+                text = "".join(chars)
+                if not text.strip() or not boxes:
+                    continue
+                out.append(
+                    Span(
+                        text,
+                        min(bx[0] for bx in boxes),
+                        min(bx[1] for bx in boxes),
+                        max(bx[2] for bx in boxes),
+                        max(bx[3] for bx in boxes),
+                        baseline=0.0,
+                        size=0.0,
+                    )
+                )
+            return out
+        finally:
+            textpage.close()
+            page.close()
+
+
+@dataclass
+class OutlineEntry:
+    level: int  # 0-based
+    title: str
+    page: int | None  # 0-based
+    y: float | None  # top-left-origin y of the destination, if the bookmark gives one
+
+
+def outline(pdf: pdfium.PdfDocument) -> list[OutlineEntry]:
+    out: list[OutlineEntry] = []
+    with PDFIUM_LOCK:
+        heights: dict[int, float] = {}
+        for bm in pdf.get_toc(max_depth=8):
+            title = " ".join(bm.get_title().split())
+            dest = bm.get_dest()
+            page_i = dest.get_index() if dest is not None else None
+            y = None
+            if dest is not None and page_i is not None:
+                mode, pos = dest.get_view()
+                if mode == pc.PDFDEST_VIEW_XYZ and len(pos) >= 2 and pos[1] is not None:
+                    if page_i not in heights:
+                        pg = pdf[page_i]
+                        heights[page_i] = pg.get_cropbox()[3]
+                        pg.close()
+                    y = heights[page_i] - pos[1]
+            out.append(OutlineEntry(bm.level, title, page_i, y))
+    return out
+
+
+def metadata(pdf: pdfium.PdfDocument) -> dict[str, str]:
+    with PDFIUM_LOCK:
+        try:
+            return {k: v for k, v in pdf.get_metadata_dict(skip_empty=True).items()}
+        except Exception:  # damaged info dictionaries are common and never fatal
+            return {}
+
+
+def render_page(pdf: pdfium.PdfDocument, index: int, scale: float = 2.0):
+    """The page as a PIL RGB image, ``scale`` pixels per point."""
+    with PDFIUM_LOCK:
+        page = pdf[index]
+        try:
+            bitmap = page.render(scale=scale)
+            img = bitmap.to_pil().convert("RGB")
+            bitmap.close()
+            return img
+        finally:
+            page.close()
