@@ -228,10 +228,21 @@ def _as_dict(e) -> dict[str, Any]:
 def agent_pieces(answer, context: str | None) -> list[B.Piece]:
     """The agent's evidence, in the order it was read, as Pieces."""
     out = []
+    parents: set = set()
+    seen: set[str] = set()
     for e in _get(answer, "evidence", None) or []:
-        p = _piece_from(_as_dict(e), context)
-        if p is not None:
-            out.append(p)
+        d = _as_dict(e)
+        # A read lists its items and then the node they came from with their joined text: the
+        # same words twice. Count them once, as the items.
+        if d.get("parent") is not None:
+            parents.add(d["parent"])
+        elif d.get("id") is not None and d.get("id") in parents:
+            continue
+        p = _piece_from(d, context)
+        if p is None or p.text in seen:
+            continue
+        seen.add(p.text)
+        out.append(p)
     return out
 
 

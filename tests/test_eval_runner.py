@@ -83,6 +83,16 @@ def test_agent_pieces_from_dicts_and_objects():
     assert [p.text for p in ps] == ["first read", "second read"]
     assert ps[0].node_id == 7 and ps[0].start == 0 and ps[1].start is None
     assert RU.agent_pieces({"evidence": None}, "x") == []
+    # the shape agent/tools.evidence_from gives a read: items with ``parent``, then the node with
+    # the items' joined text, which must not count twice; a repeated snippet counts once
+    ctx = "one two\n\nthree four"
+    ev = {"evidence": [
+        {"id": 2, "text": "one two", "via": "search"},
+        {"id": 2, "text": "one two", "via": "read", "parent": 1, "locator": {"char_start": 0, "char_end": 7}},
+        {"id": 3, "text": "three four", "via": "read", "parent": 1},
+        {"id": 1, "text": "one two three four", "via": "read"},
+    ]}  # fmt: skip
+    assert [p.text for p in RU.agent_pieces(ev, ctx)] == ["one two", "three four"]
 
 
 def _lvbench_file(tmp_path):
