@@ -102,6 +102,32 @@ def _dense_prefix(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: floa
     return out
 
 
+def _select(qg_sparse: torch.Tensor, k: torch.Tensor, cfg: SparseConfig, first_block: int) -> torch.Tensor:
+    """Gate for the query blocks ``qg_sparse [b, h_kv, G, n, block, d]`` starting at absolute block ``first_block``."""
+    b, hkv, _, n = qg_sparse.shape[:4]
+    if n == 0:
+        return torch.empty(b, hkv, 0, cfg.top_k, dtype=torch.long, device=k.device)
+    q_blocks = torch.arange(first_block, first_block + n, device=k.device)
+    q_sum = qg_sparse.sum(dim=(2, 4), dtype=torch.float32)
+    return select_blocks(q_sum, pooled_block_keys(k, cfg.block_size), q_blocks, cfg.top_k, cfg.n_sink, cfg.n_local)
+
+
+def plan_blocks(q: torch.Tensor, k: torch.Tensor, config: SparseConfig | None = None) -> BlockSelection:
+    """The :class:`BlockSelection` :func:`block_sparse_attention` would use, without attending
+    (the GPU kernel takes it as input)."""
+    cfg = config or SparseConfig()
+    b, hq, lq, d, hkv, lk = _check(q, k, k)
+    bs = cfg.block_size
+    off = lk - lq
+    nkb, jq0 = -(-lk // bs), off // bs
+    front, pad_k = off - jq0 * bs, -(-lk // bs) * bs - lk
+    nqb = nkb - jq0
+    n_dense = max(0, min(cfg.top_k - jq0 + 1, nqb))
+    qp = F.pad(q, (0, 0, front, pad_k)) if (front or pad_k) else q
+    qg = qp.view(b, hkv, hq // hkv, nqb, bs, d)
+    return BlockSelection(bs, jq0, n_dense, _select(qg[:, :, :, n_dense:], k, cfg, jq0 + n_dense))
+
+
 def block_sparse_attention(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -145,11 +171,8 @@ def block_sparse_attention(
         out[:, :, :, :n_dense] = dense.view(b, hkv, group, n_dense, bs, d).to(q.dtype)
 
     n_sparse = nqb - n_dense
-    sel = torch.empty(b, hkv, 0, top_k, dtype=torch.long, device=q.device)
+    sel = _select(qg[:, :, :, n_dense:], k, cfg, jq0 + n_dense)
     if n_sparse:
-        q_blocks = torch.arange(jq0 + n_dense, nkb, device=q.device)
-        q_sum = qg[:, :, :, n_dense:].sum(dim=(2, 4), dtype=torch.float32)
-        sel = select_blocks(q_sum, pooled_block_keys(k, bs), q_blocks, top_k, cfg.n_sink, cfg.n_local)
         kb = kp.view(b, hkv, nkb, bs, d)
         vb = vp.view(b, hkv, nkb, bs, d)
         tile = max(1, cfg.q_tile)

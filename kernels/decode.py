@@ -218,7 +218,7 @@ class BlockSummaries:
                 t = _grow(t, 2, nb)
                 if t.shape[2] > cap:
                     t[:, :, cap:].fill_(fill)
-                t.index_reduce_(2, blk, kf, how, include_self=True)
+                t.scatter_reduce_(2, blk[None, None, :, None].expand_as(kf), kf, how, include_self=True)
                 setattr(self, name, t)
 
     def scores(self, q: torch.Tensor, n_blocks: int) -> torch.Tensor:
