@@ -1,0 +1,66 @@
+"""Render a PDF page with a located box drawn on it (``sleuth show NODE --png``).
+
+Boxes are ``(x0, top, x1, bottom)`` in points of the displayed page with the origin top-left,
+as the PDF reader produces them, so a box maps onto the bitmap by multiplying with ``scale``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+from ..core import ReaderError
+from . import pdf_extract as px
+
+BBox = tuple[float, float, float, float]
+
+
+def render_page(pdf_path: str | Path, page: int, scale: float = 2.0):
+    """Page ``page`` (1-based) as a PIL RGB image with ``scale`` pixels per point."""
+    pdf = px.open_pdf(pdf_path)
+    try:
+        with px.PDFIUM_LOCK:
+            n = len(pdf)
+        if not 1 <= page <= n:
+            raise ReaderError(f"{Path(pdf_path).name}: no page {page} (document has {n})")
+        return px.render_page(pdf, page - 1, scale=scale)
+    finally:
+        with px.PDFIUM_LOCK:
+            pdf.close()
+
+
+def render_box(
+    pdf_path: str | Path,
+    page: int,
+    bbox: BBox | Iterable[BBox] | None,
+    out_png: str | Path,
+    scale: float = 2.0,
+    color: str = "red",
+    width: int = 3,
+    pad: float = 2.0,
+) -> Path:
+    """Write ``out_png``: page ``page`` (1-based) with ``bbox`` (or several boxes) outlined.
+
+    ``pad`` points of margin keep the outline from covering the first and last glyphs.
+    """
+    from PIL import ImageDraw
+
+    img = render_page(pdf_path, page, scale)
+    boxes: list[BBox] = []
+    if bbox is not None:
+        seq = list(bbox)  # type: ignore[arg-type]
+        if seq and isinstance(seq[0], (int, float)):
+            boxes = [tuple(seq)]  # type: ignore[list-item]
+        else:
+            boxes = [tuple(b) for b in seq]  # type: ignore[misc]
+    draw = ImageDraw.Draw(img)
+    for x0, top, x1, bottom in boxes:
+        draw.rectangle(
+            [(x0 - pad) * scale, (top - pad) * scale, (x1 + pad) * scale, (bottom + pad) * scale],
+            outline=color,
+            width=width,
+        )
+    out = Path(out_png)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    img.save(out, format="PNG")
+    return out
