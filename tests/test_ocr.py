@@ -1,0 +1,130 @@
+"""OCR of image-only PDF pages and images (RapidOCR, PP-OCR ONNX models from the wheel)."""
+
+from __future__ import annotations
+
+import difflib
+import importlib.util
+
+import pytest
+
+pytest.importorskip("reportlab")
+pytest.importorskip("rapidocr_onnxruntime")
+
+from sleuth import samples
+from sleuth.core import ReaderError
+from sleuth.readers import ocr as ocr_mod
+from sleuth.readers.pdf import read_pdf
+
+LINES = [
+    "The Kessel array will pause on 14 June 2031",
+    "for a full blade inspection by the supplier.",
+    "Vessels must keep 200 metres from the turbines",
+    "while divers are in the water.",
+]
+
+
+def similar(a: str, b: str) -> float:
+    return difflib.SequenceMatcher(None, a.lower(), b.lower()).ratio()
+
+
+def inside(inner, outer, tol: float) -> bool:
+    return (
+        inner[0] >= outer[0] - tol
+        and inner[1] >= outer[1] - tol
+        and inner[2] <= outer[2] + tol
+        and inner[3] <= outer[3] + tol
+    )
+
+
+@pytest.fixture(scope="module")
+def scanned(tmp_path_factory):
+    d = tmp_path_factory.mktemp("scan")
+    gt = samples.make_scanned_pdf(d / "memo.pdf", LINES)
+    return gt, read_pdf(gt["path"])
+
+
+def test_scanned_page_is_ocred_with_words_and_boxes(scanned):
+    gt, tree = scanned
+    assert tree.root.meta["ocr_pages"] == [1]
+    paras = [n for n in tree.root.walk() if n.kind == "paragraph"]
+    assert paras and all(p.meta.get("ocr") for p in paras)
+    for want in gt["pages"][0]["lines"]:
+        # the paragraph that holds this line: best fuzzy match of the line inside its text
+        best = max(paras, key=lambda p: _best_window(want["text"], p.text))
+        assert _best_window(want["text"], best.text) >= 0.85, (want["text"], best.text)
+        # the drawn line lies inside the paragraph's box (OCR boxes are a little loose)
+        assert inside(want["bbox"], best.bbox, 4.0), (want["bbox"], best.bbox)
+    # boxes are not absurdly larger than the ink either
+    all_ink = [ln["bbox"] for ln in gt["pages"][0]["lines"]]
+    union = (min(b[0] for b in all_ink), min(b[1] for b in all_ink), max(b[2] for b in all_ink), max(b[3] for b in all_ink))
+    for p in paras:
+        assert inside(p.bbox, union, 8.0), (p.bbox, union)
+        assert tree.text[p.char_start : p.char_end] == p.text
+
+
+def _best_window(needle: str, hay: str) -> float:
+    words = hay.split()
+    n = len(needle.split())
+    best = 0.0
+    for i in range(max(1, len(words) - n + 1)):
+        best = max(best, similar(needle, " ".join(words[i : i + n])))
+    return best
+
+
+def test_ocr_off_leaves_an_image_page_empty(scanned):
+    gt, _ = scanned
+    tree = read_pdf(gt["path"], ocr="off")
+    assert tree.root.meta["ocr_pages"] == []
+    assert not [n for n in tree.root.walk() if n.kind == "paragraph"]
+
+
+def test_only_pages_without_text_layer_are_ocred(tmp_path):
+    import pypdfium2 as pdfium
+
+    rep = samples.make_report_pdf(tmp_path / "rep.pdf", outline=False)
+    scan = samples.make_scanned_pdf(tmp_path / "scan.pdf", LINES[:2])
+    merged = pdfium.PdfDocument(rep["path"])
+    other = pdfium.PdfDocument(scan["path"])
+    merged.import_pages(other)
+    merged.save(str(tmp_path / "mixed.pdf"))
+    n = len(merged)
+    merged.close()
+    other.close()
+    tree = read_pdf(tmp_path / "mixed.pdf")
+    assert tree.root.meta["ocr_pages"] == [n]
+    last = [p for p in tree.root.walk() if p.kind == "paragraph" and p.page == n]
+    assert last and any(_best_window(LINES[0], p.text) >= 0.85 for p in last)
+    assert samples.KNOWN_FACT in tree.text  # the text pages still come from the text layer
+
+
+def test_ocr_image_boxes_in_pixels():
+    from PIL import Image, ImageDraw, ImageFont
+
+    img = Image.new("RGB", (900, 300), "white")
+    d = ImageDraw.Draw(img)
+    font = ImageFont.truetype(samples.find_ttf(), 36)
+    d.text((40, 60), "Harbour office memo", fill="black", font=font)
+    d.text((40, 180), "Second line 2031", fill="black", font=font)
+    drawn = [d.textbbox((40, 60), "Harbour office memo", font=font), d.textbbox((40, 180), "Second line 2031", font=font)]
+    boxes = ocr_mod.ocr_image(img)
+    assert len(boxes) == 2
+    for b, want, text in zip(boxes, drawn, ["Harbour office memo", "Second line 2031"]):
+        assert similar(b.text, text) >= 0.85
+        assert 0.5 <= b.score <= 1.0
+        assert inside(want, (b.x0, b.top, b.x1, b.bottom), 8)
+        assert inside((b.x0, b.top, b.x1, b.bottom), want, 20)
+
+
+def test_engine_is_a_singleton():
+    assert ocr_mod.get_engine("rapid") is ocr_mod.get_engine("rapid")
+    with pytest.raises(ValueError):
+        ocr_mod.get_engine("tesseract")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("paddleocr") is not None, reason="paddleocr is installed")
+def test_paddle_backend_without_paddleocr_is_a_clear_error(scanned):
+    with pytest.raises(ReaderError, match="paddleocr"):
+        ocr_mod.get_engine("paddle")
+    gt, _ = scanned
+    tree = read_pdf(gt["path"], ocr="paddle")  # the file still reads; the page stays empty
+    assert any("paddleocr" in w for w in tree.warnings)
