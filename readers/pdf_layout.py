@@ -17,6 +17,7 @@ BBox = tuple[float, float, float, float]
 _TABLE_CAPTION = re.compile(r"^\s*(table|tab\.)\s*([0-9]+|[ivxlc]+|[a-z])\b", re.I)
 _FIGURE_CAPTION = re.compile(r"^\s*(figure|fig\.)\s*([0-9]+|[ivxlc]+|[a-z])\b", re.I)
 _BULLET = re.compile(r"^\s*([•◦▪‣\-–—*]|\(?\d{1,2}[.)]|\(?[a-z][.)])\s")
+_MONO = re.compile(r"mono|courier|consol|code|menlo|typewriter|[A-Z]*TT\d|tt\d", re.I)
 _SENTENCE_END = re.compile(r"[.!?:;\"”’)\]]\s*$")
 
 
@@ -50,6 +51,7 @@ class Line:
     bold: bool
     text: str
     row: int = -1  # lines sharing a row id sit side by side on the page
+    mono: bool = False  # set in a monospaced font (code), which never shares a paragraph with prose
 
     @property
     def bbox(self) -> BBox:
@@ -120,6 +122,7 @@ def _make_line(spans: list[Span], row: int) -> Line:
         bold=bold_chars >= 0.9 * total,
         text=join_spans(spans),
         row=row,
+        mono=sum(n for n, s in zip(n_chars, spans) if _MONO.search(s.font)) >= 0.9 * total,
     )
 
 
@@ -288,7 +291,7 @@ def _table_block(members, cols, lines, used, page) -> Block | None:
         cells_row = [""] * n_cols
         for ln in r:
             c = max(range(n_cols), key=lambda k: min(cols[k][1], ln.x1) - max(cols[k][0], ln.x0))
-            cells_row[c] = (cells_row[c] + " " + ln.text).strip()
+            cells_row[c] = (cells_row[c] + " " + ln.text.replace("\x02", "-")).strip()
         grid.append(cells_row)
     for ln in cells:
         used.add(id(ln))
@@ -296,7 +299,7 @@ def _table_block(members, cols, lines, used, page) -> Block | None:
     if cap_lines:
         for ln in cap_lines:
             used.add(id(ln))
-        caption = " ".join(ln.text for ln in cap_lines)
+        caption = _dehyphen_join([ln.text for ln in cap_lines])
     body = "\n".join(" | ".join(r) for r in grid)
     text = f"{caption}\n{body}" if caption else body
     all_boxes = [ln.bbox for ln in cells] + [ln.bbox for ln in cap_lines]
@@ -361,7 +364,7 @@ def attach_figures(images: list[BBox], lines: list[Line], page: int, page_w: flo
             continue
         size = statistics.median([ln.size for ln in lines]) if lines else 10.0
         cap = _find_caption(lines, box, size, _FIGURE_CAPTION, exclude=used)
-        caption = " ".join(ln.text for ln in cap)
+        caption = _dehyphen_join([ln.text for ln in cap])
         for ln in cap:
             used.add(id(ln))
         figs.append(
@@ -618,7 +621,7 @@ def paragraphs(ordered: list[Item], page: int) -> list[Block]:
 def _breaks(cur: list[Line], ln: Line, it: Item, pitch: float) -> bool:
     p = cur[-1]
     size = max(p.size, ln.size)
-    if abs(p.size - ln.size) > max(0.6, 0.08 * size) or p.bold != ln.bold:
+    if abs(p.size - ln.size) > max(0.6, 0.08 * size) or p.bold != ln.bold or p.mono != ln.mono:
         return True
     step = ln.baseline - p.baseline
     if step < -0.3 * size:

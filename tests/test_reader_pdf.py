@@ -348,3 +348,46 @@ def test_reading_order_columns_and_spanning_line():
     assert order[1:6] == [f"left {k} words words words" for k in range(5)]
     assert order[6:] == [f"right {k} words words words" for k in range(5)]
     assert all(isinstance(ln, Line) for ln in lines)
+
+
+def test_bookmark_without_heading_text_opens_a_section_at_its_page(tmp_path):
+    from reportlab.pdfgen import canvas
+
+    path = tmp_path / "bm.pdf"
+    c = canvas.Canvas(str(path), pagesize=samples.A4, invariant=1)
+    H = samples.A4[1]
+    c.setFont("Helvetica-Bold", 14)
+    c.drawString(72, H - 90, "1 Overview")
+    c.bookmarkHorizontalAbsolute("a", H - 80)
+    c.addOutlineEntry("1 Overview", "a", level=0)
+    c.setFont("Helvetica", 10)
+    c.drawString(72, H - 120, "First page body text about the pilot and its turbines.")
+    c.showPage()
+    c.setFont("Helvetica", 10)
+    c.drawString(72, H - 100, "Second page text that only the bookmark announces.")
+    c.bookmarkHorizontalAbsolute("b", H - 90)
+    c.addOutlineEntry("Annex: raw data", "b", level=0)
+    c.showOutline()
+    c.save()
+    tree = read_pdf(path)
+    secs = nodes(tree, "section")
+    assert [s.title for s in secs] == ["1 Overview", "Annex: raw data"]
+    assert secs[0].bbox is not None and secs[1].bbox is None and secs[1].page == 2
+    assert [p.text for p in secs[1].children] == ["Second page text that only the bookmark announces."]
+    assert tree.text[secs[1].char_start : secs[1].char_end] == secs[1].children[0].text
+
+
+def test_demo_corpus_is_deterministic_and_holds_its_facts(tmp_path):
+    a = samples.make_demo_corpus(tmp_path / "a")
+    b = samples.make_demo_corpus(tmp_path / "b")
+    assert [p.name for p in a] == [p.name for p in b]
+    assert {p.suffix for p in a} >= {".pdf", ".md", ".txt", ".html"}
+    for pa, pb in zip(a, b):
+        assert pa.read_bytes() == pb.read_bytes(), pa.name
+    by_name = {p.name: p for p in a}
+    for fact in samples.DEMO_FACTS:
+        src = by_name[fact["source"]]
+        if src.name.endswith("scan.pdf"):
+            continue  # image only: covered by the OCR tests
+        text = read_pdf(src, ocr="off").text if src.suffix == ".pdf" else src.read_text()
+        assert fact["answer"].lower() in norm(text).lower(), fact
