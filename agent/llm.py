@@ -1,0 +1,403 @@
+"""LLM backends behind one call: ``chat(messages, tools) -> LLMReply``.
+
+* :class:`OpenAIChat` — any OpenAI-compatible server (vLLM, llama.cpp server, Ollama, OpenAI)
+  over plain httpx against ``/v1/chat/completions``, with native tool calls; when a server
+  rejects ``tools`` it falls back to tools described in the prompt and parsed from text.
+* :class:`HFChat` — a local transformers model with its chat template; long prompts use the
+  ``sleuth_sparse`` attention from :mod:`sleuth.kernels.hf` when that module is importable.
+* ``none`` — no model: the heuristic planner (see :mod:`sleuth.agent.planner`).
+
+Messages are OpenAI-shaped dicts everywhere (that is also what the graph checkpoints).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from .budget import AgentError
+from .toolcall_parse import CALL_HINT
+
+
+class LLMError(AgentError):
+    """The model could not be reached or loaded; one line."""
+
+
+@dataclass
+class LLMReply:
+    content: str = ""
+    #: {"id", "name", "arguments"}; arguments are the raw JSON string (native) or a dict
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    tokens_in: int = 0
+    tokens_out: int = 0
+    native: bool = True  # False: tools were described in the prompt; calls must be parsed from content
+    seconds: float = 0.0
+
+
+class ChatLLM(Protocol):
+    name: str
+
+    def chat(self, messages: list[dict], tools: list[dict] | None = None, *, timeout: float | None = None,
+             max_tokens: int | None = None) -> LLMReply: ...
+
+
+# -- tools described in the prompt, for models/servers without native tool calling -------------
+
+def tools_prompt(tools: list[dict]) -> str:
+    lines = ["You can call these tools:"]
+    for t in tools:
+        f = t["function"]
+        lines.append(json.dumps({"name": f["name"], "description": f["description"], "parameters": f["parameters"]},
+                                ensure_ascii=False))
+    lines.append(f"To call tools, {CALL_HINT} (one block per call; several blocks in one reply run in parallel). "
+                 "When you have the answer, reply with the answer text and no tool call.")
+    return "\n".join(lines)
+
+
+def as_text_messages(messages: list[dict], tools: list[dict] | None) -> list[dict]:
+    """The same conversation with tool calls and results written as plain text turns."""
+    out: list[dict] = []
+    for m in messages:
+        role = m.get("role")
+        if role == "assistant" and m.get("tool_calls"):
+            blocks = []
+            for tc in m["tool_calls"]:
+                f = tc.get("function", tc)
+                args = f.get("arguments")
+                args = args if isinstance(args, str) else json.dumps(args or {}, ensure_ascii=False)
+                blocks.append(f'<tool_call>{{"name": "{f.get("name")}", "arguments": {args}}}</tool_call>')
+            out.append({"role": "assistant", "content": ((m.get("content") or "") + "\n" + "\n".join(blocks)).strip()})
+        elif role == "tool":
+            body = f'<tool_response name="{m.get("name", "")}" id="{m.get("tool_call_id", "")}">\n{m.get("content", "")}\n</tool_response>'
+            if out and out[-1]["role"] == "user" and out[-1].get("_tool"):
+                out[-1]["content"] += "\n" + body
+            else:
+                out.append({"role": "user", "content": body, "_tool": True})
+        else:
+            out.append({"role": role, "content": m.get("content") or ""})
+    for m in out:
+        m.pop("_tool", None)
+    if tools:
+        if out and out[0]["role"] == "system":
+            out[0] = {"role": "system", "content": out[0]["content"] + "\n\n" + tools_prompt(tools)}
+        else:
+            out.insert(0, {"role": "system", "content": tools_prompt(tools)})
+    return out
+
+
+# -- OpenAI-compatible servers ----------------------------------------------------------------
+
+def _base_url(base_url: str | None, api_key: str | None) -> str:
+    url = base_url or os.environ.get("SLEUTH_BASE_URL") or os.environ.get("OPENAI_BASE_URL")
+    if not url:
+        if api_key or os.environ.get("OPENAI_API_KEY"):
+            url = "https://api.openai.com/v1"
+        else:
+            raise LLMError("no LLM server: pass --base-url (e.g. http://localhost:8000/v1) or set SLEUTH_BASE_URL")
+    url = url.rstrip("/")
+    if url.endswith("/chat/completions"):
+        url = url[: -len("/chat/completions")]
+    if "/" not in url.split("://", 1)[-1]:  # a bare host:port means the usual /v1 root
+        url += "/v1"
+    return url
+
+
+class OpenAIChat:
+    name = "openai"
+
+    def __init__(self, base_url: str | None = None, model: str | None = None, api_key: str | None = None, *,
+                 timeout: float = 120.0, retries: int = 3, backoff: float = 0.5, temperature: float = 0.0,
+                 max_tokens: int = 1024, tool_mode: str = "auto", client=None):
+        import httpx
+
+        self.base_url = _base_url(base_url, api_key)
+        self.api_key = api_key or os.environ.get("SLEUTH_API_KEY") or os.environ.get("OPENAI_API_KEY") or ""
+        self.model = model or os.environ.get("SLEUTH_MODEL")
+        self.timeout, self.retries, self.backoff = timeout, max(1, retries), backoff
+        self.temperature, self.max_tokens = temperature, max_tokens
+        if tool_mode not in ("auto", "native", "text"):
+            raise LLMError(f"tool_mode must be auto, native or text, not {tool_mode!r}")
+        self.native_tools = tool_mode != "text"
+        self.tool_mode = tool_mode
+        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        self.client = client or httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
+
+    def _request(self, method: str, path: str, payload: dict | None, timeout: float | None) -> dict:
+        import httpx
+
+        last = ""
+        for attempt in range(self.retries):
+            if attempt:
+                time.sleep(self.backoff * 2 ** (attempt - 1))
+            try:
+                r = self.client.request(method, path, json=payload, timeout=timeout or self.timeout)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as e:
+                last = f"cannot reach the LLM server at {self.base_url} ({_reason(e)})"
+                continue
+            except httpx.TimeoutException:
+                raise LLMError(f"the LLM server at {self.base_url} did not answer within {timeout or self.timeout:.0f} s") from None
+            except httpx.HTTPError as e:
+                last = f"LLM server at {self.base_url} failed: {_reason(e)}"
+                continue
+            if r.status_code in (429, 500, 502, 503, 504):
+                last = f"LLM server at {self.base_url} answered HTTP {r.status_code}: {_body(r)}"
+                continue
+            if r.status_code >= 400:
+                raise _HTTPStatus(r.status_code, f"LLM server at {self.base_url} answered HTTP {r.status_code}: {_body(r)}")
+            try:
+                return r.json()
+            except ValueError:
+                raise LLMError(f"LLM server at {self.base_url} sent a reply that is not JSON: {r.text[:120]!r}") from None
+        raise LLMError(last + (f" after {self.retries} tries" if self.retries > 1 else ""))
+
+    def resolve_model(self) -> str:
+        """The configured model, else the first one the server lists (vLLM and llama.cpp serve one)."""
+        if self.model:
+            return self.model
+        data = self._request("GET", "/models", None, min(self.timeout, 15))
+        models = [m.get("id") for m in data.get("data", []) if m.get("id")]
+        if not models:
+            raise LLMError(f"no model given and {self.base_url}/models lists none: pass --model or set SLEUTH_MODEL")
+        self.model = models[0]
+        return self.model
+
+    def chat(self, messages: list[dict], tools: list[dict] | None = None, *, timeout: float | None = None,
+             max_tokens: int | None = None) -> LLMReply:
+        t0 = time.perf_counter()
+        model = self.resolve_model()
+        native = bool(tools) and self.native_tools
+        payload: dict[str, Any] = {"model": model, "temperature": self.temperature,
+                                   "max_tokens": int(max_tokens or self.max_tokens)}
+        if native:
+            payload["messages"] = [_clean(m) for m in messages]
+            payload["tools"] = tools
+            payload["tool_choice"] = "auto"
+        else:
+            payload["messages"] = as_text_messages(messages, tools) if tools or _has_tool_turns(messages) else [_clean(m) for m in messages]
+        try:
+            data = self._request("POST", "/chat/completions", payload, timeout)
+        except _HTTPStatus as e:
+            # Servers started without tool support (vLLM without --enable-auto-tool-choice, some
+            # llama.cpp builds) answer 400 to `tools`; describe the tools in the prompt instead.
+            if native and self.tool_mode == "auto" and e.status in (400, 404, 422, 500):
+                self.native_tools = False
+                return self.chat(messages, tools, timeout=timeout, max_tokens=max_tokens)
+            raise LLMError(str(e)) from None
+        try:
+            msg = data["choices"][0]["message"]
+        except (KeyError, IndexError, TypeError):
+            raise LLMError(f"LLM server at {self.base_url} sent no choices: {json.dumps(data)[:160]}") from None
+        calls = []
+        for i, tc in enumerate(msg.get("tool_calls") or []):
+            f = tc.get("function") or {}
+            calls.append({"id": tc.get("id") or f"call_{uuid.uuid4().hex[:8]}_{i}", "name": f.get("name", ""),
+                          "arguments": f.get("arguments", "")})
+        usage = data.get("usage") or {}
+        content = msg.get("content") or ""
+        if isinstance(content, list):  # content parts
+            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+        return LLMReply(content=content, tool_calls=calls, tokens_in=int(usage.get("prompt_tokens") or 0),
+                        tokens_out=int(usage.get("completion_tokens") or 0), native=native,
+                        seconds=time.perf_counter() - t0)
+
+
+class _HTTPStatus(Exception):
+    def __init__(self, status: int, msg: str):
+        super().__init__(msg)
+        self.status = status
+
+
+def _reason(e: Exception) -> str:
+    s = " ".join(str(e).split())
+    if "refused" in s.lower() or "errno 111" in s.lower():
+        return "connection refused"
+    return s[:120] or type(e).__name__
+
+
+def _body(r) -> str:
+    try:
+        d = r.json()
+        err = d.get("error") if isinstance(d, dict) else None
+        msg = (err.get("message") if isinstance(err, dict) else err) or d.get("detail") or d
+        return " ".join(str(msg).split())[:200]
+    except ValueError:
+        return " ".join(r.text.split())[:200]
+
+
+def _has_tool_turns(messages: list[dict]) -> bool:
+    return any(m.get("role") == "tool" or m.get("tool_calls") for m in messages)
+
+
+def _clean(m: dict) -> dict:
+    out = {k: v for k, v in m.items() if k in ("role", "content", "tool_calls", "tool_call_id", "name")}
+    if out.get("role") != "tool":
+        out.pop("name", None)
+    if out.get("role") == "assistant" and out.get("tool_calls") and not out.get("content"):
+        out["content"] = None
+    return out
+
+
+# -- local transformers models ----------------------------------------------------------------
+
+_HF_CACHE: dict[tuple, tuple[Any, Any]] = {}
+_HF_LOCK = threading.Lock()
+
+
+def _sparse_module():
+    """:mod:`sleuth.kernels.hf` when it can be imported (it needs a recent transformers)."""
+    try:
+        from ..kernels import hf as khf  # noqa: PLC0415
+
+        return khf
+    except Exception:  # noqa: BLE001 - any import failure means: run dense
+        return None
+
+
+class HFChat:
+    name = "hf"
+
+    def __init__(self, model: str | None = None, *, device: str | None = None, max_new_tokens: int = 512,
+                 dtype: str | None = None, sparse: bool = True, temperature: float = 0.0):
+        path = model or os.environ.get("SLEUTH_HF_MODEL") or os.environ.get("SLEUTH_MODEL")
+        if not path:
+            raise LLMError("hf backend: pass --model with a local transformers model folder (or set SLEUTH_MODEL)")
+        if not Path(path).is_dir():
+            raise LLMError(f"hf backend: {path} is not a folder with a transformers model (no hub downloads here)")
+        self.path = str(Path(path).resolve())
+        self.device = device
+        self.max_new_tokens = max_new_tokens
+        self.temperature = temperature
+        self.sparse = sparse
+        self.tokenizer, self.model = self._load(dtype)
+        self.attn_implementation = getattr(self.model.config, "_attn_implementation", None)
+
+    def _load(self, dtype: str | None):
+        key = (self.path, self.device, dtype, self.sparse)
+        with _HF_LOCK:
+            if key in _HF_CACHE:
+                return _HF_CACHE[key]
+            import torch
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+
+            try:
+                tok = AutoTokenizer.from_pretrained(self.path)
+            except Exception as e:  # noqa: BLE001
+                raise LLMError(f"hf backend: cannot load the tokenizer in {self.path}: {_reason(e)}") from None
+            kw: dict[str, Any] = {}
+            if dtype:
+                kw["dtype"] = getattr(torch, dtype)
+            model = None
+            khf = _sparse_module() if self.sparse else None
+            if khf is not None:
+                try:
+                    khf.register()
+                    model = AutoModelForCausalLM.from_pretrained(self.path, attn_implementation="sleuth_sparse", **kw)
+                except Exception:  # noqa: BLE001 - fall back to the dense implementation below
+                    model = None
+            if model is None:
+                for impl in ("sdpa", "eager"):
+                    try:
+                        model = AutoModelForCausalLM.from_pretrained(self.path, attn_implementation=impl, **kw)
+                        break
+                    except Exception as e:  # noqa: BLE001
+                        err = e
+                if model is None:
+                    raise LLMError(f"hf backend: cannot load the model in {self.path}: {_reason(err)}") from None
+            dev = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
+            model.to(dev).eval()
+            _HF_CACHE[key] = (tok, model)
+            return tok, model
+
+    def _prompt(self, messages: list[dict], tools: list[dict] | None) -> tuple[str, bool]:
+        """(prompt text, native): the template's own tool support when it renders the tools."""
+        tok = self.tokenizer
+        clean = [_clean(m) for m in messages]
+        for m in clean:  # templates expect arguments as dicts
+            for tc in m.get("tool_calls") or []:
+                f = tc.get("function", {})
+                if isinstance(f.get("arguments"), str):
+                    try:
+                        f["arguments"] = json.loads(f["arguments"])
+                    except ValueError:
+                        pass
+            if m.get("content") is None:
+                m["content"] = ""
+        if tools:
+            try:
+                text = tok.apply_chat_template(clean, tools=tools, add_generation_prompt=True, tokenize=False)
+                if all(t["function"]["name"] in text for t in tools):
+                    return text, True
+            except Exception:  # noqa: BLE001 - a template without tool support
+                pass
+        msgs = as_text_messages(messages, tools)
+        try:
+            return tok.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False), False
+        except Exception:  # noqa: BLE001 - no chat template at all: plain role-tagged text
+            return "\n".join(f"{m['role']}: {m['content']}" for m in msgs) + "\nassistant:", False
+
+    def chat(self, messages: list[dict], tools: list[dict] | None = None, *, timeout: float | None = None,
+             max_tokens: int | None = None) -> LLMReply:
+        import torch
+
+        from .toolcall_parse import parse_tool_calls
+
+        t0 = time.perf_counter()
+        text, native = self._prompt(messages, tools)
+        enc = self.tokenizer(text, return_tensors="pt", add_special_tokens=False)
+        ids = enc["input_ids"].to(self.model.device)
+        gen: dict[str, Any] = {"max_new_tokens": int(max_tokens or self.max_new_tokens), "do_sample": self.temperature > 0}
+        if self.temperature > 0:
+            gen["temperature"] = self.temperature
+        khf = _sparse_module() if self.attn_implementation == "sleuth_sparse" else None
+        if khf is not None:
+            cfg = khf.sparse_config_of(self.model.config)
+            if ids.shape[1] >= getattr(cfg, "min_sparse_len", 1 << 30):
+                gen["past_key_values"] = khf.make_cache(self.model)
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
+        if pad is not None:
+            gen["pad_token_id"] = pad
+        if timeout:
+            gen["max_time"] = float(timeout)
+        with torch.inference_mode():
+            out = self.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), **gen)
+        new = out[0, ids.shape[1]:]
+        # keep tool-call markers even when a tokenizer registers them as special tokens
+        content = self.tokenizer.decode(new, skip_special_tokens=False)
+        for t in {self.tokenizer.eos_token, self.tokenizer.pad_token, "<|im_end|>", "<|endoftext|>", "<|eot_id|>"}:
+            if t:
+                content = content.replace(t, "")
+        content = content.strip()
+        calls: list[dict] = []
+        if native and tools:
+            parsed = parse_tool_calls(content)
+            if parsed.calls and not parsed.errors:
+                calls = [{"id": f"call_{uuid.uuid4().hex[:8]}_{i}", "name": c["name"], "arguments": c["arguments"]}
+                         for i, c in enumerate(parsed.calls)]
+                content = parsed.text
+        return LLMReply(content=content, tool_calls=calls, tokens_in=int(ids.shape[1]), tokens_out=int(new.shape[0]),
+                        native=bool(calls), seconds=time.perf_counter() - t0)
+
+
+def make_llm(kind, *, base_url: str | None = None, model: str | None = None, api_key: str | None = None,
+             **options: Any) -> ChatLLM | None:
+    """``"openai"`` / ``"hf"`` / ``"none"`` (or None) → a backend; an object with ``chat`` passes through."""
+    if kind is None or (isinstance(kind, str) and kind.lower() in ("none", "heuristic", "")):
+        return None
+    if not isinstance(kind, str):
+        if not callable(getattr(kind, "chat", None)):
+            raise AgentError(f"llm must be 'none', 'openai', 'hf' or an object with chat(); got {type(kind).__name__}")
+        return kind
+    k = kind.lower()
+    if k in ("openai", "vllm", "ollama", "llamacpp", "llama.cpp", "server"):
+        keys = ("timeout", "retries", "backoff", "temperature", "max_tokens", "tool_mode")
+        return OpenAIChat(base_url, model, api_key, **{k2: v for k2, v in options.items() if k2 in keys})
+    if k in ("hf", "transformers", "local"):
+        keys = ("device", "max_new_tokens", "dtype", "sparse", "temperature")
+        return HFChat(model, **{k2: v for k2, v in options.items() if k2 in keys})
+    raise AgentError(f"unknown llm {kind!r}: use none, openai or hf")
