@@ -46,14 +46,16 @@ def read_video(
     sample_rate: float = 2.0,
     ocr_interval: float = 2.0,
     keyframe_interval: float = 2.0,
-    max_width: int = 960,
+    max_width: int = 640,
+    allow_truncated: bool = False,
 ) -> Tree:
     """Read one video into a Tree; raises ReaderError (one line) for files it cannot index.
 
     ``asr``: "auto" (subtitle file, else faster-whisper, else pocketsphinx), "subtitles",
     "whisper", "pocketsphinx" or "none". ``ocr``: read on-screen text. ``progress(stage,
     fraction)`` is called as work advances. ``sample_rate`` frames/s feed shot detection and
-    OCR; ``max_width`` bounds the decoded frame width.
+    OCR; ``max_width`` bounds the decoded frame width. A file whose frames stop well before its
+    declared duration is refused unless ``allow_truncated`` (then indexed as far as it decodes).
     """
     p = Path(path)
     suffix = p.suffix.lower()
@@ -72,7 +74,10 @@ def read_video(
     frames = _scan_frames(info, ocr, sample_rate, ocr_interval, keyframe_interval, max_width, report)
     duration = frames["duration"]
     if info.duration and duration < info.duration - max(2.0, 0.1 * info.duration):
-        warnings.append(f"{p.name}: frames decode only up to {duration:.1f} s of {info.duration:.1f} s (truncated?)")
+        msg = f"{p.name}: truncated file, frames decode only up to {duration:.1f} s of {info.duration:.1f} s"
+        if not allow_truncated:
+            raise ReaderError(msg)
+        warnings.append(msg)
     lines = [l for l in lines if l["t0"] < duration]
 
     det: ShotDetector = frames["detector"]
@@ -94,9 +99,13 @@ def read_video(
     seg_speech: list[list[dict]] = [[] for _ in seg_spans]
     for l in lines:
         seg_speech[seg_index((l["t0"] + min(l["t1"], duration)) / 2)].append(l)
+    # on-screen text belongs to every segment during which it is visible (a slide title that
+    # stays up for a minute is what each of those segments shows)
     seg_screen: list[list[dict]] = [[] for _ in seg_spans]
     for s in screen_items:
-        seg_screen[seg_index(s["t"])].append(s)
+        first, last = seg_index(s["t"]), seg_index(s.get("t_end", s["t"]))
+        for k in range(first, last + 1):
+            seg_screen[k].append(s)
 
     # document frequencies over segments for the extractive summaries
     doc_freq: Counter = Counter()

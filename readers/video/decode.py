@@ -80,7 +80,8 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     except ReaderError:
         raise
     except (av.error.FFmpegError, ValueError, OSError) as e:
-        raise _fail(p, f"cannot open as video ({type(e).__name__}: {e})") from None
+        why = getattr(e, "strerror", None) or str(e).replace(str(p), "").strip(" :'")
+        raise _fail(p, f"cannot open as video ({why})") from None
 
 
 def target_size(width: int, height: int, max_width: int) -> tuple[int, int]:

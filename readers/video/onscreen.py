@@ -44,13 +44,28 @@ def ocr_frame(rgb: np.ndarray, scale: float = 1.0) -> list[dict]:
     result, _ = engine()(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), use_cls=False)
     out = []
     for box, text, score in result or []:
-        text = " ".join(str(text).split())
+        text = unglue(" ".join(str(text).split()))
         if float(score) < MIN_SCORE or len(re.sub(r"\W", "", text)) < 2:
             continue
         xs, ys = [p[0] for p in box], [p[1] for p in box]
         bbox = tuple(round(float(v) * scale, 1) for v in (min(xs), min(ys), max(xs), max(ys)))
         out.append({"text": text, "bbox": bbox, "score": round(float(score), 3)})
     return out
+
+
+def unglue(text: str) -> str:
+    """Re-space words PP-OCR ran together: "WorldHealthOrganization", "Review2024".
+
+    Only tokens of three or more run-together capitalised words are split, so brand names
+    written in camel case ("YouTube", "PowerPoint") stay whole.
+    """
+    out = []
+    for tok in text.split(" "):
+        if len(re.findall(r"[a-z][A-Z]", tok)) >= 2:
+            tok = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", tok)
+        tok = re.sub(r"(?<=[a-z]{3})(?=\d{2,})", " ", tok)
+        out.append(tok)
+    return " ".join(out)
 
 
 def norm_text(s: str) -> str:
@@ -72,34 +87,40 @@ def _overlap(a, b) -> bool:
 class ScreenTextTracker:
     """Streaming: :meth:`offer` frames in time order; :attr:`items` are the deduplicated lines."""
 
-    def __init__(self, interval: float = 2.0, min_gap: float = 0.5, scale: float = 1.0):
+    def __init__(self, interval: float = 2.0, min_gap: float = 1.0, scale: float = 1.0):
         self.interval, self.min_gap, self.scale = interval, min_gap, scale
         self.items: list[dict] = []
         self._active: list[dict] = []
         self._last_t = -1e9
         self._last_thumb: np.ndarray | None = None
+        self._prev_thumb: np.ndarray | None = None
         self.n_ocr = 0
 
     def _should_read(self, t: float, thumb: np.ndarray, force: bool) -> bool | None:
         """True: read; False: skip; None: same picture as last read (extend what is shown)."""
+        prev, self._prev_thumb = self._prev_thumb, thumb
         if self._last_thumb is None or force:
             return True
         d = np.abs(thumb.astype(np.int16) - self._last_thumb)
-        g, p = float(d.mean()), float(np.percentile(d, 99))
-        if g < 0.5 and p < 12:
-            return None
+        if float(d.mean()) < 1.0 and float((d >= 40).mean()) < 0.002:
+            return None  # under ~30 thumbnail pixels changed: a cursor, a progress bar, noise
         since = t - self._last_t
         if since >= self.interval - 1e-6:
             return True
-        # a still picture with a sharp local change: text appearing or going away
-        return since >= self.min_gap - 1e-6 and g < 4.0 and p >= 40
+        if since < self.min_gap - 1e-6 or prev is None:
+            return False
+        # against the previous sample (half a second ago, so slow drift has not added up):
+        # a still picture with a small patch of sharp change is text appearing or going away
+        dp = np.abs(thumb.astype(np.int16) - prev)
+        sharp = float((dp >= 40).mean())
+        return float(np.median(dp)) < 2.0 and 0.002 <= sharp < 0.2
 
     def offer(self, t: float, rgb: np.ndarray, force: bool = False) -> bool:
         thumb = cv2.resize(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), (160, 90), interpolation=cv2.INTER_AREA)
         decision = self._should_read(t, thumb, force)
         if decision is None:
             for it in self._active:
-                it["t_end"] = t
+                it["t_end"] = round(t, 3)
             return False
         if not decision:
             return False
