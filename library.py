@@ -117,7 +117,7 @@ class Library:
         fine = [i for i, t in enumerate(tiers) if t == "fine"]
         other = [i for i, t in enumerate(tiers) if t != "fine"]
         if fine:
-            out[fine] = Embedder(max_length=FINE_EMBED_TOKENS, threads=self.embedder.threads).encode([texts[i] for i in fine])
+            out[fine] = self.embedder.encode([texts[i] for i in fine], max_length=FINE_EMBED_TOKENS)
         if other:
             out[other] = self.embedder.encode([texts[i] for i in other])
         return out

@@ -74,12 +74,12 @@ class Embedder:
                 Embedder._sessions[self.threads] = sess
             return sess
 
-    def encode(self, texts: list[str], progress=None) -> np.ndarray:
+    def encode(self, texts: list[str], progress=None, max_length: int | None = None) -> np.ndarray:
         """Embed texts; returns float32 (n, 384), rows L2-normalised. ``progress(n_done)``."""
         out = np.zeros((len(texts), DIM), dtype=np.float32)
         if not texts:
             return out
-        tok = _tokenizer(self.max_length)
+        tok = _tokenizer(max_length or self.max_length)
         encs = tok.encode_batch([t if t.strip() else "." for t in texts])
         # Sorting by length keeps padding (wasted attention work) small within each batch.
         order = sorted(range(len(encs)), key=lambda i: len(encs[i].ids))
