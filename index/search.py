@@ -41,11 +41,21 @@ def rrf(ranked_lists: list[list[int]], weights: list[float] | None = None) -> di
 
 
 def snippet(text: str, terms: list[str], max_chars: int = 320) -> str:
-    """The sentence (with a neighbour if short) holding most query terms."""
-    text = " ".join(text.split())
+    """The sentence (with a neighbour if short) holding most query terms.
+
+    Transcript-style text (one timed line per row) is cut at lines, prose at sentence ends."""
+    if text.count("\n") >= 2:
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+        text = "\n".join(lines)
+        spans, pos = [], 0
+        for ln in lines:
+            spans.append((pos, pos + len(ln)))
+            pos += len(ln) + 1
+    else:
+        text = " ".join(text.split())
+        spans = sentence_spans(text) or [(0, len(text))]
     if len(text) <= max_chars:
         return text
-    spans = sentence_spans(text) or [(0, len(text))]
     low = text.lower()
     best, best_s = 0, -1.0
     for i, (s, e) in enumerate(spans):
@@ -58,7 +68,7 @@ def snippet(text: str, terms: list[str], max_chars: int = 320) -> str:
     while e - s < max_chars * 0.6 and j < len(spans):
         e = spans[j][1]
         j += 1
-    out = text[s:e]
+    out = " ".join(text[s:e].split(" ")) if "\n" not in text[s:e] else " · ".join(text[s:e].split("\n"))
     if len(out) > max_chars:
         out = out[: max_chars - 1].rstrip() + "…"
     return ("… " if s > 0 else "") + out

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..core import ReaderError, Tree
 
-TEXT_SUFFIXES = {".txt", ".text", ".log", ".rst", ".csv", ".tsv", ".json", ".jsonl"}
+TEXT_SUFFIXES = {".txt", ".text", ".log", ".rst", ".csv", ".tsv"}
 MARKDOWN_SUFFIXES = {".md", ".markdown", ".mdown"}
 HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
 PDF_SUFFIXES = {".pdf"}
