@@ -67,6 +67,8 @@ def _read(pdf, path: Path, ocr: str, progress) -> Tree:
                 pd.spans = _ocr_spans(pdf, i, "paddle" if ocr == "paddle" else "rapid")
                 ocr_pages.append(i + 1)
             except ReaderError as e:
+                if ocr == "paddle":  # asked for by name: say so rather than return empty pages
+                    raise ReaderError(f"{name}: page {i + 1} needs OCR: {e}") from None
                 ocr_failed = str(e)
                 warnings.append(f"{name}: OCR skipped: {e}")
         pages.append(pd)

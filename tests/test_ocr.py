@@ -126,8 +126,8 @@ def test_paddle_backend_without_paddleocr_is_a_clear_error(scanned):
     with pytest.raises(ReaderError, match="paddleocr"):
         ocr_mod.get_engine("paddle")
     gt, _ = scanned
-    tree = read_pdf(gt["path"], ocr="paddle")  # the file still reads; the page stays empty
-    assert any("paddleocr" in w for w in tree.warnings)
+    with pytest.raises(ReaderError, match="paddleocr"):
+        read_pdf(gt["path"], ocr="paddle")
 
 
 def test_scanned_memo_heading_becomes_a_section(tmp_path):
