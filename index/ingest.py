@@ -148,6 +148,10 @@ class Ingestor:
             return self._fail(path, str(e))
         except Exception as e:  # a reader bug must not stop the batch; say what broke
             return self._fail(path, f"{path.name}: could not read ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
+        if kind == "document":
+            from ..readers.doc_entities import add_document_entities
+
+            add_document_entities(tree)
         timings["extract"] = time.perf_counter() - t
         if tree.root.kind != kind and not (kind == "document" and tree.root.kind == "document"):
             tree.root.kind = kind
