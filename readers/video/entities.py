@@ -137,9 +137,6 @@ def extract_entities(segments: list[Node], max_terms: int = 20) -> list[Entity]:
             t = _time_of(surface, item) if mod == "speech" else float(item["t"])
             raw.append((surface, typ, seg, mod, t, item.get("bbox") if mod == "screen" else None))
 
-    # lone capitalised words count only when they recur (one-off capitals are mostly noise)
-    single_n = Counter(normalise(r[0]) for r in raw if r[1] == "single")
-    raw = [r for r in raw if r[1] != "single" or single_n[normalise(r[0])] >= 2]
 
     # salient lower-case terms: frequent words / word pairs spread over several segments
     seg_words: list[list[str]] = []
@@ -217,7 +214,7 @@ def extract_entities(segments: list[Node], max_terms: int = 20) -> list[Entity]:
         if not g["mentions"]:
             continue
         if g["kind"] == "single" and len(g["mentions"]) < 2:
-            continue
+            continue  # a lone capitalised word seen once, and no surname of a full name: noise
         name = max(g["surfaces"].items(), key=lambda kv: (len(kv[0].split()) > 1, kv[1], len(kv[0])))[0]
         words = set(normalise(name).split())
         if g["kind"] == "term":

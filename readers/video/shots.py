@@ -130,4 +130,4 @@ def reference_cuts(path: str, threshold: float = 27.0) -> list[float]:
     sm.add_detector(ContentDetector(threshold=threshold))
     sm.auto_downscale = True
     sm.detect_scenes(video)
-    return [s.get_seconds() for s, _ in sm.get_scene_list()[1:]]
+    return [float(s.seconds) for s, _ in sm.get_scene_list()[1:]]

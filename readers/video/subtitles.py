@@ -140,7 +140,9 @@ def parse_vtt(text: str) -> list[dict]:
             for l in raw:  # an untimed line in a rolling file: keep only if genuinely new
                 body = clean(l)
                 if body and body not in recent and (t1 - t0) > 0.05:
-                    out.append({"t0": t0, "t1": t1, "text": body, "words": estimate_words(t0, t1, body), "timing": "estimated"})
+                    # YouTube writes a one-word line without tags: the cue times are that word's
+                    timing = "word" if len(body.split()) == 1 else "estimated"
+                    out.append({"t0": t0, "t1": t1, "text": body, "words": estimate_words(t0, t1, body), "timing": timing})
                     recent = (recent + [body])[-3:]
             continue
         body = clean(" ".join(raw))
