@@ -99,7 +99,9 @@ def ask(lib, question: str, *, llm: Any = "none", base_url: str | None = None, m
                 _call(on_event, {"type": "answer", "text": ans.text, "citations": len(ans.citations),
                                  "seconds": ans.cost.seconds, "budget_exhausted": ans.budget_exhausted, "cached": True})
                 return ans
-            if snap.next:
+            # a stored state without an answer is an interrupted run; note that `snap.next` can
+            # be empty after an interrupt between steps even though streaming None resumes it
+            if snap.values:
                 resumed = True
                 ctx.prior_seconds = float(snap.values.get("cost", {}).get("seconds", 0.0))
         if resumed:
@@ -108,12 +110,13 @@ def ask(lib, question: str, *, llm: Any = "none", base_url: str | None = None, m
             inp = initial_state(question, policy.name, policy.start(question, ctx))
         _call(on_event, {"type": "start", "question": question, "policy": policy.name, "budget": b.to_dict(),
                          "resumed": resumed, "thread_id": thread_id})
-        final: dict | None = None
-        for mode, chunk in graph.stream(inp, config, stream_mode=["custom", "values"]):
-            if mode == "custom":
-                _call(on_event, chunk)
-            elif mode == "values" and chunk.get("answer"):
-                final = chunk["answer"]
+        # "sync" durability: a step's checkpoint is on disk before the next step starts, so a
+        # run killed mid-round resumes from the last finished step
+        extra = {"durability": "sync"} if checkpointer is not None else {}
+        final = _stream(graph, inp, config, on_event, extra)
+        if final is None and resumed:  # nothing was left to resume: start the question afresh
+            resumed = False
+            final = _stream(graph, initial_state(question, policy.name, policy.start(question, ctx)), config, on_event, extra)
         if final is None:
             raise AgentError("the agent stopped without an answer")
         ans = Answer.from_dict(final)
@@ -125,6 +128,16 @@ def ask(lib, question: str, *, llm: Any = "none", base_url: str | None = None, m
     finally:
         if conn is not None:
             conn.close()
+
+
+def _stream(graph, inp, config, on_event, extra) -> dict | None:
+    final = None
+    for mode, chunk in graph.stream(inp, config, stream_mode=["custom", "values"], **extra):
+        if mode == "custom":
+            _call(on_event, chunk)
+        elif mode == "values" and chunk.get("answer"):
+            final = chunk["answer"]
+    return final
 
 
 def _call(on_event, event: dict) -> None:

@@ -153,7 +153,7 @@ def run_tool(lib, name: str, args: dict[str, Any] | None, *, max_tokens: int | N
     try:
         if name not in _FUNCS:
             return {"error": f"unknown tool {name!r}; available: {', '.join(TOOL_NAMES)}"}
-        kw = _coerce(name, dict(args or {}))
+        kw = _coerce(name, args if args is not None else {})
         if max_tokens is not None and name == "read":
             kw["max_tokens"] = min(int(kw.get("max_tokens", 800)), max(50, int(max_tokens)))
         if max_tokens is not None and name == "outline":

@@ -1,0 +1,1 @@
+"""Test doubles for the agent: a scripted chat model, a fake OpenAI-compatible server, a corpus."""
