@@ -116,10 +116,13 @@ _PASSAGE_RE = {"zh": re.compile(r"段落(\d+)："), "en": re.compile(r"Paragraph
 def numbered_paragraphs(context: str, language: str) -> list[tuple[str, int, int]]:
     """(number, start, end) of each ``段落N：`` / ``Paragraph N:`` paragraph of the context."""
     marks = list(_PASSAGE_RE["zh" if language == "zh" else "en"].finditer(context))
-    return [
-        (m.group(1), m.start(), marks[i + 1].start() if i + 1 < len(marks) else len(context))
-        for i, m in enumerate(marks)
-    ]
+    out = []
+    for i, m in enumerate(marks):
+        end = marks[i + 1].start() if i + 1 < len(marks) else len(context)
+        # the blank line before the next label belongs to no paragraph
+        end = m.start() + len(context[m.start() : end].rstrip())
+        out.append((m.group(1), m.start(), end))
+    return out
 
 
 def locate(pieces: Sequence[Piece], context: str) -> list[tuple[int, int] | None]:

@@ -1,8 +1,8 @@
 """Benchmark runners: end to end (the agent answers, official metrics score) and retrieval only
 (what each method read within a token budget, scored by evidence recall; no LLM).
 
-Each item's context is written to ``<out>/docs/<sha256[:16]>.txt`` and indexed as its own
-document in one library per benchmark at ``<out>/library`` (re-indexing skips unchanged files).
+Each item's context is written to ``<out>/docs/<sha256[:16]>.txt`` and indexed alone in its own
+library ``<out>/libraries/<sha256[:16]>`` (a rerun finds it indexed and skips the work).
 Results go to ``<out>/<benchmark>-<mode>.jsonl`` one record per (item, method, budget), or per
 item for e2e; a rerun skips what is already there, so an interrupted run resumes.
 
@@ -151,24 +151,41 @@ def lvbench_tasks(data, subset, limit, out: Path, video_dir=None) -> tuple[list[
 # ---------------------------------------------------------------- library side
 
 
-def open_library(out: Path):
-    from sleuth.library import Library
+class ItemLibraries:
+    """One sleuth library per document (``<out>/libraries/<doc>``), opened when first needed.
 
-    return Library(out / "library")
+    The agent searches everything in its library, so each item's context must be alone in one
+    for the agent to read that item's document only. Items sharing a context share a library;
+    one library is open at a time (items come grouped by task, in file order).
+    """
 
+    def __init__(self, out: Path, progress=None):
+        self.root = out / "libraries"
+        self.progress = progress
+        self._key: str | None = None
+        self._lib = None
 
-def index_tasks(lib, tasks: Sequence[Task], progress=None) -> None:
-    paths = sorted({str(t.path) for t in tasks if t.path is not None})
-    if not paths:
-        return
-    cb = None
-    if progress is not None:
-        bar = progress.add_task("indexing", total=len(paths))
-        cb = lambda event, path, done, total: progress.update(bar, completed=done)  # noqa: E731
-    rep = lib.add(paths, progress=cb)
-    failed = rep.failed() if callable(getattr(rep, "failed", None)) else []
-    if failed:
-        raise RuntimeError(f"{failed[0].path}: indexing failed ({getattr(failed[0], 'reason', '')})")
+    def get(self, t: Task):
+        if t.path is None:
+            raise RuntimeError(f"{t.task} {t.id}: no document or video file to index")
+        key = t.path.stem
+        if key != self._key:
+            self.close()
+            from sleuth.library import Library
+
+            lib = Library(self.root / key)
+            rep = lib.add([str(t.path)])
+            failed = rep.failed() if callable(getattr(rep, "failed", None)) else []
+            if failed:
+                lib.close()
+                raise RuntimeError(f"{t.path}: indexing failed ({getattr(failed[0], 'reason', '')})")
+            self._key, self._lib = key, lib
+        return self._lib
+
+    def close(self) -> None:
+        if self._lib is not None:
+            self._lib.close()
+        self._key = self._lib = None
 
 
 def _piece_from(d: dict[str, Any], context: str | None) -> B.Piece | None:
@@ -193,6 +210,7 @@ def _piece_from(d: dict[str, Any], context: str | None) -> B.Piece | None:
 
 def search_pieces(lib, t: Task, k: int = SEARCH_K) -> list[B.Piece]:
     """sleuth's located search over the item's document, hits read in rank order."""
+    # ``within`` keeps this right even in a library that holds other documents.
     hits = lib.search(t.query, level="segment" if t.context is None else "fine", within=t.source, k=k)
     out = []
     for h in hits:
@@ -246,9 +264,8 @@ def agent_pieces(answer, context: str | None) -> list[B.Piece]:
     return out
 
 
-def ask(lib, t: Task, question: str, llm_options: dict[str, Any]):
-    opts = dict(llm_options or {})
-    return lib.ask(question, **opts)
+def ask(lib, question: str, llm_options: dict[str, Any] | None):
+    return lib.ask(question, **dict(llm_options or {}))
 
 
 # ---------------------------------------------------------------- runs
@@ -258,7 +275,7 @@ def _cache_key(r: dict[str, Any]) -> tuple:
     return (r["task"], str(r["id"]), r.get("method", ""))
 
 
-def run_retrieval(tasks, lib, budgets, methods, out_file: Path, llm_options, progress=None, embedder=None) -> list[dict]:
+def run_retrieval(tasks, libs: ItemLibraries, budgets, methods, out_file: Path, llm_options, progress=None, embedder=None) -> list[dict]:
     repair_jsonl(out_file)
     # An item-method counts as done only when every requested budget is on file.
     have: dict[tuple, set[int]] = {}
@@ -278,9 +295,9 @@ def run_retrieval(tasks, lib, budgets, methods, out_file: Path, llm_options, pro
             error = None
             try:
                 if m == "agent":
-                    pieces = agent_pieces(ask(lib, t, t.query, llm_options), t.context)
+                    pieces = agent_pieces(ask(libs.get(t), t.query, llm_options), t.context)
                 elif m == "search":
-                    pieces = search_pieces(lib, t)
+                    pieces = search_pieces(libs.get(t), t)
                 else:
                     pieces = B.rank_chunks(t.context, t.query, m, t.language, embedder=embedder)
             except Exception as e:  # one failing item must not stop a long run; it is recorded
@@ -298,7 +315,7 @@ def run_retrieval(tasks, lib, budgets, methods, out_file: Path, llm_options, pro
     return list(read_jsonl(out_file))
 
 
-def run_e2e(tasks, lib, out_file: Path, llm_options, progress=None) -> list[dict]:
+def run_e2e(tasks, libs: ItemLibraries, out_file: Path, llm_options, progress=None) -> list[dict]:
     repair_jsonl(out_file)
     done = {(r["task"], str(r["id"])) for r in read_jsonl(out_file)}
     bar = progress.add_task("answering", total=len(tasks)) if progress else None
@@ -308,7 +325,7 @@ def run_e2e(tasks, lib, out_file: Path, llm_options, progress=None) -> list[dict
             continue
         t0 = time.perf_counter()
         try:
-            ans = ask(lib, t, t.question, llm_options)
+            ans = ask(libs.get(t), t.question, llm_options)
             text = str(_get(ans, "text", "") or "")
             rec = {"task": t.task, "id": t.id, "prediction": text, **t.score_answer(text),
                    "citations": len(_get(ans, "citations", None) or []),
@@ -387,30 +404,25 @@ def run_eval(
     bad = [m for m in chosen if m not in all_methods]
     if bad:
         raise ValueError(f"unknown method(s) {', '.join(bad)} for {benchmark} (have: {', '.join(all_methods)})")
-    needs_lib = mode == "e2e" or any(m in ("agent", "search") for m in chosen)
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, disable=not progress, transient=False) as prog:
-        lib = None
-        if needs_lib:
-            lib = open_library(out)
-            index_tasks(lib, [t for t in tasks if t.path is not None], prog)
+        libs = ItemLibraries(out, prog)
         stem = f"{benchmark}-{mode}"
         out_file = out / f"{stem}.jsonl"
         if mode == "retrieval":
-            records = run_retrieval(tasks, lib, budgets_l, chosen, out_file, llm_options, prog)
+            records = run_retrieval(tasks, libs, budgets_l, chosen, out_file, llm_options, prog)
             ids = {(t.task, t.id) for t in tasks}
             mine = [r for r in records if (r["task"], str(r["id"])) in ids and r["budget"] in budgets_l
                     and r["method"] in chosen]  # fmt: skip
             paths = write_reports(mine, out, stem)
             summary: dict[str, Any] = {"items": len(tasks), "methods": chosen, "budgets": budgets_l}
         else:
-            records = run_e2e(tasks, lib, out_file, llm_options, prog)
+            records = run_e2e(tasks, libs, out_file, llm_options, prog)
             summary = {"items": len(tasks), "scores": summarise_e2e(benchmark, records, tasks)}
             paths = {}
-        if lib is not None:
-            lib.close()
+        libs.close()
     summary.update(skipped=skipped, records=str(out_file), **{k: str(v) for k, v in paths.items()})
     return summary

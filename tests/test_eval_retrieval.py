@@ -207,10 +207,13 @@ def test_passage_pick_and_recall_with_offsets():
     e = ctx.index("段落3：")
     r = R.passage_recall([Piece(ctx[s:e], s, e)], ctx, ["段落2"], "zh")
     assert r["pick"] == "段落2" and r["pick_score"] == 1.0 and r["recall"] == 1.0
-    # read only half of paragraph 2's span → recall 0.5 of its characters
-    half = s + (e - s) // 2
+    # paragraph 2 ends before the blank line; read the first half of it → that share
+    pe = s + len(ctx[s:e].rstrip())
+    half = s + (pe - s) // 2
     r = R.passage_recall([Piece(ctx[s:half], s, half)], ctx, ["段落2"], "zh")
-    assert r["recall"] == pytest.approx((half - s) / (e - s))
+    assert r["recall"] == pytest.approx((half - s) / (pe - s))
+    # the paragraph's own text alone (no separator) is all of it
+    assert R.passage_recall([Piece(ctx[s:pe], s, pe)], ctx, ["段落2"], "zh")["recall"] == 1.0
     # a wrong first pick scores 0 officially even if the gold paragraph is read later
     s3 = e
     r = R.passage_recall([Piece(ctx[s3:], s3, len(ctx)), Piece(ctx[s:e], s, e)], ctx, ["段落2"], "zh")
