@@ -64,19 +64,13 @@ def bench_ocr(tmp: Path, n_pages: int = 3) -> dict:
 
     lines = [f"Line {i}: the survey of the northern estuary recorded {i * 7} herons." for i in range(30)]
     pdf = tmp / "scan.pdf"
-    make_scanned_pdf(pdf, [lines] * n_pages) if _takes_pages(make_scanned_pdf) else make_scanned_pdf(pdf, lines)
+    make_scanned_pdf(pdf, [lines] * n_pages)  # a list of pages, each a list of lines
     read_pdf(pdf)  # load the models once
     t0 = time.perf_counter()
     tree = read_pdf(pdf)
     dt = time.perf_counter() - t0
     pages = tree.root.meta.get("pages", 1)
     return {"pages": pages, "seconds_per_page": round(dt / pages, 2)}
-
-
-def _takes_pages(fn) -> bool:
-    import inspect
-
-    return "pages" in inspect.signature(fn).parameters
 
 
 class PoolEmbedder(Embedder):
