@@ -135,3 +135,28 @@ def test_v2_tasks_filter_and_score():
     res = t.score_answer(f"The correct answer is ({right})")
     assert res["pred"] == right and res["judge"] == (right == res["answer"])
     assert "$DOC$" not in t.question and count_tokens(t.question) < 1000
+
+
+def _agent_ready():
+    return RU.agent_available()
+
+
+@needs_data
+@pytest.mark.slow
+@pytest.mark.skipif(not _agent_ready(), reason="sleuth.agent.ask not available")
+def test_e2e_with_heuristic_agent_scores_with_the_official_metric(tmp_path):
+    """End to end on one real item with the LLM-free planner: the answer is scored by the
+    task's official metric and the run resumes without asking again."""
+    from sleuth.eval.metrics import score_longbench_item
+    from sleuth.eval.loaders import load_longbench
+
+    kw = dict(subset="multifieldqa_zh", limit=1, mode="e2e", out=tmp_path, progress=False,
+              llm_options={"llm": "none"})  # fmt: skip
+    s = RU.run_eval("longbench", LB, **kw)
+    (rec,) = list(read_jsonl(s["records"]))
+    assert rec["error"] is None and rec["prediction"]
+    item = load_longbench(LB, ["multifieldqa_zh"], 1)["multifieldqa_zh"][0]
+    assert rec["score"] == score_longbench_item("multifieldqa_zh", rec["prediction"], item.answers)
+    assert s["scores"]["multifieldqa_zh"] == {"score": round(100 * rec["score"], 2), "n": 1}
+    RU.run_eval("longbench", LB, **kw)
+    assert len(list(read_jsonl(s["records"]))) == 1
