@@ -44,7 +44,8 @@ def make_policy(llm="none", *, base_url=None, model=None, api_key=None, **option
         return HeuristicPlanner(**{k: v for k, v in options.items() if k in ("fine_k", "coarse_k", "reads_per_part", "widen", "dense")})
     from .policy_llm import LLMPolicy
 
-    return LLMPolicy(backend, max_tokens=int(options.get("max_tokens", 1024)))
+    limit = options.get("max_tokens") or options.get("max_new_tokens")
+    return LLMPolicy(backend, max_tokens=int(limit) if limit else None)
 
 
 def ask(lib, question: str, *, llm: Any = "none", base_url: str | None = None, model: str | None = None,

@@ -57,7 +57,7 @@ def library_overview(lib, limit: int = 25) -> str:
 class LLMPolicy:
     name = "llm"
 
-    def __init__(self, llm: ChatLLM, max_tokens: int = 1024):
+    def __init__(self, llm: ChatLLM, max_tokens: int | None = None):
         self.llm = llm
         self.max_tokens = max_tokens
         self.name = f"llm:{getattr(llm, 'name', type(llm).__name__)}"
