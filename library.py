@@ -112,10 +112,12 @@ class Library:
                 rows.append((i, " / ".join(tp or []) if tier == "fine" else title, text if tier == "fine" else summary, tier))
             L.add(c, rows)
 
-    def embed_nodes(self, texts: list[str], tiers: list[str]) -> np.ndarray:
+    def embed_nodes(self, texts: list[str], kinds: list[str]) -> np.ndarray:
+        """Paragraph-like nodes are embedded from their first FINE_EMBED_TOKENS word pieces (the
+        lexical index holds all their words); sections, sources and video segments use 128."""
         out = np.zeros((len(texts), self.embedder.dim), dtype=np.float32)
-        fine = [i for i, t in enumerate(tiers) if t == "fine"]
-        other = [i for i, t in enumerate(tiers) if t != "fine"]
+        fine = [i for i, k in enumerate(kinds) if k in ("paragraph", "table", "figure")]
+        other = [i for i, k in enumerate(kinds) if k not in ("paragraph", "table", "figure")]
         if fine:
             out[fine] = self.embedder.encode([texts[i] for i in fine], max_length=FINE_EMBED_TOKENS)
         if other:

@@ -108,6 +108,13 @@ def _embed_text(fn: FlatNode, summary: str) -> str:
         return f"{n.title}. {summary}"
     if n.kind in ("section", "scene"):
         return " / ".join(fn.title_path) + ". " + summary
+    if n.kind == "segment":
+        # Speech first and without timestamps: on-screen text often repeats in every segment
+        # (a title card) and would otherwise fill the capped embedding window of each.
+        speech = " ".join(x.get("text", "") for x in n.meta.get("speech") or [])
+        screen = " ".join(dict.fromkeys(x.get("text", "") for x in n.meta.get("screen") or []))
+        if speech or screen:
+            return (speech + (" | on screen: " + screen if screen else "")).strip()
     head = fn.title_path[-1] + ": " if fn.title_path else ""
     return head + (n.title + ". " if n.title else "") + n.text
 
@@ -166,7 +173,7 @@ class Ingestor:
             if txt.strip():
                 texts.append(txt)
                 which.append(fn.local)
-        vecs = self.lib.embed_nodes(texts, [level_of(flat[i].node.kind) for i in which])
+        vecs = self.lib.embed_nodes(texts, [flat[i].node.kind for i in which])
         timings["embed"] = time.perf_counter() - t
         stage("storing")
         t = time.perf_counter()
