@@ -146,14 +146,15 @@ def best_quote(evidence_text: str, claim: str, max_chars: int = 300) -> str:
     return q if len(q) <= max_chars else q[: max_chars - 1].rstrip() + "…"
 
 
-def resolve_citations(draft: str, evidence: dict[int, dict[str, Any]],
-                      quotes: dict[int, str] | None = None) -> tuple[str, list[Citation], list[str]]:
+def resolve_citations(draft: str, evidence: dict[int, dict[str, Any]], quotes: dict[int, str] | None = None,
+                      places: dict[int, dict[str, Any]] | None = None) -> tuple[str, list[Citation], list[str]]:
     """Turn ``[node_id]`` markers into ``[n]`` over ``evidence`` (id -> evidence entry).
 
     Returns (text, citations, notes). A marker naming ids the agent never saw is removed and
     reported in the notes rather than shown as if it were a source.
     """
     quotes = quotes or {}
+    places = {int(k): v for k, v in (places or {}).items()}
     numbers: dict[int, int] = {}
     cites: list[Citation] = []
     dropped: list[int] = []
@@ -178,7 +179,9 @@ def resolve_citations(draft: str, evidence: dict[int, dict[str, Any]],
             if i not in numbers:
                 numbers[i] = len(numbers) + 1
                 quote = quotes.get(i) or best_quote(ev.get("text") or ev.get("snippet") or "", claim_at(m.start()))
-                cites.append(Citation(n=numbers[i], node_id=i, label=ev.get("label", ""), locator=ev.get("locator") or {},
+                place = places.get(i) or {}  # a finer place inside the node (a timed cue), when given
+                cites.append(Citation(n=numbers[i], node_id=i, label=place.get("label") or ev.get("label", ""),
+                                      locator=place.get("locator") or ev.get("locator") or {},
                                       quote=quote, source=ev.get("source", ""), kind=ev.get("kind", "")))
             keep.append(numbers[i])
         if not keep:

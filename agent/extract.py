@@ -67,6 +67,10 @@ class Sentence:
     order: int = 0
     words: set[str] = field(default_factory=set)
     source: str = ""
+    #: a finer place than the node (one timed cue of a video segment), when known
+    locator: dict | None = None
+    label: str | None = None
+    next: str = ""  # the cue after a transcript cue (cues cut sentences mid-phrase)
 
 
 @dataclass
@@ -84,9 +88,23 @@ class Support:
         s = self.sentence
         if s is None:
             return ""
+        if s.locator and len(s.text.split()) < 12:  # a short transcript cue: show the cues around it
+            return " ".join(x for x in (s.prev, s.text, s.next) if x)
         if s.prev and _PRONOUN_START.match(s.text):
             return s.prev + " " + s.text
         return s.text
+
+
+def _span(units: list[dict], j: int) -> dict:
+    """The locator of cue ``j`` widened to the cues either side of it (what a short cue is shown with)."""
+    loc = dict(units[j].get("locator") or {})
+    if not loc or loc.get("t_start") is None or len((units[j].get("text") or "").split()) >= 12:
+        return loc
+    ts = [(u.get("locator") or {}) for u in units[max(0, j - 1): j + 2]]
+    starts = [x["t_start"] for x in ts if x.get("t_start") is not None]
+    ends = [x.get("t_end") if x.get("t_end") is not None else x.get("t_start") for x in ts]
+    loc["t_start"], loc["t_end"] = min(starts), max(e for e in ends if e is not None)
+    return loc
 
 
 def words_of(text: str) -> set[str]:
@@ -112,8 +130,23 @@ def sentences_of(evidence: list[dict], max_chars: int = 600) -> list[Sentence]:
         # a search snippet of a section or file is its generated summary, not quotable text
         if ev.get("via") == "search" and ev.get("kind") not in FINE_KINDS:
             continue
-        text = " ".join(ev["text"].split())
         ctx = " ".join(ev.get("title_path") or [])
+        if ev.get("units"):
+            # timed cues are the sentences of a transcript (it has no punctuation to split on)
+            units = ev["units"]
+            for j, u in enumerate(units):
+                t = " ".join((u.get("text") or "").split())
+                if len(t) < 8 or (int(ev["id"]), t) in seen:
+                    continue
+                seen.add((int(ev["id"]), t))
+                prev = " ".join((units[j - 1].get("text") or "").split()) if j else ""
+                nxt = " ".join((units[j + 1].get("text") or "").split()) if j + 1 < len(units) else ""
+                out.append(Sentence(node_id=int(ev["id"]), text=t[:max_chars], prev=prev, context=ctx,
+                                    rank=ev.get("best_rank"), order=order, words=words_of(t),
+                                    source=ev.get("source", ""), locator=_span(units, j) or None,
+                                    label=u.get("label") or None, next=nxt))
+            continue
+        text = " ".join(ev["text"].split())
         spans = sentence_spans(text) or [(0, len(text))]
         prev = ""
         for s, e in spans:
@@ -206,7 +239,7 @@ def score(sub: SubQuestion, sents: list[Sentence], q_vec: np.ndarray | None = No
 
 
 def select(subs: list[SubQuestion], evidence: list[dict], embed: Callable[[list[str]], np.ndarray] | None = None,
-           embed_query: Callable[[str], np.ndarray] | None = None, max_dense: int = 64) -> list[Support]:
+           embed_query: Callable[[str], np.ndarray] | None = None, max_dense: int = 24) -> list[Support]:
     """The best-supporting sentence for each sub-question."""
     sents = sentences_of(evidence)
     src_words = source_words(evidence)
@@ -214,17 +247,17 @@ def select(subs: list[SubQuestion], evidence: list[dict], embed: Callable[[list[
         return [Support(sub=s, sentence=None) for s in subs]
     s_vecs = None
     if embed is not None:
-        # dense-score only the lexically plausible sentences (plus the top-ranked nodes'):
-        # embedding every sentence of a long read would dominate the latency
-        pre = np.zeros(len(sents))
+        # dense-score only each part's lexically most plausible sentences (and the top-ranked
+        # nodes'): embedding every sentence read would dominate the latency
+        prior = np.array([1.0 if (s.rank is not None and s.rank < 2) else 0.0 for s in sents])
+        per_sub = max(6, max_dense // max(1, len(subs)))
+        keep: set[int] = set()
         for sub in subs:
             _, lx, _ = score(sub, sents, src_words=src_words)
-            pre = np.maximum(pre, lx)
-        prior = np.array([1.0 if (s.rank is not None and s.rank < 3) else 0.0 for s in sents])
-        order = np.argsort(-(pre + 0.2 * prior), kind="stable")[:max_dense]
-        keep = sorted(order.tolist())
-        sents = [sents[i] for i in keep]
-        s_vecs = embed([(s.prev + " " + s.text) if (s.prev and _PRONOUN_START.match(s.text)) else s.text for s in sents])
+            keep.update(np.argsort(-(lx + 0.2 * prior), kind="stable")[:per_sub].tolist())
+        sents = [sents[i] for i in sorted(keep)]
+        s_vecs = _embed_cached(embed, [(s.prev + " " + s.text) if (s.prev and _PRONOUN_START.match(s.text)) else s.text
+                                       for s in sents])
     out = []
     for sub in subs:
         q_vec = embed_query(sub.query) if (embed_query is not None and s_vecs is not None) else None
@@ -236,9 +269,27 @@ def select(subs: list[SubQuestion], evidence: list[dict], embed: Callable[[list[
     return out
 
 
+_VEC_CACHE: dict[tuple[str, str], np.ndarray] = {}
+_VEC_CACHE_MAX = 8192
+
+
+def _embed_cached(embed: Callable[[list[str]], np.ndarray], texts: list[str]) -> np.ndarray:
+    """Sentence vectors, reusing those of sentences seen by earlier questions in this process."""
+    model = getattr(getattr(embed, "__self__", None), "model_id", repr(embed))
+    keys = [(model, t) for t in texts]
+    missing = [k for k in dict.fromkeys(keys) if k not in _VEC_CACHE]
+    if missing:
+        vecs = embed([t for _, t in missing])
+        if len(_VEC_CACHE) + len(missing) > _VEC_CACHE_MAX:
+            _VEC_CACHE.clear()
+        _VEC_CACHE.update(zip(missing, vecs))
+    return np.stack([_VEC_CACHE[k] for k in keys]) if texts else np.zeros((0, 1), dtype=np.float32)
+
+
 def compose(question: str, supports: list[Support]) -> dict:
     """A draft answer with ``[node_id]`` markers, the quote for each cited node, and per-part support."""
     quotes: dict[int, str] = {}
+    places: dict[int, dict] = {}
     lines = []
     multi = len(supports) > 1
     for sp in supports:
@@ -247,6 +298,8 @@ def compose(question: str, supports: list[Support]) -> dict:
             continue
         shown = sp.shown
         quotes.setdefault(sp.sentence.node_id, shown)
+        if sp.sentence.locator and sp.sentence.node_id not in places:
+            places[sp.sentence.node_id] = {"locator": sp.sentence.locator, "label": _label(sp.sentence.locator, sp.sentence.label)}
         body = f"{shown} [{sp.sentence.node_id}]"
         if not sp.supported:
             body = f"no passage clearly answers this; the closest is: “{shown}” [{sp.sentence.node_id}]"
@@ -254,11 +307,20 @@ def compose(question: str, supports: list[Support]) -> dict:
             lines.append(f"- {_cap(sp.sub.text)}: {body}")
         else:
             lines.append(body[0].upper() + body[1:] if not sp.supported else body)
-    return {"text": "\n".join(lines), "quotes": quotes,
+    return {"text": "\n".join(lines), "quotes": quotes, "places": places,
             "support": [{"part": sp.sub.text, "node": sp.sentence.node_id if sp.sentence else None,
                          "sentence": sp.shown, "score": round(sp.score, 4), "lexical": round(sp.lex, 4),
                          "dense": round(sp.dense, 4), "supported": sp.supported} for sp in supports],
             "confident": all(sp.supported for sp in supports)}
+
+
+def _label(loc: dict, fallback: str | None) -> str:
+    try:
+        from ..core import Locator
+
+        return Locator.from_dict(loc).label()
+    except (TypeError, ValueError):
+        return fallback or ""
 
 
 def _cap(s: str) -> str:

@@ -168,7 +168,8 @@ def build_graph(ctx: RunContext, checkpointer=None):
         chars = len(json.dumps(result, ensure_ascii=False))
         tokens = result_tokens(call["tool"], result)
         _emit({"type": "tool_end", "round": rnd, "id": call["id"], "tool": call["tool"], "args": call["args"],
-               "seconds": round(end - start, 4), "chars": chars, "tokens": tokens, "error": result.get("error")})
+               "seconds": round(end - start, 4), "chars": chars, "size": f"{chars} chars", "tokens": tokens,
+               "error": result.get("error")})
         return {"observations": [{"call": call, "round": rnd, "result": result, "start": start, "end": end,
                                   "chars": chars, "tokens": tokens}]}
 
@@ -214,7 +215,7 @@ def build_graph(ctx: RunContext, checkpointer=None):
             notes.append("the model returned an empty answer; answered from the evidence gathered")
             draft = _heuristic_draft(state, ctx)
         ev_by_id = {int(e["id"]): e for e in state["evidence"]}
-        text, cites, cnotes = resolve_citations(draft["text"], ev_by_id, draft.get("quotes"))
+        text, cites, cnotes = resolve_citations(draft["text"], ev_by_id, draft.get("quotes"), draft.get("places"))
         notes += cnotes
         if not cites and state["evidence"]:
             cites = infer_citations(text, state["evidence"])

@@ -16,6 +16,7 @@ cited by node id.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict
 from typing import Any
 
@@ -46,6 +47,12 @@ class HeuristicPlanner:
             for i, s in enumerate(subs):
                 calls.append(_call("search", {"query": s.query, "level": "fine", "k": self.fine_k}, sub=i, purpose="fine"))
                 calls.append(_call("search", {"query": s.query, "level": "coarse", "k": self.coarse_k}, sub=i, purpose="coarse"))
+                ids = identifiers(s.query)
+                if ids:
+                    # codes, numbers and acronyms are what lexical search pins down exactly; in a
+                    # full question their rank is diluted by the words every passage shares
+                    calls.append(_call("search", {"query": " ".join(ids), "level": "fine", "k": 4, "mode": "exact"},
+                                      sub=i, purpose="ids"))
             if len(subs) > 1:
                 calls.append(_call("search", {"query": state["question"], "level": "any", "k": self.fine_k}, sub=-1, purpose="whole"))
             ps["phase"] = "read"
@@ -89,8 +96,9 @@ class HeuristicPlanner:
                 chosen.append((node, tokens, sub))
 
         for i in range(-1, len(subs)):
-            obs = [o for o in last_round if o["call"]["meta"].get("sub") == i]
-            fine = [h for o in obs if o["call"]["meta"].get("purpose") in ("fine", "deep", "keywords", "whole")
+            obs = sorted((o for o in last_round if o["call"]["meta"].get("sub") == i),
+                         key=lambda o: _PURPOSE_ORDER.get(o["call"]["meta"].get("purpose"), 9))
+            fine = [h for o in obs if o["call"]["meta"].get("purpose") in ("ids", "fine", "deep", "keywords", "whole")
                     for h in o["result"].get("hits", []) if h.get("kind") not in ("section", "scene", "document", "video")
                     and "entity" not in h]
             coarse = [h for o in obs if o["call"]["meta"].get("purpose") in ("coarse", "keywords", "whole")
@@ -118,6 +126,20 @@ class HeuristicPlanner:
             embed_query = lib.embed_query
         supports = select(subs, state["evidence"], embed=embed, embed_query=embed_query)
         return compose(state["question"], supports)
+
+
+_PURPOSE_ORDER = {"ids": 0, "fine": 1, "deep": 1, "keywords": 2, "coarse": 3, "whole": 4}
+_IDENT = re.compile(r"\"([^\"]{3,80})\"|“([^”]{3,80})”|\b([A-Za-z]*\d[\w\-./]*|[A-Z]{2,}[\w\-]*|[a-z]+[A-Z][\w\-]*)\b")
+
+
+def identifiers(text: str) -> list[str]:
+    """Quoted phrases, codes with digits (MB-1074, 3.2, 2031), acronyms (CFO, TSR), camelCase names."""
+    out = []
+    for m in _IDENT.finditer(text):
+        tok = next(g for g in m.groups() if g)
+        if tok not in out:
+            out.append(tok)
+    return out
 
 
 def _call(tool: str, args: dict[str, Any], **meta: Any) -> dict:

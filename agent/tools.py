@@ -28,6 +28,8 @@ TOOL_SCHEMAS: list[dict[str, Any]] = [
                                      "files, entity = names and terms; or one node kind"},
             "within": {"type": ["integer", "string"], "description": "a node id or a source file name to search under"},
             "k": {"type": "integer", "minimum": 1, "maximum": 20, "default": 8},
+            "mode": {"type": "string", "enum": ["hybrid", "exact"], "default": "hybrid",
+                     "description": "hybrid = meaning + words; exact = words only (codes, numbers, names, quotes)"},
         }, "required": ["query"]}}},
     {"type": "function", "function": {
         "name": "read",
@@ -112,12 +114,49 @@ def _coerce(name: str, args: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def search(lib, query: str, level: str = "any", within=None, k: int = 8) -> dict:
+def search(lib, query: str, level: str = "any", within=None, k: int = 8, mode: str = "hybrid") -> dict:
     if level not in LEVEL_NAMES:
         raise ToolArgError(f"search: unknown level {level!r}; use one of {', '.join(LEVEL_NAMES)}")
+    if mode not in ("hybrid", "exact"):
+        raise ToolArgError(f"search: unknown mode {mode!r}; use hybrid or exact")
     k = max(1, min(20, int(k)))
-    hits = lib.search(query, level=level, within=within, k=k)
-    return {"query": query, "level": level, "hits": hits}
+    if mode == "exact" and level != "entity":
+        hits = exact_search(lib, query, level, within, k)
+    else:
+        hits = lib.search(query, level=level, within=within, k=k)
+    return {"query": query, "level": level, "mode": mode, "hits": hits}
+
+
+def exact_search(lib, query: str, level: str, within, k: int) -> list[dict]:
+    """BM25 only, in the hit shape of ``Library.search``.
+
+    Reciprocal-rank fusion gives a paragraph that BM25 ranks first by a wide margin (the one
+    holding "MB-1074") no more credit than any first place; when every passage shares the
+    question's other words, the dense list outvotes it. Exact mode is the planner's way to
+    pin identifiers down.
+    """
+    from ..index.lexical import query_terms
+    from ..index.search import tiers_for
+
+    query = (query or "").strip()
+    if not query:
+        raise ToolArgError("search: empty query")
+    tiers, kinds = tiers_for(level)
+    id_range = lib.searcher.resolve_within(within)
+    found = lib.lexical.search(query, tiers, 3 * k, id_range)
+    rows = lib.fetch_nodes([i for i, _ in found if i > 0])
+    terms = query_terms(query)
+    hits = []
+    for i, sc in found:
+        r = rows.get(i)
+        if r is None or (kinds is not None and r[0].kind not in kinds):
+            continue
+        hit = lib.node_dict(*r, terms=terms)
+        hit.update(score=round(float(sc), 5), dense=None, bm25=round(float(sc), 3), neighbours=lib.neighbours(r[0]))
+        hits.append(hit)
+        if len(hits) >= k:
+            break
+    return hits
 
 
 def read(lib, node: int, start=None, end=None, max_tokens: int = 800) -> dict:
@@ -253,10 +292,20 @@ def evidence_from(name: str, args: dict, result: dict, round_no: int) -> list[di
     elif name == "read":
         node = result.get("node") or {}
         items = result.get("items", [])
+        # a video read gives several timed items (speech cues, on-screen text) per segment: one
+        # evidence entry per segment, its items kept as units so a citation can name the moment
+        groups: dict[int, list[dict]] = {}
         for it in items:
-            d = dict(it)
+            groups.setdefault(int(it["id"]), []).append(it)
+        for nid, its in groups.items():
+            d = dict(its[0])
             d.setdefault("source", node.get("source"))
-            out.append(ev(d, it.get("text", ""), "read", parent=node.get("id")))
+            extra: dict = {"parent": node.get("id")}
+            if "t" in its[0]:
+                extra["units"] = [{"text": x.get("text", ""), "locator": x.get("locator") or {}, "label": x.get("label", "")}
+                                  for x in its]
+                d["kind"] = "segment"
+            out.append(ev(d, " ".join(x.get("text", "") for x in its), "read", **extra))
         if node.get("id") is not None and all(int(it["id"]) != int(node["id"]) for it in items):
             out.append(ev(node, " ".join(it.get("text", "") for it in items), "read", container=True))
     elif name == "look" and (result.get("node") is not None or args.get("node") is not None):

@@ -101,3 +101,50 @@ def test_unanswerable_question_says_so_and_widens_the_search(lib):
     assert "no passage clearly answers" in ans.text.lower()
     assert ans.cost.rounds > 2 and not ans.budget_exhausted  # it searched again, deeper, before giving up
     assert any("weak support" in n for n in ans.notes)
+
+
+# -- video ----------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def video_lib(tmp_path_factory, shared_data):
+    import shutil
+
+    from sleuth import Library
+
+    root = tmp_path_factory.mktemp("agent_video")
+    for name in ("manifesto.mp4", "manifesto.srt"):
+        shutil.copy(shared_data / "video" / name, root / name)
+    (root / "notes.md").write_text("# Reading list\n\nThe Communist Manifesto was published in 1848 in London.\n")
+    lib = Library(root / "lib")
+    rep = lib.add([root / "notes.md", root / "manifesto.mp4"])
+    assert rep.count("added") == 2, rep.to_dict()
+    yield lib
+    lib.close()
+
+
+def _cue(srt_text: str, phrase: str) -> tuple[float, float]:
+    import re
+
+    for block in srt_text.strip().split("\n\n"):
+        lines = block.splitlines()
+        if phrase in " ".join(lines[2:]):
+            a, b = re.findall(r"(\d+):(\d+):(\d+),(\d+)", lines[1])
+            sec = [int(h) * 3600 + int(m) * 60 + int(s) + int(ms) / 1000 for h, m, s, ms in (a, b)]
+            return sec[0], sec[1]
+    raise LookupError(phrase)
+
+
+def test_video_answer_cites_the_moment_it_was_said(video_lib, shared_data):
+    t0, t1 = _cue((shared_data / "video" / "manifesto.srt").read_text(), "haunting europe")
+    ans = ask(video_lib, "What is haunting Europe?")
+    assert "haunting europe" in ans.text.lower()
+    c = ans.citations[0]
+    assert c.locator["source"] == "manifesto.mp4" and c.locator["kind"] == "video"
+    assert c.locator["t_start"] <= t0 + 0.5 and t1 - 0.5 <= c.locator["t_end"]
+    assert c.label.startswith("manifesto.mp4 00:00:") and "haunting europe" in c.quote
+
+
+def test_mixed_document_and_video_question(video_lib):
+    ans = ask(video_lib, "When was the Communist Manifesto published, and what is haunting Europe?")
+    assert "1848" in ans.text and "haunting europe" in ans.text.lower()
+    assert {c.locator["source"] for c in ans.citations} == {"notes.md", "manifesto.mp4"}
