@@ -179,3 +179,13 @@ def test_answer_serialises_and_renders():
     assert Answer.from_dict(d) == a
     out = a.render()
     assert "[1] report.pdf p.12 §3.2 ¶4" in out and "Margins fell [1]." in out
+
+
+def test_exact_mode_ranks_by_words_alone_like_the_lexical_index(lib):
+    """Exact search is BM25 in hit shape: same order as the lexical index it wraps."""
+    res = run_tool(lib, "search", {"query": "Kourou 2033", "level": "fine", "k": 5, "mode": "exact"})
+    ref = [i for i, _ in lib.lexical.search("Kourou 2033", ("fine",), 15)][: len(res["hits"])]
+    assert [h["id"] for h in res["hits"]] == ref
+    assert res["hits"][0]["id"] == node_with(lib, "mars.md", "Kourou")
+    assert all(h["dense"] is None and h["bm25"] > 0 for h in res["hits"])
+    assert run_tool(lib, "search", {"query": "x", "mode": "fuzzy"})["error"].startswith("search: unknown mode")
