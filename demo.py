@@ -1,4 +1,9 @@
-"""The README's demo: generate a sample corpus, index it, search it, ask it questions."""
+"""The README's demo: generate a sample corpus, index it, search it, ask it questions.
+
+The corpus (PDFs with an outline, a two-column paper, a scanned memo, Markdown, text, HTML and a
+short video with subtitles) is generated here, so the demo needs no network and no data files.
+Each question has a known answer; the demo prints whether the answer text contains it.
+"""
 
 from __future__ import annotations
 
@@ -6,39 +11,72 @@ import json
 import time
 from pathlib import Path
 
-DEMO_QUESTIONS = [
-    "When was the Halvorsen tidal barrage commissioned and what did it cost?",
-    "Compare the output of the north turbine hall and the south turbine hall.",
-    "What did the harbour master say about the spring storm?",
+VIDEO_CUES = [
+    (1.0, 5.0, "welcome to the marrow bay site tour on the north pier"),
+    (5.5, 10.0, "the harbour master told us the spring storm dragged the marker buoy forty metres"),
+    (10.5, 15.0, "after the storm the divers reset the buoy on a heavier chain"),
+    (15.5, 19.5, "next stop is the control room where the grid meter sits"),
 ]
+VIDEO_TEXT = [(0.5, 9.0, "NORTH PIER SITE TOUR"), (10.0, 19.5, "Kessel Array Control Room")]
+
+VIDEO_FACT = {"question": "What did the harbour master say about the spring storm?",
+              "answer": "forty metres", "source": "site_tour.mp4"}
+TWO_PART = {"question": "Who chairs the Marrow Bay Energy Trust, and which bird nests on the breakwater lighthouse?",
+            "answer": ["Oona Falk", "guillemots"]}
+
+
+def _srt_time(t: float) -> str:
+    ms = int(round(t * 1000))
+    return f"{ms // 3600000:02d}:{ms // 60000 % 60:02d}:{ms // 1000 % 60:02d},{ms % 1000:03d}"
+
+
+def make_demo_video(corpus: Path) -> Path:
+    from .samples_video import make_text_clip
+
+    path = corpus / "site_tour.mp4"
+    if not path.exists():
+        make_text_clip(path, texts=VIDEO_TEXT, duration=20.0)
+        srt = "\n".join(f"{i}\n{_srt_time(a)} --> {_srt_time(b)}\n{text}\n" for i, (a, b, text) in enumerate(VIDEO_CUES, 1))
+        path.with_suffix(".srt").write_text(srt, encoding="utf-8")
+    return path
 
 
 def run_demo(workdir: Path, *, as_json: bool = False, console=None) -> int:
     from .library import Library
-    from .samples import make_demo_corpus
+    from .samples import DEMO_FACTS, make_demo_corpus
 
     workdir = Path(workdir)
     corpus = workdir / "corpus"
     files = make_demo_corpus(corpus)
+    (corpus / "demo_facts.json").unlink(missing_ok=True)  # ground truth stays out of the corpus
+    files.append(make_demo_video(corpus))
     lib = Library(workdir / ".sleuth")
     t0 = time.perf_counter()
     report = lib.add([corpus])
     out = {"corpus": [str(f) for f in files], "index": report.to_dict()["counts"],
            "index_seconds": round(time.perf_counter() - t0, 2), "search": [], "answers": []}
     say = (lambda *a, **k: None) if as_json or console is None else console.print
-    say(f"[bold]indexed[/] {len(files)} files in {out['index_seconds']}s: {out['index']}")
+    say(f"[bold]indexed[/] {len(files)} files in {out['index_seconds']}s: "
+        + ", ".join(f"{v} {k}" for k, v in out["index"].items() if v))
     for r in report.failed:
         say(f"[red]failed:[/] {r.reason}")
-    hits = lib.search("tidal barrage cost", k=3)
-    out["search"] = hits
-    say("\n[bold]search:[/] tidal barrage cost")
-    for h in hits:
-        say(f"  {h['label']}  [dim]{h['snippet'][:100]}[/]", highlight=False)
-    for q in DEMO_QUESTIONS:
+    say("\n[bold]sleuth search[/] \"marine growth on the blades\" --level fine")
+    for h in lib.search("marine growth on the blades", level="fine", k=3):
+        out["search"].append(h)
+        say(f"  {h['label']}  [dim]{h['snippet'][:110]}[/]", highlight=False)
+    questions = [(f["question"], [f["answer"]]) for f in DEMO_FACTS]
+    questions += [(VIDEO_FACT["question"], [VIDEO_FACT["answer"]]), (TWO_PART["question"], TWO_PART["answer"])]
+    found = 0
+    for q, expected in questions:
         ans = lib.ask(q)
-        out["answers"].append(ans.to_dict())
+        ok = all(e.lower() in ans.text.lower() for e in expected)
+        found += ok
+        out["answers"].append({"question": q, "expected": expected, "found": ok, "answer": ans.to_dict()})
         say(f"\n[bold]Q:[/] {q}")
         say(ans.render(), highlight=False)
+        say(f"[{'green' if ok else 'red'}]expected {' + '.join(expected)}: {'found' if ok else 'not found'}[/]")
+    out["found"] = f"{found}/{len(questions)}"
+    say(f"\n[bold]{found}/{len(questions)}[/] answers contain the known fact.")
     if as_json:
         print(json.dumps(out, ensure_ascii=False, indent=2, default=str))
     lib.close()
