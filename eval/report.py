@@ -137,6 +137,10 @@ def plot_recall(records: Sequence[dict[str, Any]], path: str | Path, key: str = 
             if pts:
                 ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=m)
         ax.set_xscale("log", base=2)
+        budgets = sorted({b for m in summary[task].values() for b in m})
+        ax.set_xticks(budgets)
+        ax.set_xticklabels([str(b) for b in budgets])
+        ax.minorticks_off()
         ax.set_title(task)
         ax.set_xlabel("token budget")
         ax.set_ylabel(f"{key} (%)")
