@@ -220,26 +220,25 @@ def ask(question: str, library: Optional[str] = LIB_OPT, home: Optional[str] = H
         base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible server URL."),
         model: Optional[str] = typer.Option(None, "--model", help="Model name (openai) or local path (hf)."),
         budget: Optional[str] = typer.Option(None, "--budget", help="e.g. rounds=3,calls=12,tokens=6000,seconds=60"),
-        trace: bool = typer.Option(False, "--trace", help="Print every tool call."),
+        trace: bool = typer.Option(False, "--trace", help="Stream every round and tool call as it happens."),
+        thread: Optional[str] = typer.Option(None, "--thread", help="Checkpoint under this id; asking again resumes."),
         as_json: bool = JSON_OPT):
     """Answer a question with the agent; cites exact places."""
-    from .agent import AgentError, ask as agent_ask
-    from .agent.budget import Budget
+    from .agent import AgentError, Budget, format_event
+    from .agent import ask as agent_ask
 
     lib = _open(library, home)
 
     def on_event(ev: dict):
         if as_json or not trace:
             return
-        kind = ev.get("type")
-        if kind == "tool_start":
-            err.print(f"[dim]→ r{ev.get('round')} {ev.get('tool')}({json.dumps(ev.get('args'), ensure_ascii=False)[:120]})[/]")
-        elif kind == "tool_end":
-            err.print(f"[dim]← {ev.get('tool')} {ev.get('seconds', 0):.2f}s {ev.get('size', '')}[/]")
+        line = format_event(ev)
+        if line:
+            err.print(line, style="dim", highlight=False, markup=False)
 
     try:
         ans = agent_ask(lib, question, llm=llm, base_url=base_url, model=model,
-                        budget=Budget.parse(budget) if budget else None, on_event=on_event)
+                        budget=Budget.parse(budget) if budget else None, on_event=on_event, thread_id=thread)
     except AgentError as e:
         err.print(f"[red]error:[/] {e}")
         raise typer.Exit(2)

@@ -59,6 +59,19 @@ def query_terms(query: str, max_terms: int = 24) -> list[str]:
     return terms[:max_terms]
 
 
+_IDENT_RE = re.compile(r"\b(?=[\w\-./]*\d)[A-Za-z0-9][\w\-./]*[A-Za-z0-9]\b|\b[A-Z]{2,}[A-Za-z]*\b")
+
+
+def identifiers(query: str) -> list[str]:
+    """Code-like tokens (MB-1074, 3.2, ISO-9001, WHO): words a user means literally."""
+    out = []
+    for m in _IDENT_RE.finditer(query):
+        tok = m.group().strip("./-")
+        if len(tok) >= 2 and tok.lower() not in STOPWORDS and tok not in out:
+            out.append(tok)
+    return out
+
+
 def match_expr(terms: list[str]) -> str:
     return " OR ".join('"' + t.replace('"', "") + '"' for t in terms)
 
@@ -96,6 +109,29 @@ class Lexical:
             where.append("rowid BETWEEN :lo AND :hi")
             params.update(lo=id_range[0], hi=id_range[1])
         q = (f"SELECT rowid, -bm25(nodes_fts, 2.0, 1.0) AS s FROM nodes_fts WHERE {' AND '.join(where)} "
+             "ORDER BY bm25(nodes_fts, 2.0, 1.0) LIMIT :k")
+        with self.engine.connect() as c:
+            return [(int(r[0]), float(r[1])) for r in c.execute(sql(q), params)]
+
+    def search_phrases(self, phrases: list[str], tiers: tuple[str, ...], k: int,
+                       id_range: tuple[int, int] | None = None):
+        """Nodes containing every phrase verbatim (as FTS phrases), best BM25 first."""
+        parts = []
+        for p in phrases:
+            toks = _WORD_RE.findall(segment(p).lower())
+            if toks:
+                parts.append('"' + " ".join(toks) + '"')
+        if not parts:
+            return []
+        where = ["nodes_fts MATCH :q"]
+        params = {"q": " AND ".join(parts), "k": k}
+        if tiers:
+            where.append("tier IN (" + ",".join(f":t{i}" for i in range(len(tiers))) + ")")
+            params.update({f"t{i}": t for i, t in enumerate(tiers)})
+        if id_range:
+            where.append("rowid BETWEEN :lo AND :hi")
+            params.update(lo=id_range[0], hi=id_range[1])
+        q = (f"SELECT rowid, -bm25(nodes_fts, 2.0, 1.0) FROM nodes_fts WHERE {' AND '.join(where)} "
              "ORDER BY bm25(nodes_fts, 2.0, 1.0) LIMIT :k")
         with self.engine.connect() as c:
             return [(int(r[0]), float(r[1])) for r in c.execute(sql(q), params)]

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from ..core import LEVELS, Locator
 from ..readers.textsplit import sentence_spans
-from .lexical import query_terms
+from .lexical import identifiers, query_terms
 from .schema import NodeRow, SourceRow
 
 RRF_K = 60
@@ -133,6 +133,16 @@ class Searcher:
             w = 1.0 if tier == "fine" else 0.8
             lists += [[i for i, _ in d], [i for i, _ in lx]]
             weights += [w, w]
+        # Rank fusion ignores score gaps, so a code the user typed ("MB-1074") found verbatim by
+        # BM25 could be outvoted by dense neighbours; nodes holding every identifier of the
+        # query verbatim form one more ranked list with double weight.
+        idents = identifiers(query)
+        if idents:
+            for tier in tiers:
+                ex = self.lib.lexical.search_phrases(idents, (tier,), pool, id_range)
+                lex_s.update({i: s for i, s in ex if i not in lex_s})
+                lists.append([i for i, _ in ex])
+                weights.append(2.0 if tier == "fine" else 1.6)
         fused = rrf(lists, weights)
         if not fused:
             return []

@@ -14,8 +14,22 @@ MAX_PARA_WORDS = 220  # longer blocks are split at sentence ends so a hit stays 
 SECTION_PARAS = 12  # plain text without headings is grouped into sections of this many paragraphs
 
 
+_ABBREV = re.compile(r"(?:\b(?:Dr|Mr|Mrs|Ms|Prof|St|Sr|Jr|vs|etc|e\.g|i\.e|Fig|Figs|No|Nos|Vol|pp|cf|Inc|Ltd|Co|Corp|approx|Eq|Sec|Ch)|\b[A-Z])\.$")
+
+
 def sentences(text: str) -> list[str]:
-    return [s for s in (p.strip() for p in _SENT_RE.split(text)) if s]
+    parts = [p.strip() for p in _SENT_RE.split(text)]
+    out: list[str] = []
+    for p in parts:
+        if not p:
+            continue
+        # "Dr. Falk", "J. Smith", "e.g. this": a period after an abbreviation or an initial
+        # does not end the sentence.
+        if out and _ABBREV.search(out[-1]):
+            out[-1] = out[-1] + " " + p
+        else:
+            out.append(p)
+    return out
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:

@@ -60,7 +60,7 @@ def test_sentence_spans_rejoin_abbreviations_and_cover_the_same_text():
     mine, ref = sentence_spans(text), raw_spans(text)
     assert [text[s:e] for s, e in mine] == ["It was led by Dr. Helena Voss.", "J. Smith joined in 2031.",
                                             "The end came e.g. later!", "Done."]
-    assert mine[0][0] == ref[0][0] and mine[-1][1] == ref[-1][1] and len(mine) < len(ref)
+    assert mine[0][0] == ref[0][0] and mine[-1][1] == ref[-1][1] and len(mine) <= len(ref)
 
 
 # -- answers on a corpus ------------------------------------------------------------------------
