@@ -49,10 +49,14 @@ def segment(text: str) -> str:
     return " ".join(_jieba().cut(text))
 
 
-def query_terms(query: str, max_terms: int = 24) -> list[str]:
+# Chinese function words that jieba emits as words; they carry no topic.
+ZH_STOPWORDS = frozenset("的 了 是 在 和 与 及 或 也 都 就 而 但 并 被 把 对 从 向 为 以 于 这 那 其 之 个 中 上 下 等 着 将 已 又 还 很 更 最 有 没有 一个 我们 他们 可以 进行 通过 由于 因为 所以 如果 没有".split())
+
+
+def query_terms(query: str, max_terms: int = 64) -> list[str]:
     terms, seen = [], set()
     for w in _WORD_RE.findall(segment(query).lower()):
-        if w in STOPWORDS or w in seen or (len(w) < 2 and not CJK_RE.match(w)):
+        if w in STOPWORDS or w in ZH_STOPWORDS or w in seen or (len(w) < 2 and not CJK_RE.match(w)):
             continue
         seen.add(w)
         terms.append(w)
