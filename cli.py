@@ -267,16 +267,19 @@ def eval_cmd(benchmark: str = typer.Argument(..., help="longbench, longbench-v2 
     try:
         summary = run_eval(benchmark, data=data, subset=subset, limit=limit, mode=mode,
                            budgets=[int(b) for b in budgets.split(",") if b.strip()], out=out,
-                           llm_options={"llm": llm, "base_url": base_url, "model": model}, videos=videos,
-                           progress=not as_json)
+                           llm_options={k: v for k, v in {"llm": llm, "base_url": base_url, "model": model}.items() if v},
+                           video_dir=videos, progress=not as_json)
     except (ValueError, FileNotFoundError) as e:
         err.print(f"[red]error:[/] {e}")
         raise typer.Exit(2)
     if as_json:
         _emit_json(summary)
     else:
-        md = summary.get("markdown") if isinstance(summary, dict) else None
-        console.print(md or summary, highlight=False)
+        md = next((v for v in summary.values() if isinstance(v, str) and v.endswith(".md") and Path(v).is_file()), None)
+        console.print(Path(md).read_text() if md else summary, highlight=False, markup=False)
+        for k, v in summary.items():
+            if isinstance(v, str) and Path(v).suffix in (".md", ".png", ".jsonl"):
+                console.print(f"{k}: {v}", highlight=False)
 
 
 @app.command()
