@@ -102,20 +102,7 @@ class Lexical:
     def search(self, query: str, tiers: tuple[str, ...], k: int, id_range: tuple[int, int] | None = None):
         """[(node_id, bm25)] best first; bm25 is positive, larger is better."""
         terms = query_terms(query)
-        if not terms:
-            return []
-        where = ["nodes_fts MATCH :q"]
-        params = {"q": match_expr(terms), "k": k}
-        if tiers:
-            where.append("tier IN (" + ",".join(f":t{i}" for i in range(len(tiers))) + ")")
-            params.update({f"t{i}": t for i, t in enumerate(tiers)})
-        if id_range:
-            where.append("rowid BETWEEN :lo AND :hi")
-            params.update(lo=id_range[0], hi=id_range[1])
-        q = (f"SELECT rowid, -bm25(nodes_fts, 2.0, 1.0) AS s FROM nodes_fts WHERE {' AND '.join(where)} "
-             "ORDER BY bm25(nodes_fts, 2.0, 1.0) LIMIT :k")
-        with self.engine.connect() as c:
-            return [(int(r[0]), float(r[1])) for r in c.execute(sql(q), params)]
+        return self._run(match_expr(terms), tiers, k, id_range) if terms else []
 
     def search_phrases(self, phrases: list[str], tiers: tuple[str, ...], k: int,
                        id_range: tuple[int, int] | None = None):
@@ -125,10 +112,11 @@ class Lexical:
             toks = _WORD_RE.findall(segment(p).lower())
             if toks:
                 parts.append('"' + " ".join(toks) + '"')
-        if not parts:
-            return []
+        return self._run(" AND ".join(parts), tiers, k, id_range) if parts else []
+
+    def _run(self, match: str, tiers: tuple[str, ...], k: int, id_range: tuple[int, int] | None):
         where = ["nodes_fts MATCH :q"]
-        params = {"q": " AND ".join(parts), "k": k}
+        params = {"q": match, "k": k}
         if tiers:
             where.append("tier IN (" + ",".join(f":t{i}" for i in range(len(tiers))) + ")")
             params.update({f"t{i}": t for i, t in enumerate(tiers)})

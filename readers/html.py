@@ -8,17 +8,17 @@ from bs4 import BeautifulSoup
 
 from ..core import ReaderError, Tree
 from .blocks import Block, build_tree
-from .text import decode_text
+from .text import load_text
 
 _BLOCK_TAGS = ["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "pre", "blockquote", "table", "dd", "dt"]
 
 
 def read_html(path: str | Path) -> Tree:
-    path = Path(path)
-    data = path.read_bytes()
-    if not data.strip():
-        raise ReaderError(f"{path.name}: empty file")
-    return parse_html(decode_text(data, path), title=path.stem)
+    path, text = load_text(path)
+    try:
+        return parse_html(text, title=path.stem)
+    except ReaderError as e:  # name the file, not the title
+        raise ReaderError(f"{path.name}: {str(e).split(': ', 1)[-1]}") from None
 
 
 def parse_html(html: str, *, title: str) -> Tree:

@@ -8,15 +8,15 @@ from markdown_it import MarkdownIt
 
 from ..core import ReaderError, Tree
 from .blocks import Block, build_tree
-from .text import decode_text
+from .text import load_text
 
 
 def read_markdown(path: str | Path) -> Tree:
-    path = Path(path)
-    data = path.read_bytes()
-    if not data.strip():
-        raise ReaderError(f"{path.name}: empty file")
-    return parse_markdown(decode_text(data, path), title=path.stem)
+    path, text = load_text(path)
+    try:
+        return parse_markdown(text, title=path.stem)
+    except ReaderError as e:  # name the file, not the title
+        raise ReaderError(f"{path.name}: {str(e).split(': ', 1)[-1]}") from None
 
 
 def parse_markdown(text: str, *, title: str) -> Tree:

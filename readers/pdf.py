@@ -17,8 +17,7 @@ from ..core import Node, ReaderError, Tree
 from . import pdf_extract as px
 from .pdf_layout import _FIGURE_CAPTION, _TABLE_CAPTION, Block, Line, Span, build_lines, layout_page
 
-OCR_MODES = ("auto", "off", "force", "rapid", "paddle")
-OCR_SCALE = 2.0  # render at 144 dpi: small print stays legible, a page stays ~1200x1700 px
+OCR_MODES = ("auto", "off", "force", "rapid", "paddle", "thorough")
 
 _NUMBERED = re.compile(r"^(?:(?:chapter|section|part)\s+)?((?:\d{1,2}\.)*\d{1,2})\.?\s+(?=\S)", re.I)
 _LETTERED = re.compile(r"^(?:appendix\s+[A-Z]\b|[A-Z](?:\.\d{1,2})+\.?\s)")
@@ -28,8 +27,10 @@ _BAD_META_TITLE = re.compile(r"^(untitled|\(?anonymous\)?|microsoft word|documen
 
 def read_pdf(path: str | Path, *, ocr: str = "auto", progress: Callable[[int, int], None] | None = None) -> Tree:
     """Read a PDF into a tree; see the module docstring. ``ocr``: ``auto`` (OCR pages without a
-    text layer with RapidOCR), ``rapid`` (same), ``paddle`` (same with PaddleOCR), ``force`` (OCR
-    every page, ignoring any text layer) or ``off``."""
+    text layer with RapidOCR's fast settings), ``rapid`` (same), ``thorough`` (same with RapidOCR's
+    stock settings at 144 dpi: several times slower, the reference for the fast ones),
+    ``paddle`` (same with PaddleOCR), ``force`` (OCR every page, ignoring any text layer) or
+    ``off``."""
     if ocr not in OCR_MODES:
         raise ValueError(f"ocr must be one of {OCR_MODES}, not {ocr!r}")
     path = Path(path)
@@ -64,7 +65,7 @@ def _read(pdf, path: Path, ocr: str, progress) -> Tree:
         rotated += pd.skipped_rotated
         if ocr != "off" and ocr_failed is None and _needs_ocr(pd, ocr):
             try:
-                pd.spans = _ocr_spans(pdf, i, "paddle" if ocr == "paddle" else "rapid")
+                pd.spans = _ocr_spans(pdf, pd, "paddle" if ocr == "paddle" else "rapid", "thorough" if ocr == "thorough" else "fast")
                 ocr_pages.append(i + 1)
             except ReaderError as e:
                 if ocr == "paddle":  # asked for by name: say so rather than return empty pages
@@ -127,16 +128,14 @@ def _needs_ocr(pd: px.PageData, mode: str) -> bool:
     return img_area >= 0.1 * area or pd.n_paths >= 200
 
 
-def _ocr_spans(pdf, index: int, backend: str) -> list[Span]:
-    from .ocr import ocr_image
+def _ocr_spans(pdf, pd: px.PageData, backend: str, mode: str) -> list[Span]:
+    from .ocr import ocr_page
 
-    img = px.render_page(pdf, index, scale=OCR_SCALE)
-    boxes = ocr_image(img, backend=backend)
+    boxes = ocr_page(lambda scale: px.render_page(pdf, pd.index, scale=scale), pd.width, pd.height, backend=backend, mode=mode)
     spans = []
     for b in boxes:
-        x0, top, x1, bottom = (v / OCR_SCALE for v in (b.x0, b.top, b.x1, b.bottom))
-        size, baseline = _ocr_size(b.text, top, bottom)
-        spans.append(Span(b.text, x0, top, x1, bottom, baseline, size, False, "", b.score))
+        size, baseline = _ocr_size(b.text, b.top, b.bottom)
+        spans.append(Span(b.text, b.x0, b.top, b.x1, b.bottom, baseline, size, False, "", b.score))
     return spans
 
 

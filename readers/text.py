@@ -26,12 +26,21 @@ def decode_text(data: bytes, path: Path) -> str:
     raise ReaderError(f"{path.name}: cannot decode text")
 
 
-def read_text(path: str | Path) -> Tree:
+def load_text(path: str | Path) -> tuple[Path, str]:
+    """The decoded contents of a text-like file; ReaderError when empty or binary."""
     path = Path(path)
     data = path.read_bytes()
     if not data.strip():
         raise ReaderError(f"{path.name}: empty file")
-    return parse_text(decode_text(data, path), title=path.stem)
+    return path, decode_text(data, path)
+
+
+def read_text(path: str | Path) -> Tree:
+    path, text = load_text(path)
+    try:
+        return parse_text(text, title=path.stem)
+    except ReaderError as e:  # name the file, not the title
+        raise ReaderError(f"{path.name}: {str(e).split(': ', 1)[-1]}") from None
 
 
 def parse_text(text: str, *, title: str) -> Tree:
