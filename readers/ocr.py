@@ -45,7 +45,7 @@ MODES = ("fast", "thorough")
 #: fast mode: longest side of the detector's input
 DET_SIDE = 960
 #: fast mode: line images are narrowed to this fraction of their width before recognition
-SQUEEZE = 0.8
+SQUEEZE = 0.7
 #: fast mode: a line read with less confidence is read again (turned 180 degrees, full width)
 RECHECK = 0.9
 #: the recogniser's input height (PP-OCRv4 rec is trained on 48 px lines)
@@ -306,6 +306,48 @@ def _fast_image(eng, bgr: np.ndarray) -> list[tuple[Any, str, float]]:
     return [(p, text, score) for p, (_, text, score) in zip(pts, raw)]
 
 
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """[start, end) of the runs of True in a 1-D mask."""
+    d = np.diff(np.concatenate(([0], mask.astype(np.int8), [0])))
+    return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist()))
+
+
+def _tighten(gray: np.ndarray, quad: np.ndarray) -> np.ndarray:
+    """An axis-aligned detector box shrunk onto the ink of its line, plus a margin of 10% of the
+    ink's height, never larger than it was.
+
+    The detector's boxes carry a margin that grows, in points, as its input shrinks: at 960 px a
+    page's body lines come out ~25% taller than at 144 dpi while large headings do not, which
+    would blur the size difference headings are found by. The ink is a resolution-free measure.
+    Skewed boxes are left as they are."""
+    xs, ys = quad[:, 0], quad[:, 1]
+    x0, x1 = int(np.floor(xs.min())), int(np.ceil(xs.max()))
+    y0, y1 = int(np.floor(ys.min())), int(np.ceil(ys.max()))
+    w, h = x1 - x0, y1 - y0
+    if w < 4 or h < 4 or np.ptp(ys[:2]) > 2 or np.ptp(xs[[0, 3]]) > 2:
+        return quad
+    region = gray[y0:y1, x0:x1]
+    if region.size == 0:
+        return quad
+    vertical = h >= 1.5 * w  # a line running down the page (a quarter-turned scan)
+    if vertical:
+        region = region.T
+    bg = float(np.median(region))
+    ink = region < bg - 60 if bg >= 128 else region > bg + 60
+    across = ink.sum(axis=1)
+    if across.max() == 0:
+        return quad
+    # the band of rows that holds most ink is the line; a separate band is a neighbour's edge
+    band = max(_runs(across > 0), key=lambda r: int(across[r[0] : r[1]].sum()))
+    along = np.flatnonzero(ink[band[0] : band[1]].any(axis=0))
+    pad = max(1, round(0.1 * (band[1] - band[0])))
+    a0, a1 = max(0, band[0] - pad), min(region.shape[0], band[1] + pad)
+    b0, b1 = max(0, int(along[0]) - pad), min(region.shape[1], int(along[-1]) + 1 + pad)
+    if vertical:
+        a0, a1, b0, b1 = b0, b1, a0, a1
+    return np.array([[x0 + b0, y0 + a0], [x0 + b1, y0 + a0], [x0 + b1, y0 + a1], [x0 + b0, y0 + a1]], np.float32)
+
+
 def _line_input(crop: np.ndarray, squeeze: float) -> np.ndarray:
     """The crop resized to the recogniser's height and ``squeeze`` of its proportional width,
     in one resampling (the recogniser's own resize is then a no-op)."""
@@ -333,6 +375,8 @@ def _recognise(eng, bgr: np.ndarray, quads: list[np.ndarray]) -> list[tuple[np.n
     turned half a turn; lines still under :data:`RECHECK` are read again at full width."""
     import cv2
 
+    gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+    quads = [_tighten(gray, q) for q in quads]
     crops = eng.get_crop_img_list(bgr, [q.copy() for q in quads])
     read = _map(lambda c: _rec(eng, _line_input(c, SQUEEZE)), crops)
     if float(np.median([s for _, s in read])) < RECHECK:
