@@ -95,22 +95,29 @@ class Library:
                 self.vectors.reconcile(self.engine, gen)
 
     def sync_sidecar_fts(self) -> None:
-        """For non-SQLite databases: make the sidecar FTS hold exactly the database's nodes."""
+        """For non-SQLite databases: make the sidecar FTS hold exactly the database's nodes and
+        entities (entities as negative rowids). Only rows that differ are fetched."""
         from .index.lexical import Lexical as L
 
         with self.engine.connect() as c:
-            db = {r[0]: r for r in c.execute(select(NodeRow.id, NodeRow.title, NodeRow.text, NodeRow.summary,
-                                                    NodeRow.tier, NodeRow.title_path))}
+            node_ids = {r[0] for r in c.execute(select(NodeRow.id))}
+            ents = {-r[0]: (r[1], r[2]) for r in c.execute(select(EntityRow.id, EntityRow.name, EntityRow.aliases))}
         have = self.lexical.ids()
+        missing = sorted(node_ids - {i for i in have if i > 0})
+        rows = []
+        with self.engine.connect() as c:
+            for a in range(0, len(missing), 900):
+                part = missing[a : a + 900]
+                for i, title, text, summary, tier, tp in c.execute(
+                        select(NodeRow.id, NodeRow.title, NodeRow.text, NodeRow.summary, NodeRow.tier, NodeRow.title_path)
+                        .where(NodeRow.id.in_(part))):
+                    rows.append((i, " / ".join(tp or []) if tier == "fine" else title,
+                                 text if tier == "fine" else summary, tier))
         with self.lex_engine.begin() as c:
-            for i in have - set(db):
-                if i > 0:
-                    L.delete_range(c, i, i)
-            rows = []
-            for i in set(db) - have:
-                _, title, text, summary, tier, tp = db[i]
-                rows.append((i, " / ".join(tp or []) if tier == "fine" else title, text if tier == "fine" else summary, tier))
-            L.add(c, rows)
+            for i in have:
+                if (i > 0 and i not in node_ids) or i < 0:
+                    L.delete_range(c, i, i)  # entity rows are rewritten: their aliases may have grown
+            L.add(c, rows + [(eid, name, " ".join(aliases or []), "entity") for eid, (name, aliases) in ents.items()])
 
     def embed_nodes(self, texts: list[str], kinds: list[str]) -> np.ndarray:
         """Paragraph-like nodes are embedded from their first FINE_EMBED_TOKENS word pieces (the
