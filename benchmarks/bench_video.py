@@ -90,6 +90,24 @@ def main() -> None:
         }
         print(f"[subtitles, ocr={ocr}] {dur:.0f} s of video indexed in {dt:.1f} s = {dur / dt:.1f}x real time", file=sys.stderr)
 
+    # End to end through the library: reading + summaries + embeddings + storage.
+    import tempfile
+
+    from sleuth.library import Library
+
+    with tempfile.TemporaryDirectory() as d:
+        lib = Library(Path(d) / "lib")
+        lib.embedder.encode(["warm up"])
+        t = time.perf_counter()
+        rep = lib.add([video])
+        dt = time.perf_counter() - t
+        r = rep.results[0]
+        dur = results["subtitles_ocr"]["video_s"]
+        results["library_add_subtitles_ocr"] = {"index_s": round(dt, 2), "x_realtime": round(dur / dt, 1),
+                                                "status": r.status, "split_s": {k: round(v, 2) for k, v in r.timings.items()}}
+        print(f"[library.add, subtitles+ocr] {dur:.0f} s of video in {dt:.1f} s = {dur / dt:.1f}x real time", file=sys.stderr)
+        lib.close()
+
     if not args.skip_asr:
         cut = work / f"talk_cut_{args.asr_minutes:g}min.mp4"  # no .srt beside it: forces ASR
         if not cut.is_file():
