@@ -96,6 +96,39 @@ def make_text_clip(path: str | Path, texts: list[tuple[float, float, str]] | Non
     return texts
 
 
+def make_slides_clip(path: str | Path, titles: list[str], slide_seconds: float = 10.0, fps: int = 25, size: tuple[int, int] = (640, 360)) -> list[tuple[float, float, str]]:
+    """Slides on one template (a blue header band with the title, two body lines), each shown
+    ``slide_seconds``, with a progress bar creeping along the bottom as in a screen recording.
+
+    Consecutive slides differ only in their text, so a shot detector sees one shot. Returns the
+    ground truth [(t0, t1, title)].
+    """
+    import cv2
+
+    w, h = size
+    truth = [(i * slide_seconds, (i + 1) * slide_seconds, t) for i, t in enumerate(titles)]
+    total = len(titles) * slide_seconds
+
+    def slide(i: int, title: str) -> np.ndarray:
+        img = np.full((h, w, 3), 245, np.uint8)
+        img[: h // 6] = (30, 60, 120)
+        _draw(img, title, (int(0.05 * w), int(h / 9)), w / 800, (255, 255, 255), 2)
+        _draw(img, f"Point {i + 1}: figures for {title.split()[-1].lower()}", (int(0.08 * w), int(0.45 * h)), w / 1100, (20, 20, 20), 1)
+        _draw(img, "Sources and notes", (int(0.08 * w), int(0.62 * h)), w / 1400, (60, 60, 60), 1)
+        return img
+
+    def frames() -> Iterator[np.ndarray]:
+        pics = [slide(i, t) for i, t in enumerate(titles)]
+        for k in range(int(round(total * fps))):
+            t = k / fps
+            f = pics[min(len(pics) - 1, int(t // slide_seconds))].copy()
+            cv2.rectangle(f, (0, h - 6), (int(w * t / total), h), (200, 80, 40), -1)
+            yield f
+
+    write_video(path, frames(), fps, size)
+    return truth
+
+
 def _decode_rgb(path: str | Path, size: tuple[int, int]) -> Iterator[np.ndarray]:
     import av
 

@@ -38,6 +38,47 @@ def test_ocr_finds_drawn_text_at_its_time(text_clip):
     assert tree.root.meta["n_ocr_frames"] <= 12
 
 
+def test_captions_coming_and_going_do_not_split_scenes(text_clip):
+    path, _ = text_clip
+    tree = read_video(path, asr="none")
+    # two captions over footage: nothing is replaced in a headline position, so one scene
+    assert tree.root.meta["slide_changes"] == []
+    assert len(tree.root.children) == 1
+
+
+SLIDE_TITLES = ["1. Tidal Energy", "2. Turbine Design", "3. Field Survey", "4. Open Questions"]
+
+
+@pytest.fixture(scope="module")
+def slides_clip(tmp_path_factory):
+    from sleuth.samples_video import make_slides_clip
+
+    path = tmp_path_factory.mktemp("slides") / "slides.mp4"
+    truth = make_slides_clip(path, SLIDE_TITLES, slide_seconds=10.0)
+    return path, truth
+
+
+def test_slide_changes_start_scenes(slides_clip):
+    path, truth = slides_clip
+    tree = read_video(path, asr="none")
+    # the slides share one template: the shot detector alone sees a single shot
+    assert len(tree.root.meta["shots"]) == 1
+    changes = [t0 for t0, _, _ in truth[1:]]
+    starts = [sc.t_start for sc in tree.root.children[1:]]
+    assert len(starts) == len(changes), (starts, changes)
+    for want, got in zip(changes, starts):
+        assert abs(want - got) <= 1.0, (starts, changes)
+    # each scene is named by its slide's title
+    for sc, (_, _, title) in zip(tree.root.children, truth):
+        assert same_text(sc.title.split(": ", 1)[-1], title), (sc.title, title)
+
+
+def test_slide_clip_without_ocr_is_one_scene(slides_clip):
+    path, _ = slides_clip
+    tree = read_video(path, asr="none", ocr=False)
+    assert len(tree.root.children) == 1 and tree.root.meta["slide_changes"] == []
+
+
 def test_screen_entity_is_located(text_clip):
     path, _ = text_clip
     tree = read_video(path, asr="none")

@@ -10,8 +10,8 @@ import pytest
 from sleuth.core import Tree
 from sleuth.readers.video import VIDEO_SUFFIXES, read_video
 from sleuth.readers.video.decode import FrameSource, probe, reference_frames
-from sleuth.readers.video.scenes import split_windows
-from sleuth.readers.video.shots import ShotDetector, reference_cuts, thumb
+from sleuth.readers.video.scenes import merge_shots, split_shots, split_windows
+from sleuth.readers.video.shots import Shot, ShotDetector, reference_cuts, thumb
 
 DATA = Path("/work/shared/data/video")
 BUNNY = DATA / "big_buck_bunny_0_30.webm"
@@ -145,3 +145,30 @@ def test_windows_without_speech_stay_within_bounds():
         assert all(b > a for a, b in spans)
         if length > 30:
             assert all(10.0 - 1e-6 <= b - a <= 30.0 + 1e-6 for a, b in spans)
+
+
+def test_static_title_card_stays_one_scene_with_ocr():
+    tree = read_video(MANIFESTO, asr="none")
+    assert tree.root.meta["n_ocr_frames"] >= 1  # the card's text was read ...
+    assert tree.root.meta["slide_changes"] == []  # ... and never counted as a new slide
+    assert len(tree.root.children) == 1
+
+
+def test_bunny_cuts_are_kept_with_ocr_on():
+    tree = read_video(BUNNY, asr="none")
+    starts = [sc.t_start for sc in tree.root.children[1:]]
+    # the film's title cards come up over footage: the scenes are still the shots' scenes
+    assert len(starts) == len(BUNNY_CUTS)
+    for cut, got in zip(BUNNY_CUTS, starts):
+        assert abs(cut - got) <= 0.5, (starts, BUNNY_CUTS)
+
+
+def test_split_shots_cuts_or_marks_hard_boundaries():
+    h = np.full(128, 1 / 128, np.float32)  # identical colours: histograms alone merge everything
+    shots = [Shot(0.0, 40.0, h), Shot(40.0, 60.0, h)]
+    out, hard = split_shots(shots, [0.4, 10.0, 39.6, 59.8])
+    # 0.4 and 59.8 are at the ends, 39.6 marks the existing cut at 40, 10 cuts the first shot
+    assert [(s.t_start, s.t_end) for s in out] == [(0.0, 10.0), (10.0, 40.0), (40.0, 60.0)]
+    assert hard == {1, 2}
+    assert [len(g) for g in merge_shots(out, [], hard)] == [1, 1, 1]
+    assert [len(g) for g in merge_shots(out, [])] == [3]

@@ -25,7 +25,7 @@ from ...core import Node, ReaderError, Tree, fmt_time
 from .decode import VIDEO_SUFFIXES, FrameSource, VideoInfo, probe
 from .entities import extract_entities
 from .keyframes import KeyframeStore
-from .scenes import merge_shots, split_windows
+from .scenes import merge_shots, split_shots, split_windows
 from .shots import ShotDetector, thumb
 from .speech import recognise
 from .summary import _words, scene_text, video_text
@@ -82,7 +82,10 @@ def read_video(
 
     det: ShotDetector = frames["detector"]
     shots = det.shots(duration)
-    scenes_of_shots = merge_shots(shots, lines)
+    slide_changes = frames["slide_changes"]
+    # a slide change starts a scene even where the shot detector saw one continuous shot
+    scene_shots, hard = split_shots(shots, slide_changes)
+    scenes_of_shots = merge_shots(scene_shots, lines, hard)
     kf: KeyframeStore = frames["keyframes"]
     screen_items = sorted(frames["screen"], key=lambda s: s["t"])
 
@@ -149,7 +152,7 @@ def read_video(
         scene.char_start, scene.char_end = scene_start_char, max(scene_start_char, pos - 2)
         skf = kf.pick(t0, t1, k=3)
         used_assets.update(skf)
-        shown = next((s["text"] for s in scene_screen), "")
+        shown = _screen_title(scene_screen, t0, info.height)
         scene.title = f"Scene {si + 1} {fmt_time(t0)}–{fmt_time(t1)}" + (f": {shown[:60]}" if shown else "")
         scene.text = scene_text(scene_speech, scene_screen, doc_freq, len(seg_spans))
         scene.meta = {"keyframes": skf, "shots": [[round(s.t_start, 3), round(s.t_end, 3)] for s in group]}
@@ -166,6 +169,7 @@ def read_video(
         "decoder": frames["backend"],
         "shots": [[round(s.t_start, 3), round(s.t_end, 3)] for s in shots],
         "n_ocr_frames": frames["n_ocr"],
+        "slide_changes": slide_changes,
     }
     root.text = video_text(p.stem, root.meta, len(root.children), len(segments), lines, screen_items, entities)
     full = "\n\n".join(text_parts)
@@ -206,9 +210,26 @@ def _scan_frames(info: VideoInfo, ocr: bool, rate: float, ocr_interval: float, k
         "keyframes": kf,
         "screen": tracker.items if tracker else [],
         "n_ocr": tracker.n_ocr if tracker else 0,
+        "slide_changes": tracker.slide_changes if tracker else [],
         "duration": duration,
         "backend": src.backend,
     }
+
+
+def _screen_title(screen: list[dict], t0: float, height: int) -> str:
+    """What names a stretch on screen: the headline that came up in it, else the first line that
+    came up in it, else the first line shown (a line carried over from before comes last)."""
+    from .onscreen import headline
+
+    fresh = [s for s in screen if s["t"] >= t0 - 0.5]
+    for pool in (fresh, screen):
+        head = headline(pool, height) if height else None
+        if head is not None:
+            # a title OCR read as several pieces along one row ("Audible" "Socialism")
+            top, bottom = head["bbox"][1], head["bbox"][3]
+            row = [s for s in pool if min(bottom, s["bbox"][3]) - max(top, s["bbox"][1]) >= 0.5 * (bottom - top)]
+            return " ".join(s["text"] for s in sorted(row, key=lambda s: s["bbox"][0]))
+    return (fresh or screen)[0]["text"] if screen else ""
 
 
 def _headline(speech: list[dict], screen: list[dict]) -> str:

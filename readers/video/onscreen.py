@@ -5,6 +5,13 @@ worth it: at shot starts, every ``interval`` seconds while the picture moves, an
 local sharp change on an otherwise still picture (a caption or slide text appearing). Frames
 that look the same as the last one read are skipped and extend what is already on screen.
 Lines seen on neighbouring reads are one item (same text up to OCR noise, overlapping box).
+
+Slide changes: a lecture's slides share one template, so the picture barely changes when the
+title does and the shot detector sees no cut. The tracker notes a slide change when a read finds
+the headline (the tallest line in the top part of the picture) replaced by a different one, the
+picture under the two headlines has changed, and the new headline stays up for a while. A
+caption that comes and goes over footage has no headline it replaces, subtitles sit low in the
+picture, and a static title card never changes, so none of those count.
 """
 
 from __future__ import annotations
@@ -20,6 +27,12 @@ _engine = None
 _engine_lock = threading.Lock()
 
 MIN_SCORE = 0.6
+#: a headline starts in the top HEAD_TOP of the picture and is at least HEAD_MIN_H of its height
+HEAD_TOP, HEAD_MIN_H = 0.4, 0.035
+#: a new headline must stay up this long (s) for its arrival to count as a slide change
+MIN_SLIDE_S = 3.0
+#: share of the thumbnail pixels under the headlines that must change sharply (not OCR noise)
+HEAD_CHANGED = 0.05
 
 
 def engine():
@@ -84,8 +97,15 @@ def _overlap(a, b) -> bool:
     return not (a[2] < b[0] or b[2] < a[0] or a[3] < b[1] or b[3] < a[1])
 
 
+def headline(items: list[dict], frame_h: float) -> dict | None:
+    """The tallest line starting in the top part of the picture, if one is big enough."""
+    cands = [it for it in items if it["bbox"][1] < HEAD_TOP * frame_h and it["bbox"][3] - it["bbox"][1] >= HEAD_MIN_H * frame_h]
+    return max(cands, key=lambda it: it["bbox"][3] - it["bbox"][1], default=None)
+
+
 class ScreenTextTracker:
-    """Streaming: :meth:`offer` frames in time order; :attr:`items` are the deduplicated lines."""
+    """Streaming: :meth:`offer` frames in time order; :attr:`items` are the deduplicated lines,
+    :attr:`slide_changes` the times at which a new slide came up."""
 
     def __init__(self, interval: float = 2.0, min_gap: float = 1.0, scale: float = 1.0):
         self.interval, self.min_gap, self.scale = interval, min_gap, scale
@@ -95,10 +115,16 @@ class ScreenTextTracker:
         self._last_thumb: np.ndarray | None = None
         self._prev_thumb: np.ndarray | None = None
         self.n_ocr = 0
+        # (time, share of sharply changed thumbnail pixels against the sample before) since the last read
+        self._steps: list[tuple[float, float]] = []
+        self._head: dict | None = None
+        self._changes: list[tuple[float, dict]] = []  # (onset, the new headline item)
 
     def _should_read(self, t: float, thumb: np.ndarray, force: bool) -> bool | None:
         """True: read; False: skip; None: same picture as last read (extend what is shown)."""
         prev, self._prev_thumb = self._prev_thumb, thumb
+        if prev is not None:
+            self._steps.append((t, float((np.abs(thumb.astype(np.int16) - prev) >= 40).mean())))
         if self._last_thumb is None or force:
             return True
         d = np.abs(thumb.astype(np.int16) - self._last_thumb)
@@ -124,10 +150,38 @@ class ScreenTextTracker:
             return False
         if not decision:
             return False
+        before = self._last_thumb
+        # the picture changed at the sharpest step since the last read (the sample rate's precision)
+        onset = max(self._steps, key=lambda s: s[1])[0] if self._steps else t
+        self._steps = []
         self._last_t, self._last_thumb = t, thumb
         self.n_ocr += 1
         self._update(t, ocr_frame(rgb, self.scale))
+        self._note_slide(onset, before, thumb, rgb.shape[:2])
         return True
+
+    def _note_slide(self, onset: float, before: np.ndarray | None, now: np.ndarray, frame_hw: tuple[int, int]) -> None:
+        fh, fw = frame_hw[0] * self.scale, frame_hw[1] * self.scale  # video pixels
+        head = headline(self._active, fh)
+        old, self._head = self._head, head
+        if head is None or old is None or head is old or before is None or any(it is old for it in self._active):
+            return
+        if same_text(old["text"], head["text"]):
+            return
+        # the picture under both headlines changed: a new title, not a new reading of the old one
+        x0 = min(old["bbox"][0], head["bbox"][0]) / fw * now.shape[1]
+        x1 = max(old["bbox"][2], head["bbox"][2]) / fw * now.shape[1]
+        y0 = min(old["bbox"][1], head["bbox"][1]) / fh * now.shape[0]
+        y1 = max(old["bbox"][3], head["bbox"][3]) / fh * now.shape[0]
+        sl = (slice(int(y0), max(int(y0) + 1, int(np.ceil(y1)))), slice(int(x0), max(int(x0) + 1, int(np.ceil(x1)))))
+        d = np.abs(now[sl].astype(np.int16) - before[sl])
+        if d.size and float((d >= 40).mean()) >= HEAD_CHANGED:
+            self._changes.append((onset, head))
+
+    @property
+    def slide_changes(self) -> list[float]:
+        """Onsets of slides whose headline stayed up at least :data:`MIN_SLIDE_S` seconds."""
+        return [round(t, 3) for t, head in self._changes if head["t_end"] - t >= MIN_SLIDE_S]
 
     def _update(self, t: float, lines: list[dict]) -> None:
         still = []

@@ -2,7 +2,9 @@
 
 A scene is a run of adjacent shots that look alike (colour histograms) or, when the picture
 changes but the talk does not, that share their words; very short shots (flashes, inserts) join
-a neighbour. Segments are windows of roughly 10-30 s inside a scene, cut where speech pauses.
+a neighbour. Slide changes found by the on-screen text tracker (a new title on a picture the
+shot detector saw as one shot) always start a scene. Segments are windows of roughly 10-30 s
+inside a scene, cut where speech pauses.
 """
 
 from __future__ import annotations
@@ -34,12 +36,39 @@ def cosine(a: Counter, b: Counter) -> float:
     return dot / math.sqrt(sum(v * v for v in a.values()) * sum(v * v for v in b.values()))
 
 
-def merge_shots(shots: list[Shot], lines: list[dict]) -> list[list[Shot]]:
-    """Group adjacent shots into scenes."""
+def split_shots(shots: list[Shot], times: list[float], tol: float = 1.0) -> tuple[list[Shot], set[int]]:
+    """Shots cut again at ``times`` (slide changes), and the indices of the shots that must start
+    a scene. A time within ``tol`` seconds of an existing cut marks that cut instead of adding
+    one; times within ``tol`` of either end of the video are ignored."""
+    out = list(shots)
+    hard: set[float] = set()
+    for t in sorted(times):
+        if not out or t <= out[0].t_start + tol or t >= out[-1].t_end - tol:
+            continue
+        near = min(out[1:], key=lambda s: abs(s.t_start - t), default=None)
+        if near is not None and abs(near.t_start - t) <= tol:
+            hard.add(near.t_start)
+            continue
+        i = next(k for k, s in enumerate(out) if s.t_start <= t < s.t_end)
+        s = out[i]
+        if t - s.t_start < tol or s.t_end - t < tol:  # too close to the shot's own ends to cut
+            continue
+        a = Shot(s.t_start, t, s.hist, s.n, dict(s.meta))
+        b = Shot(t, s.t_end, s.hist, s.n, dict(s.meta))
+        out[i : i + 1] = [a, b]
+        hard.add(t)
+    return out, {k for k, s in enumerate(out) if k and s.t_start in hard}
+
+
+def merge_shots(shots: list[Shot], lines: list[dict], hard: set[int] = frozenset()) -> list[list[Shot]]:
+    """Group adjacent shots into scenes; a shot whose index is in ``hard`` starts one."""
     if not shots:
         return []
     groups: list[list[Shot]] = [[shots[0]]]
-    for s in shots[1:]:
+    for k, s in enumerate(shots[1:], start=1):
+        if k in hard:
+            groups.append([s])
+            continue
         prev = groups[-1][-1]
         sim = hist_similarity(prev.hist, s.hist) if prev.hist is not None and s.hist is not None else 0.0
         short = (s.t_end - s.t_start) < MIN_SHOT_S or (prev.t_end - prev.t_start) < MIN_SHOT_S
