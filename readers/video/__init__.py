@@ -221,6 +221,7 @@ def _screen_title(screen: list[dict], t0: float, height: int) -> str:
     came up in it, else the first line shown (a line carried over from before comes last)."""
     from .onscreen import headline
 
+    screen = list({id(s): s for s in screen}.values())  # an item shown in several segments
     fresh = [s for s in screen if s["t"] >= t0 - 0.5]
     for pool in (fresh, screen):
         head = headline(pool, height) if height else None

@@ -17,14 +17,10 @@ picture, and a static title card never changes, so none of those count.
 from __future__ import annotations
 
 import re
-import threading
 from difflib import SequenceMatcher
 
 import cv2
 import numpy as np
-
-_engine = None
-_engine_lock = threading.Lock()
 
 MIN_SCORE = 0.6
 #: a headline starts in the top HEAD_TOP of the picture and is at least HEAD_MIN_H of its height
@@ -36,17 +32,13 @@ HEAD_CHANGED = 0.05
 
 
 def engine():
-    """One RapidOCR engine per process: model loading takes about half a second."""
-    global _engine
-    if _engine is None:
-        with _engine_lock:
-            if _engine is None:
-                from rapidocr_onnxruntime import RapidOCR
+    """The process-wide RapidOCR engine with the fast sessions of :mod:`sleuth.readers.ocr`
+    (single-threaded, no spinning pool threads, lines recognised one at a time), whose detector
+    keeps frames at their size: RapidOCR's default "min" limit would upscale the short side of a
+    16:9 frame to 736 px, which costs 2-3x."""
+    from ..ocr import get_engine
 
-                # "max" keeps frames at their size (up to 1500 px) instead of the default
-                # upscaling of the short side to 736 px, which costs 2-3x on 16:9 frames
-                _engine = RapidOCR(det_limit_type="max", det_limit_side_len=960)
-    return _engine
+    return get_engine("rapid", "fast")
 
 
 def ocr_frame(rgb: np.ndarray, scale: float = 1.0) -> list[dict]:
@@ -54,7 +46,11 @@ def ocr_frame(rgb: np.ndarray, scale: float = 1.0) -> list[dict]:
 
     ``scale`` maps the frame's pixels back to the video's own size (boxes are in video pixels).
     """
-    result, _ = engine()(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), use_cls=False)
+    from ..ocr import _RUN_LOCK
+
+    eng = engine()
+    with _RUN_LOCK:  # RapidOCR keeps per-call state on the engine
+        result, _ = eng(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), use_cls=False)
     out = []
     for box, text, score in result or []:
         text = unglue(" ".join(str(text).split()))
