@@ -12,11 +12,12 @@ Two ways of running RapidOCR's det/cls/rec models:
   longer fit in cache), sessions run single-threaded (spinning pool threads burn CPU while they
   wait) and lines are spread over worker threads instead; line images are narrowed to 70% of their
   width, which PP-OCR's recogniser is trained for (it squeezes long lines into 320 px) and which
-  reads print as well as full width. The detector runs with its long side at most 960 px. The
-  orientation classifier is skipped: a line that reads with low confidence is read again turned
-  half a turn and at full width, and the best reading is kept (upside-down text reads at ~0.5
-  confidence against ~0.95 upright, a clearer signal than the classifier, which at its 0.9
-  threshold turns few upside-down lines).
+  reads print as well as full width (a line that still reads below :data:`RECHECK` is read again
+  at full width). The detector sees the image with its long side at most 960 px; its boxes, looser
+  at that size, are shrunk onto the ink of each line. The orientation classifier is skipped:
+  when most lines of a page read with low confidence the page is read again turned half a turn
+  and the better reading kept (upside-down text reads at ~0.5 confidence against ~0.95 upright, a
+  clearer signal than the classifier, which at its 0.9 threshold turns few upside-down lines).
 
 For PDF pages :func:`ocr_page` also picks the render scale from the text: a coarse render finds
 the lines, then the page is rendered so that a typical line is ~36 px tall (small print gets
@@ -46,7 +47,7 @@ MODES = ("fast", "thorough")
 DET_SIDE = 960
 #: fast mode: line images are narrowed to this fraction of their width before recognition
 SQUEEZE = 0.7
-#: fast mode: a line read with less confidence is read again (turned 180 degrees, full width)
+#: fast mode: a page whose median line confidence is lower is read turned; a line, at full width
 RECHECK = 0.9
 #: the recogniser's input height (PP-OCRv4 rec is trained on 48 px lines)
 REC_H = 48
@@ -86,7 +87,7 @@ def _threads() -> int:
     return max(1, min(2, os.cpu_count() or 1))
 
 
-def get_engine(backend: str = "rapid", mode: str = "thorough"):
+def get_engine(backend: str = "rapid", mode: str = "fast"):
     """The process-wide OCR engine for ``backend`` (created on first use). ``mode`` picks the
     RapidOCR configuration (the fast one has single-threaded sessions and a smaller detector)."""
     if backend not in BACKENDS:
