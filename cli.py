@@ -44,7 +44,7 @@ def index(paths: List[Path] = typer.Argument(..., help="Files and folders (docum
           library: Optional[str] = LIB_OPT, home: Optional[str] = HOME_OPT,
           prune: bool = typer.Option(False, "--prune", help="Drop indexed files under PATHS that no longer exist."),
           force: bool = typer.Option(False, "--force", help="Re-index even unchanged files."),
-          ocr: str = typer.Option("auto", help="OCR for image-only pages: auto, off, paddle."),
+          ocr: str = typer.Option("auto", help="OCR for image-only pages: auto (fast PP-OCR), thorough, force, off, paddle."),
           asr: str = typer.Option("auto", help="Speech for videos without subtitles: auto, whisper, pocketsphinx, off."),
           as_json: bool = JSON_OPT):
     """Build or update the library from PATHS (incremental by content hash)."""

@@ -81,24 +81,27 @@ class FlatNode:
     depth: int
     ordinal: int
     title_path: list[str]
+    lex_path: list[str]  # title_path without synthetic sections ("Part 2: …"), for FTS and embeddings
 
 
 def flatten(root: Node) -> list[FlatNode]:
     out: list[FlatNode] = []
 
-    def visit(n: Node, parent: int | None, depth: int, ordinal: int, path: list[str]) -> int:
+    def visit(n: Node, parent: int | None, depth: int, ordinal: int, path: list[str], lex: list[str]) -> int:
         me = len(out)
-        tp = path + ([n.title] if n.kind in ("section", "scene") and n.title else [])
-        out.append(FlatNode(n, me, parent, me, depth, ordinal, tp))
+        titled = n.kind in ("section", "scene") and bool(n.title)
+        tp = path + ([n.title] if titled else [])
+        lp = lex + ([n.title] if titled and not n.meta.get("synthetic") else [])
+        out.append(FlatNode(n, me, parent, me, depth, ordinal, tp, lp))
         counts: dict[str, int] = {}
         for c in n.children:
             tier = level_of(c.kind)
             counts[tier] = counts.get(tier, 0) + 1
-            visit(c, me, depth + 1, counts[tier], tp)
+            visit(c, me, depth + 1, counts[tier], tp, lp)
         out[me].last = len(out) - 1
         return me
 
-    visit(root, None, 0, 1, [])
+    visit(root, None, 0, 1, [], [])
     return out
 
 
@@ -115,7 +118,7 @@ def _embed_text(fn: FlatNode, summary: str) -> str:
         screen = " ".join(dict.fromkeys(x.get("text", "") for x in n.meta.get("screen") or []))
         if speech or screen:
             return (speech + (" | on screen: " + screen if screen else "")).strip()
-    head = fn.title_path[-1] + ": " if fn.title_path else ""
+    head = fn.lex_path[-1] + ": " if fn.lex_path else ""
     return head + (n.title + ". " if n.title else "") + n.text
 
 
@@ -225,7 +228,7 @@ class Ingestor:
                     t_start=n.t_start, t_end=n.t_end, meta={k: v for k, v in n.meta.items() if _jsonable(v)},
                 ))
                 if tier == "fine":
-                    fts.append((nid, " / ".join(fn.title_path + ([n.title] if n.title else [])), n.text or "", tier))
+                    fts.append((nid, " / ".join(fn.lex_path + ([n.title] if n.title else [])), n.text or "", tier))
                 else:
                     fts.append((nid, n.title or "", summary, tier))
             conn.execute(insert(NodeRow), rows)

@@ -45,9 +45,9 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
 
 
 def word_len(text: str) -> int:
-    """Words for Latin text, characters/1.5 for CJK (a rough token-comparable count)."""
+    """Words for Latin text plus one per CJK character (what a tokenizer roughly spends)."""
     cjk = len(CJK_RE.findall(text))
-    return len(text.split()) + int(cjk / 1.5)
+    return len(text.split()) + cjk
 
 
 def split_long(text: str, start: int, max_words: int = MAX_PARA_WORDS) -> list[tuple[int, int]]:
