@@ -48,6 +48,7 @@ def read_video(
     keyframe_interval: float = 2.0,
     max_width: int = 640,
     allow_truncated: bool = False,
+    speakers: str = "auto",
 ) -> Tree:
     """Read one video into a Tree; raises ReaderError (one line) for files it cannot index.
 
@@ -56,6 +57,8 @@ def read_video(
     fraction)`` is called as work advances. ``sample_rate`` frames/s feed shot detection and
     OCR; ``max_width`` bounds the decoded frame width. A file whose frames stop well before its
     declared duration is refused unless ``allow_truncated`` (then indexed as far as it decodes).
+    ``speakers``: "auto" labels each speech line with its voice (``line["speaker"]``, speaker
+    entities, ``root.meta["speakers"]``) when resemblyzer is installed; "off" skips it.
     """
     p = Path(path)
     suffix = p.suffix.lower()
@@ -64,6 +67,8 @@ def read_video(
     if suffix not in VIDEO_SUFFIXES:
         raise ReaderError(f"{p.name}: unsupported file type {suffix or '(no suffix)'} for the video reader")
     report = progress or (lambda stage, frac: None)
+    if speakers not in ("auto", "off"):
+        raise ValueError(f"speakers must be 'auto' or 'off', not {speakers!r}")
     info = probe(p)
     warnings: list[str] = []
 
@@ -79,6 +84,10 @@ def read_video(
             raise ReaderError(msg)
         warnings.append(msg)
     lines = [l for l in lines if l["t0"] < duration]
+    # speaker turns (optional feature, readers/video/speakers.py)
+    from .speakers import label_speakers, speaker_entities, summary_line
+
+    speaker_summary = label_speakers(str(p), lines, info.has_audio, speakers, progress=report)
 
     det: ShotDetector = frames["detector"]
     shots = det.shots(duration)
@@ -170,8 +179,13 @@ def read_video(
         "shots": [[round(s.t_start, 3), round(s.t_end, 3)] for s in shots],
         "n_ocr_frames": frames["n_ocr"],
         "slide_changes": slide_changes,
+        "speakers": speaker_summary,
     }
     root.text = video_text(p.stem, root.meta, len(root.children), len(segments), lines, screen_items, entities)
+    # speaker entities join after the root text so "Names:" lists people and terms, not voices
+    entities += speaker_entities(segments, p.stem)
+    if summary_line(speaker_summary):
+        root.text += "\n" + summary_line(speaker_summary)
     full = "\n\n".join(text_parts)
     root.char_start, root.char_end = 0, len(full)
     report("done", 1.0)
