@@ -174,7 +174,8 @@ def test_read_spans_matches_whole_file_decode(dialogue):
 
     with av.open(path) as c:
         start = next(c.decode(audio=0)).time or 0.0
-    spans = [(1.0, 2.5), (2.0, 3.0), (10.0, 10.2), (len(whole) / SR - 0.5, len(whole) / SR + 3.0)]
+    # overlapping, out of order, and one running past the end of the audio
+    spans = [(1.0, 2.5), (2.0, 3.0), (10.0, 10.2), (len(whole) / SR - 0.5, len(whole) / SR + 3.0), (0.2, 0.6)]
     got = spk.read_spans(path, spans)
     for (a, b), g in zip(spans, got):
         i0, i1 = int(round((a - start) * SR)), min(len(whole), int(round((b - start) * SR)))
@@ -211,6 +212,8 @@ def test_cluster_counts_groups():
     lab = spk.cluster(two)
     truth = np.array([0, 1, 0, 1, 1, 0, 0, 1, 1, 0, 0, 1])
     assert np.array_equal(lab, truth)
+    # clustering a spread-out subset and placing the rest by centroid gives the same answer
+    assert np.array_equal(spk.cluster_many(two, np.ones(12), max_rows=5), truth)
     # a stray second voice holding under 1% of the speech is folded into the main one
     stray = np.concatenate([group(11, c1, 0.02), group(1, c2, 0.02)])
     ws = np.array([10.0] * 11 + [1.0])

@@ -26,7 +26,7 @@ import threading
 import warnings
 from collections import Counter
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -45,6 +45,8 @@ MAX_WINDOWS_PER_MINUTE = 40
 MAX_WINDOWS_PER_LINE = 6
 #: windows per forward pass (bounds the LSTM's activations to a few MB)
 BATCH = 128
+#: rows clustered directly at most (average linkage holds every pairwise distance)
+MAX_CLUSTER_ROWS = 2000
 #: a cluster holding less than this share of the embedded speech is folded into its nearest
 #: neighbour: a cough, a laugh or a music sting is not a speaker
 MIN_SHARE = 0.03
@@ -86,59 +88,72 @@ def encoder():
 # -- audio -----------------------------------------------------------------------------------
 
 
-def read_spans(path: str, spans: list[tuple[float, float]], sr: int = SR) -> list[np.ndarray]:
-    """Mono float32 audio at ``sr`` for each (t0, t1) span, decoded in one streaming pass.
+def iter_spans(path: str, spans: list[tuple[float, float]], sr: int = SR) -> Iterator[tuple[int, np.ndarray]]:
+    """(index, mono float32 audio at ``sr``) for each (t0, t1) span, yielded as soon as the
+    stream has passed its end: one decoding pass, and only open spans' samples are held.
 
-    Only samples inside a span are kept. Times are presentation times: the first audio frame's
-    timestamp places the stream, as subtitle times assume.
+    Times are presentation times: the first audio frame's timestamp places the stream, as
+    subtitle times assume. A span past the end of the audio comes back short (or empty).
     """
     import av
 
-    out: list[list[np.ndarray]] = [[] for _ in spans]
     if not spans:
-        return []
+        return
     bounds = [(int(round(a * sr)), int(round(b * sr))) for a, b in spans]
     order = sorted(range(len(spans)), key=lambda i: bounds[i][0])
     last = max(b for _, b in bounds)
+    held: dict[int, list[np.ndarray]] = {}
     pos: int | None = None
-    lo = 0  # first span (in start order) that may still receive samples
+    nxt = 0  # next span (in start order) not yet opened
 
-    def take(x: np.ndarray) -> None:
-        nonlocal pos, lo
+    def take(x: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+        nonlocal pos, nxt
         a, b = pos, pos + len(x)
-        while lo < len(order) and bounds[order[lo]][1] <= a:
-            lo += 1
-        k = lo
-        while k < len(order) and bounds[order[k]][0] < b:
-            i = order[k]
+        while nxt < len(order) and bounds[order[nxt]][0] < b:
+            held[order[nxt]] = []
+            nxt += 1
+        for i in list(held):
             s0, s1 = max(a, bounds[i][0]), min(b, bounds[i][1])
             if s1 > s0:
-                out[i].append(x[s0 - a : s1 - a])
-            k += 1
+                held[i].append(x[s0 - a : s1 - a])
+            if bounds[i][1] <= b:
+                yield i, _pcm(held.pop(i))
         pos = b
 
     try:
         with av.open(path) as c:
-            if not c.streams.audio:
-                return [np.zeros(0, np.float32) for _ in spans]
-            st = c.streams.audio[0]
-            res = av.AudioResampler(format="s16", layout="mono", rate=sr)
-            try:
-                for frame in c.decode(st):
-                    if pos is None:
-                        pos = int(round((frame.time or 0.0) * sr))
-                    for rf in res.resample(frame):
-                        take(rf.to_ndarray().reshape(-1))
-                    if pos >= last:
-                        break
-                else:
-                    for rf in res.resample(None):
-                        take(rf.to_ndarray().reshape(-1))
-            except av.error.FFmpegError as e:
-                log.info("audio of %s stops early: %s", path, e)
+            if c.streams.audio:
+                res = av.AudioResampler(format="s16", layout="mono", rate=sr)
+                try:
+                    for frame in c.decode(c.streams.audio[0]):
+                        if pos is None:
+                            pos = int(round((frame.time or 0.0) * sr))
+                        for rf in res.resample(frame):
+                            yield from take(rf.to_ndarray().reshape(-1))
+                        if pos >= last:
+                            break
+                    else:
+                        for rf in res.resample(None):
+                            yield from take(rf.to_ndarray().reshape(-1))
+                except av.error.FFmpegError as e:
+                    log.info("audio of %s stops early: %s", path, e)
     except av.error.FFmpegError as e:
         log.info("cannot decode audio of %s: %s", path, e)
-    return [np.concatenate(p).astype(np.float32) / 32768.0 if p else np.zeros(0, np.float32) for p in out]
+    # spans the audio never reached (or finished inside): what there is
+    for i in list(held) + [order[k] for k in range(nxt, len(order))]:
+        yield i, _pcm(held.pop(i, []))
+
+
+def _pcm(chunks: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(chunks).astype(np.float32) / 32768.0 if chunks else np.zeros(0, np.float32)
+
+
+def read_spans(path: str, spans: list[tuple[float, float]], sr: int = SR) -> list[np.ndarray]:
+    """The audio of every span, in the order given (see :func:`iter_spans`)."""
+    out: list[np.ndarray] = [np.zeros(0, np.float32)] * len(spans)
+    for i, x in iter_spans(path, spans, sr):
+        out[i] = x
+    return out
 
 
 # -- units and windows -----------------------------------------------------------------------
@@ -247,39 +262,62 @@ def preprocess_reference(wav: np.ndarray) -> np.ndarray:
     return _import_resemblyzer().preprocess_wav(wav).astype(np.float32)
 
 
+class UnitEmbedder:
+    """Embeds utterances as they arrive: windows queue up and go through the LSTM ``batch`` at a
+    time, and only per-utterance sums are kept, so memory stays at one batch of mels."""
+
+    def __init__(self, n: int, batch: int = BATCH):
+        self.enc = encoder()
+        self.batch = batch
+        self.sums = np.zeros((n, 256), np.float64)
+        self.counts = np.zeros(n, int)
+        self.windows = 0
+        self._mels: list[np.ndarray] = []
+        self._owner: list[int] = []
+
+    def add(self, i: int, wav: np.ndarray, max_windows: int | None = None) -> None:
+        if wav.size == 0:
+            return
+        m = _partials(self.enc, wav, max_windows)
+        self._mels.extend(m)
+        self._owner += [i] * len(m)
+        self._run(final=False)
+
+    def _run(self, final: bool) -> None:
+        import torch
+
+        while len(self._mels) >= self.batch or (final and self._mels):
+            mels, self._mels = self._mels[: self.batch], self._mels[self.batch :]
+            owner, self._owner = self._owner[: self.batch], self._owner[self.batch :]
+            with torch.inference_mode():
+                e = self.enc(torch.from_numpy(np.stack(mels))).numpy()
+            np.add.at(self.sums, owner, e)
+            np.add.at(self.counts, owner, 1)
+            self.windows += len(mels)
+
+    def result(self) -> np.ndarray:
+        """(n, 256) L2-normed means of each utterance's windows; NaN rows for empty ones."""
+        self._run(final=True)
+        out = np.full(self.sums.shape, np.nan, np.float32)
+        done = self.counts > 0
+        v = self.sums[done] / self.counts[done, None]
+        out[done] = v / np.linalg.norm(v, axis=1, keepdims=True)
+        return out
+
+
 def embed_units(wavs: list[np.ndarray], max_windows: list[int | None] | None = None, batch: int = BATCH, stats: dict | None = None) -> np.ndarray:
-    """L2-normed embeddings (n, 256) of preprocessed utterances; all windows batched together.
+    """L2-normed embeddings (n, 256) of preprocessed utterances, windows batched across them.
 
     A row is NaN for an utterance with no audio. ``max_windows[i]`` caps the windows of
     utterance i (None: all of resemblyzer's partials, as ``embed_utterance`` uses).
     ``stats["windows"]`` receives the number of windows embedded.
     """
-    import torch
-
-    enc = encoder()
-    caps = max_windows or [None] * len(wavs)
-    mels, owner = [], []
-    for i, (w, cap) in enumerate(zip(wavs, caps)):
-        if w.size == 0:
-            continue
-        m = _partials(enc, w, cap)
-        mels.append(m)
-        owner += [i] * len(m)
-    out = np.full((len(wavs), 256), np.nan, np.float32)
-    if not mels:
-        return out
-    allm = np.concatenate(mels)
+    emb = UnitEmbedder(len(wavs), batch)
+    for i, w in enumerate(wavs):
+        emb.add(i, w, max_windows[i] if max_windows else None)
+    out = emb.result()
     if stats is not None:
-        stats["windows"] = len(allm)
-    parts = []
-    with torch.inference_mode():
-        for b in range(0, len(allm), batch):
-            parts.append(enc(torch.from_numpy(allm[b : b + batch])).numpy())
-    emb = np.concatenate(parts)
-    owner_a = np.asarray(owner)
-    for i in np.unique(owner_a):
-        v = emb[owner_a == i].mean(axis=0)
-        out[i] = v / np.linalg.norm(v)
+        stats["windows"] = emb.windows
     return out
 
 
@@ -326,11 +364,28 @@ def cluster(emb: np.ndarray, weights: np.ndarray | None = None, threshold: float
         cents = {c: _unit(emb[lab == c].mean(axis=0)) for c in ids}
         others = [c for c in ids if c != small]
         lab[lab == small] = max(others, key=lambda c: float(cents[c] @ cents[small]))
-    # renumber by first appearance, so S1 is the first voice heard
+    return _by_first(lab)
+
+
+def _by_first(lab: np.ndarray) -> np.ndarray:
+    """Labels renumbered by first appearance, so S1 is the first voice heard."""
     remap: dict[int, int] = {}
     for c in lab:
         remap.setdefault(int(c), len(remap))
-    return np.array([remap[int(c)] for c in lab])
+    return np.array([remap[int(c)] for c in lab], int)
+
+
+def cluster_many(emb: np.ndarray, weights: np.ndarray, threshold: float = THRESHOLD, max_rows: int = MAX_CLUSTER_ROWS) -> np.ndarray:
+    """:func:`cluster` on at most ``max_rows`` rows spread over the input (the pairwise distances
+    grow with the square); the other rows join the cluster with the nearest centroid."""
+    if len(emb) <= max_rows:
+        return cluster(emb, weights, threshold)
+    pick = np.array(_pick(len(emb), max_rows))
+    lab_s = cluster(emb[pick], weights[pick], threshold)
+    cents = np.stack([_unit(emb[pick][lab_s == c].mean(axis=0)) for c in range(int(lab_s.max()) + 1)])
+    lab = np.argmax(emb @ cents.T, axis=1)
+    lab[pick] = lab_s
+    return _by_first(lab)
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -374,18 +429,17 @@ def label_speakers(
     # more lines than the budget: embed an even spread of them, the rest follow their neighbours
     chosen = _pick(len(units), budget)
     per_line = max(1, min(MAX_WINDOWS_PER_LINE, budget // len(chosen)))
-    report("speakers", 0.1)
-    audio = read_spans(path, [spans[i] for i in chosen])
-    report("speakers", 0.4)
-    wavs = [preprocess(a) for a in audio]
-    stats: dict = {}
-    emb = embed_units(wavs, [per_line] * len(wavs), stats=stats)
-    report("speakers", 0.9)
+    embedder = UnitEmbedder(len(chosen))
+    for n_done, (k, raw) in enumerate(iter_spans(path, [spans[i] for i in chosen])):
+        embedder.add(k, preprocess(raw), per_line)
+        if n_done % 50 == 0:
+            report("speakers", 0.9 * n_done / len(chosen))
+    emb = embedder.result()
     ok = [k for k in range(len(chosen)) if not np.isnan(emb[k, 0])]
     if not ok:
         return {"status": "no speech"}
     secs = np.array([spans[chosen[k]][1] - spans[chosen[k]][0] for k in ok])
-    lab = cluster(emb[ok], secs, threshold)
+    lab = cluster_many(emb[ok], secs, threshold)
 
     # every line takes the label of the embedded unit nearest to it in time
     centres = np.array([(spans[chosen[k]][0] + spans[chosen[k]][1]) / 2 for k in ok])
@@ -406,7 +460,7 @@ def label_speakers(
         "model": "resemblyzer",
         "threshold": threshold,
         "lines_embedded": len(ok),
-        "windows": stats.get("windows", 0),
+        "windows": embedder.windows,
     }
 
 
