@@ -10,13 +10,16 @@ The feature is optional: without resemblyzer the reader works as before and reco
 Lines shorter than :data:`MIN_LINE` seconds are too short for a stable embedding; they take the
 voice of the nearest embedded line. Each embedded line is cut into resemblyzer's 1.6 s partial
 windows, at most :data:`MAX_WINDOWS_PER_MINUTE` per minute of speech in all (a three-hour talk
-costs a bounded number of LSTM passes); every window of every line goes through the network in
-a few large batches (:func:`embed_units`), which :func:`embed_units_reference` (the package's own
-``embed_utterance``, one line at a time) checks. Audio is decoded as a stream and only the
-samples inside chosen lines are kept, so memory follows the work, not the video's length.
+costs a bounded number of LSTM passes). Windows of all lines go through the network in batches
+as the audio streams by (:class:`UnitEmbedder`), checked against the package's own
+``embed_utterance`` one line at a time (:func:`embed_units_reference`); the mel frames and the
+VAD trimming are numpy versions of the package's librosa/struct code, checked against it too.
+Only open lines' samples and one batch of mels are held, so memory does not grow with length.
 
 Clustering is average-linkage agglomerative on cosine distance with a fixed cut
 (:data:`THRESHOLD`): the number of speakers falls out of the cut, one when all lines are alike.
+The cut sits between the last merge of a real single narrator's lines (0.35-0.38 on
+manifesto.mp4, short 2-3 s lines) and the merge of two espeak-ng voices (0.45-0.49).
 """
 
 from __future__ import annotations
@@ -25,7 +28,6 @@ import logging
 import threading
 import warnings
 from collections import Counter
-from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
