@@ -30,7 +30,7 @@ from .index.lexical import Lexical, query_terms
 from .index.schema import EmbeddingRow, EntityRow, FailureRow, MentionRow, NodeRow, RunRow, SourceRow
 from .index.search import Searcher, locator_for, snippet
 from .index.store import db_size, get_state, is_sqlite, make_engine
-from .index.vectors import VectorStore
+from .index.vectors import VectorStore, load_vectors
 
 
 class LibraryBusy(RuntimeError):
@@ -77,6 +77,7 @@ class Library:
         self.Session = sessionmaker(self.engine, expire_on_commit=False)
         self.lexical = Lexical(self.lex_engine)
         self.vectors = VectorStore(self.home / "vectors")
+        self.vectors.loader = lambda ids: load_vectors(self.engine, ids)
         self.embedder = embedder or Embedder()
         self.searcher = Searcher(self)
         self.ingestor = Ingestor(self)
@@ -233,10 +234,10 @@ class Library:
 
     def node_dict(self, node: NodeRow, src: SourceRow, terms: list[str] | None = None, full: bool = False) -> dict:
         body = node.text or node.summary or ""
+        loc = self.locator(node, src)
         d = {"id": node.id, "kind": node.kind, "source": src.name, "source_id": src.id, "title": node.title,
              "title_path": list(node.title_path or []),
-             "snippet": snippet(body, terms or []), "locator": self.locator(node, src).to_dict(),
-             "label": self.locator(node, src).label()}
+             "snippet": snippet(body, terms or []), "locator": loc.to_dict(), "label": loc.label()}
         if full:
             d.update(text=node.text, summary=node.summary, parent_id=node.parent_id, tokens=node.tokens,
                      meta=node.meta, last_id=node.last_id)
@@ -249,14 +250,26 @@ class Library:
         return self.node_dict(*r, full=True)
 
     def neighbours(self, node: NodeRow) -> list[dict]:
-        if node.parent_id is None:
-            return []
+        return self.neighbours_many([node])[node.id]
+
+    def neighbours_many(self, nodes: list[NodeRow]) -> dict[int, list[dict]]:
+        """± one sibling of each node (same parent and tier), in one query."""
+        out: dict[int, list[dict]] = {n.id: [] for n in nodes}
+        parents = {n.parent_id for n in nodes if n.parent_id is not None}
+        if not parents:
+            return out
+        want = {(n.parent_id, n.tier, n.ordinal + d): (n, d) for n in nodes if n.parent_id is not None for d in (-1, 1)}
+        ords = {o for _, _, o in want}
         with self.Session() as s:
-            rows = s.execute(select(NodeRow).where(NodeRow.parent_id == node.parent_id, NodeRow.tier == node.tier,
-                                                   NodeRow.ordinal.in_([node.ordinal - 1, node.ordinal + 1]))
-                             .order_by(NodeRow.ordinal)).scalars().all()
-        return [{"id": r.id, "kind": r.kind, "rel": "prev" if r.ordinal < node.ordinal else "next",
-                 "snippet": _clip(r.text or r.summary or r.title, 160)} for r in rows]
+            rows = s.execute(select(NodeRow.id, NodeRow.kind, NodeRow.parent_id, NodeRow.tier, NodeRow.ordinal,
+                                    func.substr(func.coalesce(func.nullif(NodeRow.text, ""), NodeRow.summary, NodeRow.title), 1, 400))
+                             .where(NodeRow.parent_id.in_(parents), NodeRow.ordinal.in_(ords))).all()
+        for rid, kind, pid, tier, ordinal, body in sorted(rows, key=lambda r: r[4]):
+            hit = want.get((pid, tier, ordinal))
+            if hit is not None:
+                n, d = hit
+                out[n.id].append({"id": rid, "kind": kind, "rel": "prev" if d < 0 else "next", "snippet": _clip(body or "", 160)})
+        return out
 
     # -- the tool grammar ------------------------------------------------------------------
     def search(self, query: str, level: str = "any", within=None, k: int = 8) -> list[dict]:

@@ -29,6 +29,29 @@ DDL = (
     "CREATE VIRTUAL TABLE IF NOT EXISTS nodes_fts USING fts5("
     "title, body, tier UNINDEXED, tokenize='porter unicode61 remove_diacritics 2')"
 )
+VOCAB_DDL = "CREATE VIRTUAL TABLE IF NOT EXISTS nodes_fts_v USING fts5vocab(nodes_fts, 'row')"
+
+# FTS5 scores every row an OR query matches, so a query word found in a large share of a big
+# library makes BM25 cost grow with the library. Words in more than this share of rows (and
+# more than PRUNE_MIN_DF rows) are left out of the OR: their IDF is small, so they barely move
+# the ranking. Libraries under PRUNE_FROM_ROWS rows are never pruned.
+PRUNE_SHARE, PRUNE_MIN_DF, PRUNE_FROM_ROWS = 0.03, 1000, 20_000
+
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    import snowballstemmer
+
+    return snowballstemmer.stemmer("porter")  # the algorithm of FTS5's porter tokenizer
+
+
+@lru_cache(maxsize=4096)
+def _stem(word: str) -> str:
+    return _stemmer().stemWord(word.lower())
+
+
+def _has_nodes(conn) -> bool:
+    return conn.execute(sql("SELECT 1 FROM sqlite_master WHERE name = 'nodes'")).first() is not None
 
 
 @lru_cache(maxsize=1)
@@ -83,8 +106,10 @@ def match_expr(terms: list[str]) -> str:
 class Lexical:
     def __init__(self, engine):
         self.engine = engine
+        self._rows: tuple[int, int] | None = None  # (cache stamp, row count)
         with engine.begin() as c:
             c.execute(sql(DDL))
+            c.execute(sql(VOCAB_DDL))
 
     @staticmethod
     def add(conn, rows: list[tuple[int, str, str, str]]) -> None:
@@ -102,7 +127,48 @@ class Lexical:
     def search(self, query: str, tiers: tuple[str, ...], k: int, id_range: tuple[int, int] | None = None):
         """[(node_id, bm25)] best first; bm25 is positive, larger is better."""
         terms = query_terms(query)
-        return self._run(match_expr(terms), tiers, k, id_range) if terms else []
+        if not terms:
+            return []
+        kept = self.selective_terms(terms)
+        if kept is None:
+            # Every word is common: rows holding all of them are few and rank first anyway.
+            hits = self._run(" AND ".join(match_expr([t]) for t in terms), tiers, k, id_range)
+            kept = self._rarest
+        else:
+            hits = self._run(match_expr(kept), tiers, k, id_range)
+        if len(kept) < len(terms) and len(hits) < min(k, 5):
+            hits = self._run(match_expr(kept), tiers, k, id_range) if hits is None else hits
+            more = self._run(match_expr(terms), tiers, k, id_range)  # pruned too much: full query
+            seen = {i for i, _ in hits}
+            hits = hits + [h for h in more if h[0] not in seen]
+        return hits[:k]
+
+    def selective_terms(self, terms: list[str]) -> list[str] | None:
+        """The query words worth scoring (see PRUNE_SHARE); all of them in small libraries;
+        None when every word is common (then ``_rarest`` holds the three rarest)."""
+        n = self.row_count()
+        if n < PRUNE_FROM_ROWS:
+            return terms
+        stems = {t: _stem(t) for t in terms}
+        with self.engine.connect() as c:
+            q = sql("SELECT term, doc FROM nodes_fts_v WHERE term IN (" + ",".join(f":s{i}" for i in range(len(stems))) + ")")
+            df = dict(c.execute(q, {f"s{i}": v for i, v in enumerate(stems.values())}).all())
+        cap = max(PRUNE_MIN_DF, int(PRUNE_SHARE * n))
+        kept = [t for t in terms if df.get(stems[t], 0) <= cap]
+        if kept:
+            return kept
+        self._rarest = sorted(terms, key=lambda t: df.get(stems[t], 0))[:3]
+        return None
+
+    def row_count(self) -> int:
+        """Rows indexed (approximate is fine: it only sets the pruning threshold); recounted
+        when the newest rowid moves."""
+        with self.engine.connect() as c:
+            stamp = c.execute(sql("SELECT rowid FROM nodes_fts ORDER BY rowid DESC LIMIT 1")).scalar() or 0
+            if self._rows is None or self._rows[0] != stamp:
+                table = "nodes" if _has_nodes(c) else "nodes_fts"
+                self._rows = (stamp, int(c.execute(sql(f"SELECT count(*) FROM {table}")).scalar() or 0))
+        return self._rows[1]
 
     def search_phrases(self, phrases: list[str], tiers: tuple[str, ...], k: int,
                        id_range: tuple[int, int] | None = None):

