@@ -7,7 +7,6 @@ scale per query; both raw scores are still reported on each hit.
 from __future__ import annotations
 
 import re
-from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import select
 
@@ -17,7 +16,6 @@ from .lexical import identifiers, query_terms
 from .schema import NodeRow, SourceRow
 
 RRF_K = 60
-_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sleuth-lexical")
 TIER_OF_LEVEL = {"any": ("fine", "coarse", "source"), "source": ("source",), "coarse": ("coarse",), "fine": ("fine",)}
 
 
@@ -135,17 +133,13 @@ class Searcher:
         dense_w = dense_weight(query)
         idents = identifiers(query)
 
-        def lexical_side():
-            # SQLite releases the GIL while it runs, so this overlaps the embedding and faiss
-            # scan below on a second core.
-            lx = {t: self.lib.lexical.search(query, (t,), pool, id_range) for t in tiers}
-            ex = {t: self.lib.lexical.search_phrases(idents, (t,), pool, id_range) for t in tiers} if idents else {}
-            return lx, ex
-
-        fut = _POOL.submit(lexical_side)
+        # Running the lexical side in a thread beside the embedding and faiss scan was measured
+        # (benchmarks/bench_ingest.py): on 2 cores it competes with their own threads and gains
+        # nothing, so everything runs inline.
+        lex = {t: self.lib.lexical.search(query, (t,), pool, id_range) for t in tiers}
+        exact = {t: self.lib.lexical.search_phrases(idents, (t,), pool, id_range) for t in tiers} if idents else {}
         qv = self.lib.embed_query(query)
         dense = {t: self.lib.vectors.search(t, qv, pool, id_range) for t in tiers}
-        lex, exact = fut.result()
         lists, weights, dense_s, lex_s = [], [], {}, {}
         for tier in tiers:
             d, lx = dense[tier], lex[tier]
