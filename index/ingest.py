@@ -8,7 +8,6 @@ read is reported and recorded in ``failures`` without touching what was indexed 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
@@ -21,7 +20,7 @@ import numpy as np
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy import text as sql
 
-from ..core import Node, ReaderError, Tree, level_of
+from ..core import Node, ReaderError, Tree, level_of, sha256_file
 from ..readers import kind_of, read_path, supported_suffixes
 from .lexical import Lexical
 from .schema import EmbeddingRow, EntityRow, FailureRow, MentionRow, NodeRow, RunRow, SourceRow, utcnow
@@ -44,11 +43,7 @@ class FileResult:
 
 
 def file_hash(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return sha256_file(path)
 
 
 def expand_paths(paths: list[str | Path]) -> tuple[list[Path], list[FileResult]]:

@@ -9,7 +9,6 @@ tokens, 145,217,607 bytes in all), and only the verified join in our own cache i
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shutil
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...core import ReaderError
+from ...core import ReaderError, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +45,7 @@ def cache_dir() -> Path:
 
 
 def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return sha256_file(path)
 
 
 def _pkg_data(pkg: str) -> Path:
