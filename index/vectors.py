@@ -184,7 +184,15 @@ class VectorStore:
                           if hasattr(idx, "nlist") else faiss.SearchParameters(sel=sel))
             exact = _kind(self.indexes[tier]) == "flat"
             want = k if exact or self.loader is None else max(k * RERANK_POOL, 64)
-            D, I = idx.search(q, min(want, idx.ntotal), params=params)
+            # One query gains nothing from OpenMP threads, and waking them after the SQL work of
+            # a search cost ~20 ms per call here (benchmarks/bench_ingest.py); index building
+            # keeps every thread.
+            threads = faiss.omp_get_max_threads()
+            faiss.omp_set_num_threads(1)
+            try:
+                D, I = idx.search(q, min(want, idx.ntotal), params=params)
+            finally:
+                faiss.omp_set_num_threads(threads)
             hits = [(int(i), float(d)) for d, i in zip(D[0], I[0]) if i >= 0]
         if exact or self.loader is None or not hits:
             return hits[:k]
