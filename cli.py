@@ -51,7 +51,6 @@ def index(paths: List[Path] = typer.Argument(..., help="Files and folders (docum
     from .library import LibraryBusy
 
     lib = _open(library, home)
-    quiet = as_json or not console.is_terminal and os.environ.get("SLEUTH_PROGRESS") != "1"
     progress = Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), console=err, disable=as_json, transient=False)
     task = None

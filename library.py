@@ -15,7 +15,6 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
@@ -26,7 +25,7 @@ from sqlalchemy.orm import sessionmaker
 from .core import Locator
 from .index.embed import Embedder
 from .index.ingest import FINE_EMBED_TOKENS, FileResult, Ingestor, expand_paths, prune_candidates
-from .index.lexical import Lexical, query_terms
+from .index.lexical import Lexical
 from .index.schema import EmbeddingRow, EntityRow, FailureRow, MentionRow, NodeRow, RunRow, SourceRow
 from .index.search import Searcher, locator_for, snippet
 from .index.store import db_size, get_state, is_sqlite, make_engine
@@ -96,10 +95,15 @@ class Library:
                 self.vectors.reconcile(self.engine, gen)
 
     def sync_sidecar_fts(self) -> None:
-        """For non-SQLite databases: make the sidecar FTS hold exactly the database's nodes and
-        entities (entities as negative rowids). Only rows that differ are fetched."""
+        """For non-SQLite databases, on open: heal the sidecar FTS when it lags the database (a
+        run killed between the database commit and the sidecar write). Index runs write the
+        sidecar themselves; this only re-adds missing rows, with fine nodes titled by their full
+        section path."""
         from .index.lexical import Lexical as L
 
+        gen = int(get_state(self.engine, "generation", "0"))
+        if self.lexical.generation() == gen:
+            return
         with self.engine.connect() as c:
             node_ids = {r[0] for r in c.execute(select(NodeRow.id))}
             ents = {-r[0]: (r[1], r[2]) for r in c.execute(select(EntityRow.id, EntityRow.name, EntityRow.aliases))}
@@ -119,6 +123,7 @@ class Library:
                 if (i > 0 and i not in node_ids) or i < 0:
                     L.delete_range(c, i, i)  # entity rows are rewritten: their aliases may have grown
             L.add(c, rows + [(eid, name, " ".join(aliases or []), "entity") for eid, (name, aliases) in ents.items()])
+            L.set_generation(c, gen)
 
     def embed_nodes(self, texts: list[str], kinds: list[str]) -> np.ndarray:
         """Paragraph-like nodes are embedded from their first FINE_EMBED_TOKENS word pieces (the
@@ -194,7 +199,7 @@ class Library:
                         report.results.append(r)
                         on_result and on_result(r)
             except KeyboardInterrupt:
-                status = report_cancel(report)
+                report.cancelled, status = True, "cancelled"
                 raise
             finally:
                 if self.vectors.dirty:
@@ -506,11 +511,6 @@ class Library:
 
     def __exit__(self, *exc):
         self.close()
-
-
-def report_cancel(report: IndexReport) -> str:
-    report.cancelled = True
-    return "cancelled"
 
 
 def _clip(text: str, n: int) -> str:

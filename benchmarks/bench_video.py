@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import time
 from pathlib import Path
@@ -39,19 +38,6 @@ def _cut(src: Path, dst: Path, seconds: float) -> None:
             out.mux(pkt)
 
 
-def _norm(text: str) -> list[str]:
-    return re.sub(r"[^a-z0-9' ]", " ", text.lower().replace("-", " ")).split()
-
-
-def _wer(ref: list[str], hyp: list[str]) -> float:
-    d = list(range(len(hyp) + 1))
-    for i in range(1, len(ref) + 1):
-        prev, d[0] = d[:], i
-        for j in range(1, len(hyp) + 1):
-            d[j] = min(prev[j] + 1, d[j - 1] + 1, prev[j - 1] + (ref[i - 1] != hyp[j - 1]))
-    return d[-1] / max(len(ref), 1)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--minutes", type=float, default=10.0)
@@ -62,6 +48,8 @@ def main() -> None:
     args = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
 
+    from sleuth.eval.metrics import wer
+    from sleuth.eval.metrics import wer_words as _norm
     from sleuth.readers.video import read_video
     from sleuth.samples_video import make_talk_video
     from sleuth.readers.video.subtitles import load_subtitles
@@ -127,7 +115,7 @@ def main() -> None:
             "label": f"ASR path measured on a {dur:.0f} s cut, extrapolated linearly to {args.minutes:g} min",
             "video_s": round(dur, 1), "index_s": round(dt, 2), "x_realtime": round(dur / dt, 2),
             "extrapolated_full_s": round(dt * args.minutes * 60 / dur, 1), "model_load_s": round(load_s, 2),
-            "wer_vs_srt": round(_wer(ref, hyp), 3), "transcript_source": tree.root.meta["transcript_source"],
+            "wer_vs_srt": round(wer(ref, hyp), 3), "transcript_source": tree.root.meta["transcript_source"],
         }
         print(f"[whisper, {dur:.0f} s cut] {dt:.1f} s = {dur / dt:.2f}x real time; WER {results['whisper_cut']['wer_vs_srt']}", file=sys.stderr)
     print(json.dumps(results, indent=2))

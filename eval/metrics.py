@@ -336,3 +336,21 @@ def lvbench_accuracy(
         "n_answered": total_ans["Overall"],
         "missing": missing,
     }
+
+
+# ---------------------------------------------------------------- speech recognition
+
+
+def wer_words(text: str) -> list[str]:
+    """Words for word error rate: lower case, hyphens split, punctuation other than ' dropped."""
+    return re.sub(r"[^a-z0-9' ]", " ", text.lower().replace("-", " ")).split()
+
+
+def wer(ref: list[str], hyp: list[str]) -> float:
+    """Word error rate: word-level Levenshtein distance over the reference length."""
+    d = list(range(len(hyp) + 1))
+    for i in range(1, len(ref) + 1):
+        prev, d[0] = d[:], i
+        for j in range(1, len(hyp) + 1):
+            d[j] = min(prev[j] + 1, d[j - 1] + 1, prev[j - 1] + (ref[i - 1] != hyp[j - 1]))
+    return d[-1] / max(len(ref), 1)

@@ -18,7 +18,6 @@ from typing import Callable
 
 import numpy as np
 from sqlalchemy import delete, func, insert, select
-from sqlalchemy import text as sql
 
 from ..core import Node, ReaderError, Tree, level_of, sha256_file
 from ..readers import kind_of, read_path, supported_suffixes
@@ -65,6 +64,16 @@ def expand_paths(paths: list[str | Path]) -> tuple[list[Path], list[FileResult]]
             seen.add(f)
             out.append(f)
     return out, errors
+
+
+@dataclass
+class FtsChanges:
+    """Lexical-index edits of one write: rowid ranges to drop, then rows to add. They are applied
+    in the file's own transaction when FTS lives in the database, else to the sidecar after
+    commit, so both layouts index exactly the same text."""
+
+    deletes: list[tuple[int, int]] = field(default_factory=list)
+    rows: list[tuple[int, str, str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -158,7 +167,7 @@ class Ingestor:
 
             add_document_entities(tree)
         timings["extract"] = time.perf_counter() - t
-        if tree.root.kind != kind and not (kind == "document" and tree.root.kind == "document"):
+        if tree.root.kind != kind:
             tree.root.kind = kind
         stage("embedding")
         t = time.perf_counter()
@@ -166,7 +175,6 @@ class Ingestor:
         summaries = summarise_tree(tree.root)
         texts, which = [], []
         for fn in flat:
-            tier = level_of(fn.node.kind)
             txt = _embed_text(fn, summaries.get(id(fn.node), ""))
             if txt.strip():
                 texts.append(txt)
@@ -184,18 +192,18 @@ class Ingestor:
     # -- writing ---------------------------------------------------------------------------
     def _store(self, path, st, digest, kind, tree: Tree, flat, summaries, which, vecs, old) -> FileResult:
         lib = self.lib
-        tok = lib.embedder
         fine_texts = [fn.node.text for fn in flat]
-        counts = [len(e) for e in _token_counts(tok, fine_texts)]
+        counts = [len(e) for e in _token_counts(fine_texts)]
         asset_dir = None
         if tree.assets:
             asset_dir = lib.home / "assets" / digest[:16]
             asset_dir.mkdir(parents=True, exist_ok=True)
             for name, data in tree.assets.items():
                 (asset_dir / name).write_bytes(data)
+        changes = FtsChanges()
         with lib.engine.begin() as conn:
             if old is not None:
-                self._delete_source(conn, old)
+                self._delete_source(conn, old, changes)
             base = (conn.execute(select(func.max(NodeRow.id))).scalar() or 0) + 1
             root = tree.root
             src_id = conn.execute(
@@ -208,7 +216,7 @@ class Ingestor:
                                                                                   "warnings": tree.warnings[:20]},
                 )
             ).inserted_primary_key[0]
-            rows, fts = [], []
+            rows, fts = [], changes.rows
             for fn, ntok in zip(flat, counts):
                 n = fn.node
                 nid = base + fn.local
@@ -227,15 +235,18 @@ class Ingestor:
                 else:
                     fts.append((nid, n.title or "", summary, tier))
             conn.execute(insert(NodeRow), rows)
-            Lexical.add(conn, fts) if lib.fts_in_db else None
             emb_rows = [dict(node_id=base + i, tier=level_of(flat[i].node.kind), vec=pack(v)) for i, v in zip(which, vecs)]
             if emb_rows:
                 conn.execute(insert(EmbeddingRow), emb_rows)
-            self._store_entities(conn, tree, flat, base, src_id)
+            self._store_entities(conn, tree, flat, base, src_id, changes)
             conn.execute(delete(FailureRow).where(FailureRow.path == str(path)))
             gen = bump_generation(conn)
+            if lib.fts_in_db:
+                self._apply_fts(conn, changes)
         if not lib.fts_in_db:
-            lib.sync_sidecar_fts()
+            with lib.lex_engine.begin() as lconn:
+                self._apply_fts(lconn, changes)
+                Lexical.set_generation(lconn, gen)
         # The database is committed; faiss follows (and is healed from the DB if we die here).
         if old is not None:
             lib.vectors.remove_range(old.root_id, old.last_id)
@@ -248,7 +259,13 @@ class Ingestor:
         lib.vectors.generation = gen
         return FileResult(str(path), "updated" if old is not None else "added", nodes=len(flat), pages=root.meta.get("pages"))
 
-    def _store_entities(self, conn, tree: Tree, flat, base: int, src_id: int) -> None:
+    @staticmethod
+    def _apply_fts(conn, changes: FtsChanges) -> None:
+        for lo, hi in changes.deletes:
+            Lexical.delete_range(conn, lo, hi)
+        Lexical.add(conn, changes.rows)
+
+    def _store_entities(self, conn, tree: Tree, flat, base: int, src_id: int, changes: FtsChanges) -> None:
         if not tree.entities:
             return
         local = {id(fn.node): fn.local for fn in flat}
@@ -266,9 +283,8 @@ class Ingestor:
                 merged = sorted(set(row[1] or []) | set(aliases))
                 conn.execute(EntityRow.__table__.update().where(EntityRow.id == eid).values(aliases=merged))
                 aliases = merged
-            if self.lib.fts_in_db:
-                conn.execute(sql("DELETE FROM nodes_fts WHERE rowid = :r"), {"r": -eid})
-                Lexical.add(conn, [(-eid, ent.name, " ".join(aliases), "entity")])
+            changes.deletes.append((-eid, -eid))
+            changes.rows.append((-eid, ent.name, " ".join(aliases), "entity"))
             ms = []
             for m in ent.mentions:
                 li = local.get(id(m.node))
@@ -279,9 +295,9 @@ class Ingestor:
             if ms:
                 conn.execute(insert(MentionRow), ms)
 
-    def _delete_source(self, conn, old: SourceRow) -> None:
-        if self.lib.fts_in_db and old.root_id is not None:
-            Lexical.delete_range(conn, old.root_id, old.last_id)
+    def _delete_source(self, conn, old: SourceRow, changes: FtsChanges) -> None:
+        if old.root_id is not None:
+            changes.deletes.append((old.root_id, old.last_id))
         conn.execute(delete(EmbeddingRow).where(EmbeddingRow.node_id.between(old.root_id or 0, old.last_id or -1)))
         conn.execute(delete(MentionRow).where(MentionRow.source_id == old.id))
         conn.execute(delete(NodeRow).where(NodeRow.source_id == old.id))
@@ -289,17 +305,20 @@ class Ingestor:
         orphans = [r[0] for r in conn.execute(
             select(EntityRow.id).where(~EntityRow.id.in_(select(MentionRow.entity_id).distinct())))]
         if orphans:
-            if self.lib.fts_in_db:
-                for eid in orphans:
-                    conn.execute(sql("DELETE FROM nodes_fts WHERE rowid = :r"), {"r": -eid})
+            changes.deletes.extend((-eid, -eid) for eid in orphans)
             conn.execute(delete(EntityRow).where(EntityRow.id.in_(orphans)))
 
     def remove(self, src: SourceRow) -> None:
+        changes = FtsChanges()
         with self.lib.engine.begin() as conn:
-            self._delete_source(conn, src)
+            self._delete_source(conn, src, changes)
             gen = bump_generation(conn)
+            if self.lib.fts_in_db:
+                self._apply_fts(conn, changes)
         if not self.lib.fts_in_db:
-            self.lib.sync_sidecar_fts()
+            with self.lib.lex_engine.begin() as lconn:
+                self._apply_fts(lconn, changes)
+                Lexical.set_generation(lconn, gen)
         self.lib.vectors.remove_range(src.root_id, src.last_id)
         self.lib.vectors.generation = gen
         if src.meta.get("assets"):
@@ -333,7 +352,7 @@ class Ingestor:
                 finished=utcnow(), seconds=seconds, status=status, **c))
 
 
-def _token_counts(embedder, texts: list[str]):
+def _token_counts(texts: list[str]):
     from .embed import _tokenizer
 
     tok = _tokenizer(100_000)

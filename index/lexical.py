@@ -110,6 +110,7 @@ class Lexical:
         with engine.begin() as c:
             c.execute(sql(DDL))
             c.execute(sql(VOCAB_DDL))
+            c.execute(sql("CREATE TABLE IF NOT EXISTS lexical_state (key TEXT PRIMARY KEY, value INTEGER)"))
 
     @staticmethod
     def add(conn, rows: list[tuple[int, str, str, str]]) -> None:
@@ -119,6 +120,16 @@ class Lexical:
                 sql("INSERT INTO nodes_fts(rowid, title, body, tier) VALUES (:i, :t, :b, :r)"),
                 [{"i": i, "t": segment(t), "b": segment(b), "r": r} for i, t, b, r in rows],
             )
+
+    @staticmethod
+    def set_generation(conn, gen: int) -> None:
+        """Sidecar only: the database generation this index reflects (see Library.sync_sidecar_fts)."""
+        conn.execute(sql("INSERT OR REPLACE INTO lexical_state(key, value) VALUES ('generation', :g)"), {"g": gen})
+
+    def generation(self) -> int:
+        with self.engine.connect() as c:
+            v = c.execute(sql("SELECT value FROM lexical_state WHERE key = 'generation'")).scalar()
+        return -1 if v is None else int(v)
 
     @staticmethod
     def delete_range(conn, lo: int, hi: int) -> None:

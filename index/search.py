@@ -6,7 +6,6 @@ scale per query; both raw scores are still reported on each hit.
 
 from __future__ import annotations
 
-import re
 
 from sqlalchemy import select
 
@@ -186,5 +185,3 @@ class Searcher:
         ids = [-i for i, _ in self.lib.lexical.search(query, ("entity",), k) if i < 0]
         return [self.lib.entity(eid, max_mentions=5) for eid in ids]
 
-
-_WS = re.compile(r"\s+")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 
-from ..core import Entity, Mention, Node, Tree
+from ..core import Entity, Mention, Tree
 from .video.entities import _acronym_key, candidates, initials, normalise
 
 MAX_ENTITIES = 400

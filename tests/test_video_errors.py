@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
+from conftest import SHARED
 from sleuth.core import ReaderError
 from sleuth.readers.video import read_video
 
-DATA = Path("/work/shared/data/video")
+DATA = SHARED / "video"
 
 
 def _refuses(path: Path, *words: str) -> str:

@@ -2,30 +2,17 @@
 
 from __future__ import annotations
 
-import re
 import shutil
-from pathlib import Path
 
 import pytest
 
+from conftest import SHARED
 from sleuth.core import ReaderError
+from sleuth.eval.metrics import wer
+from sleuth.eval.metrics import wer_words as _norm
 from sleuth.readers.video import speech
 
-DATA = Path("/work/shared/data/video")
-
-
-def wer(ref: list[str], hyp: list[str]) -> float:
-    """Word error rate: word-level Levenshtein distance over the reference length."""
-    d = list(range(len(hyp) + 1))
-    for i in range(1, len(ref) + 1):
-        prev, d[0] = d[:], i
-        for j in range(1, len(hyp) + 1):
-            d[j] = min(prev[j] + 1, d[j - 1] + 1, prev[j - 1] + (ref[i - 1] != hyp[j - 1]))
-    return d[-1] / max(len(ref), 1)
-
-
-def _norm(text: str) -> list[str]:
-    return re.sub(r"[^a-z0-9' ]", " ", text.lower().replace("-", " ")).split()
+DATA = SHARED / "video"
 
 
 def test_wer_function():

@@ -7,13 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import SHARED
 from sleuth.core import Tree
 from sleuth.readers.video import VIDEO_SUFFIXES, read_video
 from sleuth.readers.video.decode import FrameSource, probe, reference_frames
 from sleuth.readers.video.scenes import merge_shots, split_shots, split_windows
 from sleuth.readers.video.shots import Shot, ShotDetector, reference_cuts, thumb
 
-DATA = Path("/work/shared/data/video")
+DATA = SHARED / "video"
 BUNNY = DATA / "big_buck_bunny_0_30.webm"
 MANIFESTO = DATA / "manifesto.mp4"
 pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason="shared video data missing")

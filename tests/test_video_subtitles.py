@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 import shutil
-from pathlib import Path
 
 import pytest
 
+from conftest import SHARED
 from sleuth.readers.video.subtitles import find_subtitles, load_subtitles, parse_srt, parse_vtt
 
-DATA = Path("/work/shared/data/video")
+DATA = SHARED / "video"
 pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason="shared video data missing")
 
 
