@@ -1,13 +1,13 @@
 """Loaders on the real benchmark files in shared/data and on an LVBench file the test writes."""
 
 import json
-from pathlib import Path
 
 import pytest
 
+from conftest import SHARED
 from sleuth.eval import loaders as L
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = SHARED
 LB = DATA / "longbench"
 V2 = DATA / "longbench_v2"
 needs_data = pytest.mark.skipif(not LB.is_dir() or not V2.is_dir(), reason="shared/data not present")

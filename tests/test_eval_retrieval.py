@@ -3,17 +3,17 @@
 import math
 import unicodedata
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import SHARED
 from sleuth.eval import baselines as B
 from sleuth.eval import retrieval as R
 from sleuth.eval.baselines import Piece
 from sleuth.eval.tokens import count_tokens, token_spans, truncate_to_tokens
 
-LB = Path(__file__).resolve().parents[2] / "shared" / "data" / "longbench"
+LB = SHARED / "longbench"
 
 
 # ---------------------------------------------------------------- tokens

@@ -6,12 +6,13 @@ from pathlib import Path
 
 import pytest
 
+from conftest import SHARED
 from sleuth.eval import runner as RU
 from sleuth.eval.baselines import Piece
 from sleuth.eval.report import read_jsonl
 from sleuth.eval.tokens import count_tokens
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = SHARED
 LB = DATA / "longbench"
 needs_data = pytest.mark.skipif(not LB.is_dir(), reason="shared/data not present")
 
