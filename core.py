@@ -22,7 +22,7 @@ rendered page images. ``char_start``/``char_end`` index into the source's full e
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Iterator
 
 SOURCE_KINDS = ("document", "video")
@@ -70,7 +70,10 @@ class Locator:
     keyframe: str | None = None  # path of a keyframe JPEG inside the library
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        # Shallow on purpose: asdict() deep-copies every field, a third of a search's hit
+        # assembly time; section_path is the one mutable field and is copied here.
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["section_path"] = list(d["section_path"] or [])
         if d["bbox"] is not None:
             d["bbox"] = [round(float(v), 2) for v in d["bbox"]]
         return d

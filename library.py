@@ -502,6 +502,7 @@ class Library:
         return _ask(self, question, **kwargs)
 
     def close(self) -> None:
+        self.searcher.close()
         if self.vectors.dirty:
             self.vectors.save(self.vectors.generation)
         self.engine.dispose()

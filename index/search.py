@@ -6,6 +6,8 @@ scale per query; both raw scores are still reported on each hit.
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor, wait
 
 from sqlalchemy import select
 
@@ -104,6 +106,28 @@ def locator_for(row: NodeRow, src: SourceRow, scene_ordinal: int | None = None, 
 class Searcher:
     def __init__(self, lib):
         self.lib = lib
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+
+    def _worker(self) -> ThreadPoolExecutor:
+        with self._pool_lock:
+            if self._pool is None:
+                # Agent fan-out runs several searches at once; each needs its own lexical worker
+                # or they would queue behind one another.
+                self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="sleuth-bm25")
+            return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
+            self._pool = None
+
+    def _lexical(self, query: str, tiers, pool: int, id_range):
+        """Per-tier BM25 lists, and per-tier lists of nodes holding every identifier verbatim."""
+        lex = {t: self.lib.lexical.search(query, (t,), pool, id_range) for t in tiers}
+        idents = identifiers(query)
+        exact = {t: self.lib.lexical.search_phrases(idents, (t,), pool, id_range) for t in tiers} if idents else {}
+        return lex, exact
 
     def resolve_within(self, within) -> tuple[int, int] | None:
         if within is None or within == "":
@@ -130,15 +154,17 @@ class Searcher:
         self.lib.refresh()
         pool = max(40, 5 * k)
         dense_w = dense_weight(query)
-        idents = identifiers(query)
 
-        # Running the lexical side in a thread beside the embedding and faiss scan was measured
-        # (benchmarks/bench_ingest.py): on 2 cores it competes with their own threads and gains
-        # nothing, so everything runs inline.
-        lex = {t: self.lib.lexical.search(query, (t,), pool, id_range) for t in tiers}
-        exact = {t: self.lib.lexical.search_phrases(idents, (t,), pool, id_range) for t in tiers} if idents else {}
-        qv = self.lib.embed_query(query)
-        dense = {t: self.lib.vectors.search(t, qv, pool, id_range) for t in tiers}
+        # BM25 runs in a worker thread while the query is embedded and faiss scans: SQLite,
+        # onnxruntime and faiss all release the GIL, so on two cores the lexical side costs
+        # no wall time of its own (measured in benchmarks/bench_ingest.py).
+        lexical = self._worker().submit(self._lexical, query, tiers, pool, id_range)
+        try:
+            qv = self.lib.embed_query(query)
+            dense = {t: self.lib.vectors.search(t, qv, pool, id_range) for t in tiers}
+        finally:
+            wait([lexical])  # never leave a query running on its own (e.g. past close())
+        lex, exact = lexical.result()
         lists, weights, dense_s, lex_s = [], [], {}, {}
         for tier in tiers:
             d, lx = dense[tier], lex[tier]

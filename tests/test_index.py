@@ -50,7 +50,7 @@ def _db_counts(home: Path) -> dict:
         return {
             "sources": con.execute("select count(*) from sources").fetchone()[0],
             "nodes": con.execute("select count(*) from nodes").fetchone()[0],
-            "fts": con.execute("select count(*) from nodes_fts where rowid > 0").fetchone()[0],
+            "fts": sum(con.execute(f"select count(*) from fts_{t}").fetchone()[0] for t in ("fine", "coarse", "source")),
             "emb": con.execute("select count(*) from embeddings").fetchone()[0],
             "dup_paths": con.execute("select count(*) from (select path from sources group by path having count(*) > 1)").fetchone()[0],
             "sum_nodes": con.execute("select coalesce(sum(n_nodes), 0) from sources").fetchone()[0],
