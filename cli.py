@@ -199,7 +199,7 @@ def status(library: Optional[str] = LIB_OPT, home: Optional[str] = HOME_OPT, as_
         t.add_row(f"nodes: {k}", str(v))
     t.add_row("entities", str(st["entities"]))
     t.add_row("vectors (source/coarse/fine)", "/".join(str(st["vectors"][x]) for x in ("source", "coarse", "fine")))
-    t.add_row("size (db + vectors)", _mb(st["bytes"]["database"] + st["bytes"]["vectors"]))
+    t.add_row("size (db + vectors + lexical)", _mb(sum(st["bytes"].values())))
     console.print(t)
     lr = st["last_run"]
     if lr:

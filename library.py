@@ -26,9 +26,10 @@ from .core import Locator
 from .index.embed import Embedder
 from .index.ingest import FINE_EMBED_TOKENS, FileResult, Ingestor, expand_paths, prune_candidates
 from .index.lexical import Lexical
+from .index.lexical_sync import heal as heal_lexical
 from .index.schema import EmbeddingRow, EntityRow, FailureRow, MentionRow, NodeRow, RunRow, SourceRow
 from .index.search import Searcher, locator_for, snippet
-from .index.store import db_size, get_state, is_sqlite, make_engine
+from .index.store import db_size, get_state, make_engine
 from .index.vectors import VectorStore, load_vectors
 
 
@@ -71,10 +72,8 @@ class Library:
             self.url = f"sqlite:///{self.home / 'library.db'}"
         self.home.mkdir(parents=True, exist_ok=True)
         self.engine = make_engine(self.url)
-        self.fts_in_db = is_sqlite(self.engine)
-        self.lex_engine = self.engine if self.fts_in_db else make_engine(f"sqlite:///{self.home / 'lexical.db'}")
         self.Session = sessionmaker(self.engine, expire_on_commit=False)
-        self.lexical = Lexical(self.lex_engine)
+        self.lexical = Lexical(self.home / "lexical")
         self.vectors = VectorStore(self.home / "vectors")
         self.vectors.loader = lambda ids: load_vectors(self.engine, ids)
         self.embedder = embedder or Embedder()
@@ -82,8 +81,7 @@ class Library:
         self.ingestor = Ingestor(self)
         self._refresh_lock = threading.Lock()
         self._qcache: dict[str, np.ndarray] = {}
-        if not self.fts_in_db:
-            self.sync_sidecar_fts()
+        self._heal_if_free()
         self.refresh()
 
     # -- derived indexes -------------------------------------------------------------------
@@ -93,37 +91,18 @@ class Library:
         if gen != self.vectors.generation:
             with self._refresh_lock:
                 self.vectors.reconcile(self.engine, gen)
+        self.lexical.refresh()
 
-    def sync_sidecar_fts(self) -> None:
-        """For non-SQLite databases, on open: heal the sidecar FTS when it lags the database (a
-        run killed between the database commit and the sidecar write). Index runs write the
-        sidecar themselves; this only re-adds missing rows, with fine nodes titled by their full
-        section path."""
-        from .index.lexical import Lexical as L
-
-        gen = int(get_state(self.engine, "generation", "0"))
-        if self.lexical.generation() == gen:
+    def _heal_if_free(self) -> None:
+        """On open: heal the lexical index if a run was killed between its database commit and
+        the lexical commit, unless an index run holds the library (it heals when it starts)."""
+        if self.lexical.generation() == int(get_state(self.engine, "generation", "0")):
             return
-        with self.engine.connect() as c:
-            node_ids = {r[0] for r in c.execute(select(NodeRow.id))}
-            ents = {-r[0]: (r[1], r[2]) for r in c.execute(select(EntityRow.id, EntityRow.name, EntityRow.aliases))}
-        have = self.lexical.ids()
-        missing = sorted(node_ids - {i for i in have if i > 0})
-        rows = []
-        with self.engine.connect() as c:
-            for a in range(0, len(missing), 900):
-                part = missing[a : a + 900]
-                for i, title, text, summary, tier, tp in c.execute(
-                        select(NodeRow.id, NodeRow.title, NodeRow.text, NodeRow.summary, NodeRow.tier, NodeRow.title_path)
-                        .where(NodeRow.id.in_(part))):
-                    rows.append((i, " / ".join(tp or []) if tier == "fine" else title,
-                                 text if tier == "fine" else summary, tier))
-        with self.lex_engine.begin() as c:
-            for i in have:
-                if (i > 0 and i not in node_ids) or i < 0:
-                    L.delete_range(c, i, i)  # entity rows are rewritten: their aliases may have grown
-            L.add(c, rows + [(eid, name, " ".join(aliases or []), "entity") for eid, (name, aliases) in ents.items()])
-            L.set_generation(c, gen)
+        try:
+            with self.write_lock():
+                heal_lexical(self)
+        except LibraryBusy:
+            pass
 
     def embed_nodes(self, texts: list[str], kinds: list[str]) -> np.ndarray:
         """Paragraph-like nodes are embedded from their first FINE_EMBED_TOKENS word pieces (the
@@ -178,6 +157,7 @@ class Library:
         for r in missing:
             on_result and on_result(r)
         with self.write_lock():
+            heal_lexical(self)
             self.refresh()
             run_id = self.ingestor.start_run()
             status = "done"
@@ -202,6 +182,7 @@ class Library:
                 report.cancelled, status = True, "cancelled"
                 raise
             finally:
+                self.lexical.close_writer()
                 if self.vectors.dirty:
                     self.vectors.save(self.vectors.generation)
                 report.seconds = time.perf_counter() - t0
@@ -214,7 +195,11 @@ class Library:
         if src is None:
             return False
         with self.write_lock():
-            self.ingestor.remove(src)
+            heal_lexical(self)
+            try:
+                self.ingestor.remove(src)
+            finally:
+                self.lexical.close_writer()
             self.vectors.save(self.vectors.generation)
         return True
 
@@ -478,11 +463,12 @@ class Library:
             last = s.execute(select(RunRow).order_by(RunRow.id.desc()).limit(1)).scalars().first()
             fails = s.execute(select(FailureRow).order_by(FailureRow.at.desc()).limit(20)).scalars().all()
         vec_bytes = sum(p.stat().st_size for p in (self.home / "vectors").glob("*.faiss"))
+        lex_bytes = sum(p.stat().st_size for p in (self.home / "lexical").iterdir() if p.is_file())
         return {
             "library": str(self.home), "database": self.url.split("@")[-1],
             "sources": sources, "levels": tiers, "kinds": kinds, "entities": int(n_ent or 0), "embeddings": int(n_emb or 0),
             "vectors": {t: self.vectors.count(t) for t in ("source", "coarse", "fine")},
-            "bytes": {"database": db_size(self.engine, self.home), "vectors": vec_bytes},
+            "bytes": {"database": db_size(self.engine, self.home), "vectors": vec_bytes, "lexical": lex_bytes},
             "last_run": None if last is None else {
                 "started": last.started.isoformat(), "seconds": round(last.seconds or 0, 2), "status": last.status,
                 "added": last.added, "updated": last.updated, "skipped": last.skipped, "failed": last.failed, "pruned": last.pruned},
@@ -502,7 +488,7 @@ class Library:
         return _ask(self, question, **kwargs)
 
     def close(self) -> None:
-        self.searcher.close()
+        self.lexical.close_writer()
         if self.vectors.dirty:
             self.vectors.save(self.vectors.generation)
         self.engine.dispose()

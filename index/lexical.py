@@ -1,21 +1,28 @@
-"""BM25 over SQLite FTS5 (porter + unicode61); Chinese text is segmented with jieba first.
+"""BM25 with tantivy: a sidecar index of every node and entity, beside the faiss files.
 
-One FTS table per tier (fine, coarse, source, entity). A tier filter on a shared table costs a
-content-row lookup for every matched row before ranking: at 100K paragraphs that was two thirds
-of a search's lexical time (benchmarks/bench_ingest.py), and each tier's own table also gives
-BM25 the document frequencies of its own kind of text.
+Why tantivy and not SQLite FTS5: FTS5 scores every row an OR query matches, so at 100K
+paragraphs a question's BM25 cost 6-20 ms even with its common words pruned; tantivy's
+block-max WAND scores only rows that can still enter the top k (~1 ms, no pruning, every word
+counts). Like the faiss files it is derived from the database, which stays the truth: each write
+is committed to the database first and to this index second, stamped with the database
+generation, and a run killed in between is healed from the nodes on the next open
+(``index.lexical_sync``).
 
-With SQLite as the main database the FTS tables live in it and are written in the same
-transaction as the nodes, so a killed run leaves no half-indexed file. With another database
-(PostgreSQL) they live in a sidecar SQLite file that is reconciled against the nodes on open.
+Chinese text is cut into words with jieba before tantivy sees it (its simple tokenizer would
+keep a whole run of CJK characters as one token). Words are lower-cased, ASCII-folded and
+Porter2-stemmed on both sides.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import threading
 from functools import lru_cache
+from pathlib import Path
 
-from sqlalchemy import text as sql
+import tantivy
 
 from ..readers.textsplit import CJK_RE
 
@@ -30,43 +37,6 @@ STOPWORDS = frozenset(
 
 _WORD_RE = re.compile(r"[\w\u3400-\u9fff]+", re.UNICODE)
 
-TIERS = ("fine", "coarse", "source", "entity")
-TOKENIZE = "porter unicode61 remove_diacritics 2"
-
-
-def table(tier: str) -> str:
-    if tier not in TIERS:
-        raise ValueError(f"unknown lexical tier {tier!r}")
-    return f"fts_{tier}"
-
-
-def ddl(tier: str) -> list[str]:
-    t = table(tier)
-    return [f"CREATE VIRTUAL TABLE IF NOT EXISTS {t} USING fts5(title, body, tokenize='{TOKENIZE}')",
-            f"CREATE VIRTUAL TABLE IF NOT EXISTS {t}_v USING fts5vocab({t}, 'row')"]
-
-
-LEGACY = "nodes_fts"  # the single shared table of libraries made before per-tier tables
-
-# FTS5 scores every row an OR query matches, so a query word found in a large share of a big
-# library makes BM25 cost grow with the library. Words in more than this share of rows (and
-# more than PRUNE_MIN_DF rows) are left out of the OR: their IDF is small, so they barely move
-# the ranking. Libraries under PRUNE_FROM_ROWS rows are never pruned.
-PRUNE_SHARE, PRUNE_MIN_DF, PRUNE_FROM_ROWS = 0.03, 1000, 20_000
-
-
-@lru_cache(maxsize=1)
-def _stemmer():
-    import snowballstemmer
-
-    return snowballstemmer.stemmer("porter")  # the algorithm of FTS5's porter tokenizer
-
-
-@lru_cache(maxsize=4096)
-def _stem(word: str) -> str:
-    return _stemmer().stemWord(word.lower())
-
-
 @lru_cache(maxsize=1)
 def _jieba():
     import logging
@@ -79,7 +49,7 @@ def _jieba():
 
 
 def segment(text: str) -> str:
-    """Text as FTS5 should see it: CJK runs cut into words with spaces between."""
+    """Text as the lexical index should see it: CJK runs cut into words with spaces between."""
     if not CJK_RE.search(text):
         return text
     return " ".join(_jieba().cut(text))
@@ -112,152 +82,160 @@ def identifiers(query: str) -> list[str]:
     return out
 
 
-def match_expr(terms: list[str]) -> str:
-    return " OR ".join('"' + t.replace('"', "") + '"' for t in terms)
+TIERS = ("fine", "coarse", "source", "entity")
+ANALYZER = "sleuth_en"
+TITLE_BOOST = 2.0  # a word in a node's title (its section path) counts twice
+
+
+def _schema() -> tantivy.Schema:
+    sb = tantivy.SchemaBuilder()
+    sb.add_integer_field("id", indexed=True, fast=True)
+    sb.add_text_field("tier", tokenizer_name="raw")
+    sb.add_text_field("title", tokenizer_name=ANALYZER)
+    sb.add_text_field("body", tokenizer_name=ANALYZER)
+    return sb.build()
+
+
+@lru_cache(maxsize=1)
+def _analyzer() -> tantivy.TextAnalyzer:
+    F = tantivy.Filter
+    return (tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple()).filter(F.remove_long(40)).filter(F.lowercase())
+            .filter(F.ascii_fold()).filter(F.stemmer("english")).build())
+
+
+def analyze(text: str) -> list[str]:
+    """The index's own tokens for a text (segmented, folded, stemmed)."""
+    return _analyzer().analyze(segment(text))
 
 
 class Lexical:
-    def __init__(self, engine):
-        self.engine = engine
-        self._rows: dict[str, tuple] = {}  # tier -> (stamp, row count)
-        self._df: dict[str, tuple] = {}  # tier -> (stamp, {stem: rows holding it})
-        with engine.begin() as c:
-            for t in TIERS:
-                for stmt in ddl(t):
-                    c.execute(sql(stmt))
-            c.execute(sql("CREATE TABLE IF NOT EXISTS lexical_state (key TEXT PRIMARY KEY, value INTEGER)"))
-            if c.execute(sql(f"SELECT 1 FROM sqlite_master WHERE name = '{LEGACY}'")).first() is not None:
-                self._migrate(c)
+    """Reading from any thread; writing only inside the library's write lock."""
 
-    @staticmethod
-    def _migrate(conn) -> None:
-        """Split a library's shared FTS table into the per-tier tables (its text is already
-        segmented, so rows are copied as they are), in one transaction."""
-        for t in TIERS:
-            conn.execute(sql(f"INSERT INTO {table(t)}(rowid, title, body) SELECT rowid, title, body FROM {LEGACY} "
-                             "WHERE tier = :t"), {"t": t})
-        conn.execute(sql(f"DROP TABLE IF EXISTS {LEGACY}_v"))
-        conn.execute(sql(f"DROP TABLE {LEGACY}"))
+    def __init__(self, directory: str | os.PathLike):
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.schema = _schema()
+        self.index = tantivy.Index(self.schema, path=str(self.dir), reuse=True)
+        # Tokenizers are not stored in the index: register on every open, before any use.
+        self.index.register_tokenizer(ANALYZER, _analyzer())
+        self._writer = None
+        self._lock = threading.RLock()
+        self._seen = self._stamp_mtime()
 
-    @staticmethod
-    def add(conn, rows: list[tuple[int, str, str, str]]) -> None:
-        """rows: (node_id, title, body, tier) inside the caller's transaction."""
-        for t in TIERS:
-            part = [{"i": i, "t": segment(ti), "b": segment(b)} for i, ti, b, r in rows if r == t]
-            if part:
-                conn.execute(sql(f"INSERT INTO {table(t)}(rowid, title, body) VALUES (:i, :t, :b)"), part)
+    # -- writing ---------------------------------------------------------------------------
+    def _w(self):
+        if self._writer is None:
+            self._writer = self.index.writer(heap_size=64_000_000, num_threads=1)
+        return self._writer
 
-    @staticmethod
-    def set_generation(conn, gen: int) -> None:
-        """Sidecar only: the database generation this index reflects (see Library.sync_sidecar_fts)."""
-        conn.execute(sql("INSERT OR REPLACE INTO lexical_state(key, value) VALUES ('generation', :g)"), {"g": gen})
+    def apply(self, deletes: list[tuple[int, int]], rows: list[tuple[int, str, str, str]], generation: int) -> None:
+        """Drop id ranges, add rows (node_id, title, body, tier), commit, stamp the generation."""
+        with self._lock:
+            w = self._w()
+            for lo, hi in deletes:
+                w.delete_documents_by_query(tantivy.Query.range_query(self.schema, "id", tantivy.FieldType.Integer, lo, hi))
+            for i, title, body, tier in rows:
+                if tier not in TIERS:
+                    raise ValueError(f"unknown lexical tier {tier!r}")
+                w.add_document(tantivy.Document(id=int(i), tier=tier, title=segment(title or ""), body=segment(body or "")))
+            w.commit()
+            self._write_stamp(generation)
+            self.reload()
+
+    def close_writer(self) -> None:
+        """Release tantivy's writer lock (at the end of an index run), letting merges finish."""
+        with self._lock:
+            if self._writer is not None:
+                w, self._writer = self._writer, None
+                w.wait_merging_threads()
+
+    def _write_stamp(self, generation: int) -> None:
+        tmp = self.dir / ".sleuth-lexical.json.tmp"
+        tmp.write_text(json.dumps({"generation": int(generation)}))
+        os.replace(tmp, self.dir / "sleuth-lexical.json")
 
     def generation(self) -> int:
-        with self.engine.connect() as c:
-            v = c.execute(sql("SELECT value FROM lexical_state WHERE key = 'generation'")).scalar()
-        return -1 if v is None else int(v)
+        try:
+            return int(json.loads((self.dir / "sleuth-lexical.json").read_text())["generation"])
+        except (OSError, ValueError, KeyError):
+            return -1
 
-    @staticmethod
-    def delete_range(conn, lo: int, hi: int) -> None:
-        # Entities have negative ids and nodes positive ones, so a range names one kind.
-        for t in (("entity",) if hi < 0 else TIERS[:3] if lo > 0 else TIERS):
-            conn.execute(sql(f"DELETE FROM {table(t)} WHERE rowid BETWEEN :lo AND :hi"), {"lo": lo, "hi": hi})
+    def _stamp_mtime(self) -> int:
+        try:
+            return (self.dir / "sleuth-lexical.json").stat().st_mtime_ns
+        except OSError:
+            return 0
+
+    def reload(self) -> None:
+        self.index.reload()
+        self._seen = self._stamp_mtime()
+
+    def refresh(self) -> None:
+        """See commits made by other processes (an index run beside this search)."""
+        if self._stamp_mtime() != self._seen:
+            self.reload()
+
+    # -- reading ---------------------------------------------------------------------------
+    def _text_query(self, tokens: list[str]):
+        Q = tantivy.Query
+        subs = []
+        for tok in dict.fromkeys(tokens):
+            subs.append((tantivy.Occur.Should, Q.boost_query(Q.term_query(self.schema, "title", tok), TITLE_BOOST)))
+            subs.append((tantivy.Occur.Should, Q.term_query(self.schema, "body", tok)))
+        return Q.boolean_query(subs)
+
+    def _phrase_query(self, tokens: list[str]):
+        Q = tantivy.Query
+        if len(tokens) == 1:
+            return self._text_query(tokens)
+        return Q.boolean_query([(tantivy.Occur.Should, Q.boost_query(Q.phrase_query(self.schema, "title", tokens), TITLE_BOOST)),
+                                (tantivy.Occur.Should, Q.phrase_query(self.schema, "body", tokens))])
+
+    def _top(self, scored, tier: str, k: int, id_range: tuple[int, int] | None):
+        """Top k of a scoring query within one tier (and id range); filters add no score."""
+        Q = tantivy.Query
+        clauses = [(tantivy.Occur.Must, scored),
+                   (tantivy.Occur.Must, Q.const_score_query(Q.term_query(self.schema, "tier", tier), 0.0))]
+        if id_range:
+            rq = Q.range_query(self.schema, "id", tantivy.FieldType.Integer, int(id_range[0]), int(id_range[1]))
+            clauses.append((tantivy.Occur.Must, Q.const_score_query(rq, 0.0)))
+        searcher = self.index.searcher()
+        res = searcher.search(Q.boolean_query(clauses), k, count=False)
+        if not res.hits:
+            return []
+        ids = searcher.fast_field_values("id", [a for _, a in res.hits])
+        return [(int(i), float(sc)) for (sc, _), i in zip(res.hits, ids)]
 
     def search(self, query: str, tiers: tuple[str, ...], k: int, id_range: tuple[int, int] | None = None):
-        """[(node_id, bm25)] best first; bm25 is positive, larger is better. With several tiers
-        each is ranked in its own table and the lists are merged by score."""
-        terms = query_terms(query)
-        if not terms:
+        """[(node_id, bm25)] best first. With several tiers the lists are merged by score."""
+        tokens = [tok for t in query_terms(query) for tok in analyze(t)]
+        if not tokens:
             return []
-        if len(tiers) == 1:
-            return self._search_tier(terms, tiers[0], k, id_range)
-        merged = [h for t in tiers for h in self._search_tier(terms, t, k, id_range)]
-        return sorted(merged, key=lambda h: -h[1])[:k]
-
-    def _search_tier(self, terms: list[str], tier: str, k: int, id_range):
-        kept, all_common = self.selective_terms(terms, tier)
-        if all_common:
-            # Every word is common: rows holding all of them are few and rank first anyway.
-            hits = self._run(" AND ".join(match_expr([t]) for t in terms), tier, k, id_range)
-        else:
-            hits = self._run(match_expr(kept), tier, k, id_range)
-        if len(kept) < len(terms) and len(hits) < min(k, 5):
-            more = self._run(match_expr(terms), tier, k, id_range)  # pruned too much: full query
-            seen = {i for i, _ in hits}
-            hits = hits + [h for h in more if h[0] not in seen]
-        return hits[:k]
-
-    def selective_terms(self, terms: list[str], tier: str = "fine") -> tuple[list[str], bool]:
-        """(the query words worth scoring in a tier, whether every word was common). All words
-        in small tables (see PRUNE_SHARE); when every word is common, the three rarest."""
-        n, stamp = self.row_count(tier)
-        if n < PRUNE_FROM_ROWS:
-            return terms, False
-        df = self.doc_freqs(tier, [_stem(t) for t in terms], stamp)
-        cap = max(PRUNE_MIN_DF, int(PRUNE_SHARE * n))
-        kept = [t for t in terms if df[_stem(t)] <= cap]
-        if kept:
-            return kept, False
-        return sorted(terms, key=lambda t: df[_stem(t)])[:3], True
-
-    def doc_freqs(self, tier: str, stems: list[str], stamp) -> dict[str, int]:
-        """Rows holding each stem. fts5vocab counts them by walking the word's whole posting
-        list (~1 ms for a common word at 100K rows), so counts are cached until the table
-        changes; common words, the costly ones, recur across queries."""
-        cached_stamp, cache = self._df.get(tier, (None, {}))
-        if cached_stamp != stamp:
-            cache = {}
-            self._df[tier] = (stamp, cache)
-        todo = [s for s in dict.fromkeys(stems) if s not in cache]
-        if todo:
-            with self.engine.connect() as c:
-                q = sql(f"SELECT term, doc FROM {table(tier)}_v WHERE term IN ("
-                        + ",".join(f":s{i}" for i in range(len(todo))) + ")")
-                got = dict(c.execute(q, {f"s{i}": v for i, v in enumerate(todo)}).all())
-            if len(cache) > 50_000:
-                cache.clear()
-            cache.update({s: int(got.get(s, 0)) for s in todo})
-        return {s: cache[s] for s in stems}
-
-    def row_count(self, tier: str = "fine") -> tuple[int, tuple[int, int]]:
-        """(rows in a tier's table, a stamp that moves when rows are added). Both only steer
-        pruning, so a removal alone is picked up at the next addition (new rows get new ids)."""
-        t = table(tier)
-        with self.engine.connect() as c:
-            # FTS5 answers ORDER BY rowid LIMIT 1 from its index but scans for max()/min().
-            stamp = tuple(c.execute(sql(f"SELECT rowid FROM {t} ORDER BY rowid {d} LIMIT 1")).scalar() or 0
-                          for d in ("DESC", "ASC"))
-            if tier not in self._rows or self._rows[tier][0] != stamp:
-                self._rows[tier] = (stamp, int(c.execute(sql(f"SELECT count(*) FROM {t}")).scalar() or 0))
-        return self._rows[tier][1], stamp
+        q = self._text_query(tokens)
+        hits = [h for t in tiers for h in self._top(q, t, k, id_range)]
+        return sorted(hits, key=lambda h: -h[1])[:k] if len(tiers) > 1 else hits
 
     def search_phrases(self, phrases: list[str], tiers: tuple[str, ...], k: int,
                        id_range: tuple[int, int] | None = None):
-        """Nodes containing every phrase verbatim (as FTS phrases), best BM25 first."""
-        parts = []
-        for p in phrases:
-            toks = _WORD_RE.findall(segment(p).lower())
-            if toks:
-                parts.append('"' + " ".join(toks) + '"')
+        """Nodes containing every phrase verbatim (word for word, in order), best BM25 first."""
+        parts = [toks for toks in (analyze(p) for p in phrases) if toks]
         if not parts:
             return []
-        hits = [h for t in tiers for h in self._run(" AND ".join(parts), t, k, id_range)]
+        q = tantivy.Query.boolean_query([(tantivy.Occur.Must, self._phrase_query(t)) for t in parts])
+        hits = [h for t in tiers for h in self._top(q, t, k, id_range)]
         return sorted(hits, key=lambda h: -h[1])[:k] if len(tiers) > 1 else hits
 
-    def _run(self, match: str, tier: str, k: int, id_range: tuple[int, int] | None):
-        t = table(tier)
-        where = [f"{t} MATCH :q"]
-        params = {"q": match, "k": k}
-        if id_range:
-            where.append("rowid BETWEEN :lo AND :hi")
-            params.update(lo=id_range[0], hi=id_range[1])
-        # The score is computed once in the subquery; naming bm25() in both the select list and
-        # ORDER BY evaluates it twice per matched row.
-        q = (f"SELECT rowid, s FROM (SELECT rowid, -bm25({t}, 2.0, 1.0) AS s FROM {t} "
-             f"WHERE {' AND '.join(where)}) ORDER BY s DESC LIMIT :k")
-        with self.engine.connect() as c:
-            return [(int(r[0]), float(r[1])) for r in c.execute(sql(q), params)]
+    def ids(self) -> dict[int, str]:
+        """Every indexed id with its tier (for reconciling with the database)."""
+        searcher = self.index.searcher()
+        out: dict[int, str] = {}
+        for tier in TIERS:
+            n = searcher.num_docs
+            if n == 0:
+                break
+            res = searcher.search(tantivy.Query.term_query(self.schema, "tier", tier), n, count=False)
+            out.update({int(i): tier for i in searcher.fast_field_values("id", [a for _, a in res.hits])})
+        return out
 
-    def ids(self) -> set[int]:
-        with self.engine.connect() as c:
-            return {int(r[0]) for t in TIERS for r in c.execute(sql(f"SELECT rowid FROM {table(t)}"))}
+    def count(self) -> int:
+        return int(self.index.searcher().num_docs)

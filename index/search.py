@@ -6,8 +6,6 @@ scale per query; both raw scores are still reported on each hit.
 
 from __future__ import annotations
 
-import threading
-from concurrent.futures import ThreadPoolExecutor, wait
 
 from sqlalchemy import select
 
@@ -106,21 +104,6 @@ def locator_for(row: NodeRow, src: SourceRow, scene_ordinal: int | None = None, 
 class Searcher:
     def __init__(self, lib):
         self.lib = lib
-        self._pool: ThreadPoolExecutor | None = None
-        self._pool_lock = threading.Lock()
-
-    def _worker(self) -> ThreadPoolExecutor:
-        with self._pool_lock:
-            if self._pool is None:
-                # Agent fan-out runs several searches at once; each needs its own lexical worker
-                # or they would queue behind one another.
-                self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="sleuth-bm25")
-            return self._pool
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False)
-            self._pool = None
 
     def _lexical(self, query: str, tiers, pool: int, id_range):
         """Per-tier BM25 lists, and per-tier lists of nodes holding every identifier verbatim."""
@@ -155,16 +138,11 @@ class Searcher:
         pool = max(40, 5 * k)
         dense_w = dense_weight(query)
 
-        # BM25 runs in a worker thread while the query is embedded and faiss scans: SQLite,
-        # onnxruntime and faiss all release the GIL, so on two cores the lexical side costs
-        # no wall time of its own (measured in benchmarks/bench_ingest.py).
-        lexical = self._worker().submit(self._lexical, query, tiers, pool, id_range)
-        try:
-            qv = self.lib.embed_query(query)
-            dense = {t: self.lib.vectors.search(t, qv, pool, id_range) for t in tiers}
-        finally:
-            wait([lexical])  # never leave a query running on its own (e.g. past close())
-        lex, exact = lexical.result()
+        # BM25 (tantivy, ~1 ms) runs inline: in a worker thread beside the query embedding it
+        # gained nothing on two cores (benchmarks/bench_ingest.py).
+        lex, exact = self._lexical(query, tiers, pool, id_range)
+        qv = self.lib.embed_query(query)
+        dense = {t: self.lib.vectors.search(t, qv, pool, id_range) for t in tiers}
         lists, weights, dense_s, lex_s = [], [], {}, {}
         for tier in tiers:
             d, lx = dense[tier], lex[tier]

@@ -11,6 +11,7 @@ import pytest
 
 from conftest import write_corpus
 from sleuth import Library
+from sleuth.index.lexical import Lexical
 
 REPORT_MD = """# Annual Report
 
@@ -50,7 +51,7 @@ def _db_counts(home: Path) -> dict:
         return {
             "sources": con.execute("select count(*) from sources").fetchone()[0],
             "nodes": con.execute("select count(*) from nodes").fetchone()[0],
-            "fts": sum(con.execute(f"select count(*) from fts_{t}").fetchone()[0] for t in ("fine", "coarse", "source")),
+            "fts": sum(1 for i in Lexical(home / "lexical").ids() if i > 0),
             "emb": con.execute("select count(*) from embeddings").fetchone()[0],
             "dup_paths": con.execute("select count(*) from (select path from sources group by path having count(*) > 1)").fetchone()[0],
             "sum_nodes": con.execute("select coalesce(sum(n_nodes), 0) from sources").fetchone()[0],
