@@ -8,7 +8,8 @@
    embedding and storage; pages/s overall. Side by side: the same file embedded with every
    paragraph at 128 tokens (the plain alternative to the 64-token fine-level cap).
 2. OCR: seconds per page for image-only pages.
-3. Search: p50/p95 latency of ``Library.search`` over >= 100,000 paragraphs. Embedding 100K
+3. Search: p50/p95 latency of ``Library.search`` over >= 100,000 paragraphs, beside the exact
+   flat faiss index, and BM25 alone: tantivy beside an SQLite FTS5 table of the same rows. Embedding 100K
    paragraphs with MiniLM takes ~40 min on 2 cores, so this index gets its *paragraph vectors*
    from a mix of real embeddings of a 4,000-paragraph pool (each vector a normalised sum of three
    pool vectors); texts, FTS, SQL and faiss are real and the query is embedded by the real model.
@@ -157,6 +158,7 @@ def bench_search(tmp: Path, n_paragraphs: int, n_queries: int) -> dict:
             lat.append((time.perf_counter() - t) * 1000)
         lat.sort()
         out[f"level={level}"] = {"p50_ms": round(statistics.median(lat), 1), "p95_ms": round(lat[int(0.95 * len(lat)) - 1], 1)}
+    out["lexical only, level=fine, k=40"] = bench_lexical(lib, queries, tmp)
     # The exact flat index as the baseline, same library, same queries.
     from sleuth.index import vectors as V
 
@@ -176,6 +178,44 @@ def bench_search(tmp: Path, n_paragraphs: int, n_queries: int) -> dict:
     lat.sort()
     out["baseline: level=fine with exact flat faiss"] = {"p50_ms": round(statistics.median(lat), 1),
                                                           "p95_ms": round(lat[int(0.95 * len(lat)) - 1], 1)}
+    return out
+
+
+def bench_lexical(lib: Library, queries: list[str], tmp: Path) -> dict:
+    """BM25 alone, side by side: tantivy (block-max WAND top-k, the product) against SQLite FTS5
+    over the same fine rows (it scores every row the OR query matches; sleuth used it before),
+    with the agreement of their top 10."""
+    import sqlite3
+
+    from sleuth.index.lexical import query_terms
+    from sleuth.index.lexical_sync import source_rows
+
+    con = sqlite3.connect(tmp / "fts5_baseline.db")
+    con.execute("CREATE VIRTUAL TABLE f USING fts5(title, body, tokenize='porter unicode61 remove_diacritics 2')")
+    with lib.engine.connect() as c:
+        ids = [s["id"] for s in lib.sources()]
+        con.executemany("INSERT INTO f(rowid, title, body) VALUES (?, ?, ?)",
+                        [(i, t, b) for i, t, b, tier in source_rows(c, ids) if tier == "fine"])
+    con.commit()
+    sql = ("SELECT rowid FROM (SELECT rowid, bm25(f, 2.0, 1.0) AS s FROM f WHERE f MATCH ?) ORDER BY s LIMIT 40")
+    out, tops = {}, {}
+    for name in ("tantivy", "fts5"):
+        lat, tops[name] = [], []
+        for q in queries:
+            expr = " OR ".join('"' + t + '"' for t in query_terms(q))
+            t = time.perf_counter()
+            if name == "tantivy":
+                got = [i for i, _ in lib.lexical.search(q, ("fine",), 40)]
+            else:
+                got = [r[0] for r in con.execute(sql, (expr,))] if expr else []
+            lat.append((time.perf_counter() - t) * 1000)
+            tops[name].append(set(got[:10]))
+        lat.sort()
+        out[name] = {"p50_ms": round(statistics.median(lat), 2), "p95_ms": round(lat[int(0.95 * len(lat)) - 1], 2)}
+    both = [len(a & b) / max(1, min(len(a), len(b))) for a, b in zip(tops["tantivy"], tops["fts5"]) if a or b]
+    out["top10_overlap"] = round(sum(both) / max(1, len(both)), 3)
+    out["speedup_p50"] = round(out["fts5"]["p50_ms"] / out["tantivy"]["p50_ms"], 1)
+    con.close()
     return out
 
 

@@ -1,7 +1,7 @@
 """The faiss store: exact search, IVF past the threshold, id ranges, healing from the database."""
 
 import numpy as np
-import pytest
+import faiss
 
 from sleuth.index import vectors as V
 from sleuth.library import Library
@@ -47,30 +47,55 @@ def test_id_range_selector_and_removal(tmp_path):
     assert again.count("fine") == 40 and again.generation == 3
 
 
-def test_sq8_with_exact_rescoring_matches_flat_reference(tmp_path, monkeypatch):
-    rng = np.random.default_rng(1)
-    n = 3000
+def _stored_vectors(n=3000, seed=1):
+    rng = np.random.default_rng(seed)
     vecs = rng.standard_normal((n, 384)).astype(np.float32)
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-    stored = vecs.astype(np.float16).astype(np.float32)  # what the database holds
-    ids = np.arange(1, n + 1)
+    queries = rng.standard_normal((40, 384)).astype(np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    return vecs.astype(np.float16).astype(np.float32), queries  # what the database holds
+
+
+def test_fp16_scan_matches_flat_reference(tmp_path, monkeypatch):
+    stored, queries = _stored_vectors()
+    ids = np.arange(1, len(stored) + 1)
     ref = V.VectorStore(tmp_path / "ref")
     ref.add("fine", ids, stored)
     monkeypatch.setattr(V, "SQ_THRESHOLD", 1000)
     fast = V.VectorStore(tmp_path / "fast")
-    fast.loader = lambda want: stored[np.asarray(want) - 1]
-    for a in range(0, n, 500):  # grows past the threshold through add(), as indexing does
+    asked = []
+    fast.loader = lambda want: (asked.append(len(want)), stored[np.asarray(want) - 1])[1]
+    for a in range(0, len(stored), 500):  # grows past the threshold through add(), as indexing does
         fast.add("fine", ids[a:a + 500], stored[a:a + 500])
     assert V._kind(fast.indexes["fine"]) == "sq" and V._kind(ref.indexes["fine"]) == "flat"
-    queries = rng.standard_normal((40, 384)).astype(np.float32)
-    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    assert not V._needs_rescore(fast.indexes["fine"])
+    built = len(asked)  # the upgrade itself reads every vector once
+    for q in queries:
+        a, b = ref.search("fine", q, 10), fast.search("fine", q, 10)
+        assert [i for i, _ in a] == [i for i, _ in b]
+        assert np.allclose([s for _, s in a], [s for _, s in b], atol=1e-5)
+    assert len(asked) == built  # no database reads at query time
+
+
+def test_legacy_sq8_index_is_rescored_exactly(tmp_path):
+    stored, queries = _stored_vectors()
+    ids = np.arange(1, len(stored) + 1)
+    ref = V.VectorStore(tmp_path / "ref")
+    ref.add("fine", ids, stored)
+    sq = faiss.IndexScalarQuantizer(384, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
+    sq.train(stored)
+    legacy = faiss.IndexIDMap2(sq)
+    legacy.add_with_ids(stored, ids)
+    old = V.VectorStore(tmp_path / "old")
+    old.indexes["fine"] = legacy
+    old.loader = lambda want: stored[np.asarray(want) - 1]
+    assert V._needs_rescore(legacy)
     same = 0
     for q in queries:
-        a = [i for i, _ in ref.search("fine", q, 10)]
-        b = [i for i, _ in fast.search("fine", q, 10)]
-        same += a == b
-        sa = dict(ref.search("fine", q, 10))
-        for i, s in fast.search("fine", q, 10):
+        a, b = ref.search("fine", q, 10), old.search("fine", q, 10)
+        same += [i for i, _ in a] == [i for i, _ in b]
+        sa = dict(a)
+        for i, s in b:
             if i in sa:
                 assert abs(s - sa[i]) < 1e-5  # re-scored exactly, not the quantised score
     assert same >= 38  # identical top-10 lists for (nearly) every query

@@ -1,0 +1,142 @@
+"""The tantivy lexical index: BM25 as defined, WAND top-k equal to exhaustive ranking, phrases,
+filters, and healing from the database (the truth) after a lost or legacy lexical index."""
+
+import math
+import random
+import sqlite3
+
+import pytest
+
+from conftest import write_corpus
+from sleuth import Library
+from sleuth.index.lexical import Lexical, analyze
+from sleuth.index.lexical_sync import runs
+
+
+def _lex(tmp_path, rows, gen=1):
+    lx = Lexical(tmp_path / "lex")
+    lx.apply([], rows, gen)
+    lx.close_writer()
+    return lx
+
+
+def test_score_is_bm25_with_title_boost(tmp_path):
+    # Short bodies keep tantivy's one-byte field-length codes exact.
+    bodies = ["heron heron marsh", "heron", "marsh tide", "tide tide tide marsh"]
+    rows = [(i + 1, "", b, "fine") for i, b in enumerate(bodies)]
+    rows.append((5, "heron", "estuary survey", "fine"))
+    lx = _lex(tmp_path, rows)
+    lens = [3, 1, 2, 4, 2]
+    avgdl, n_docs = sum(lens) / 5, 5
+    # "heron" is in the body of docs 1, 2 and in the title of doc 5 (per-field statistics)
+    idf_body = math.log(1 + (n_docs - 2 + 0.5) / (2 + 0.5))
+
+    def bm25(tf, dl, idf, avg):
+        return idf * tf * 2.2 / (tf + 1.2 * (1 - 0.75 + 0.75 * dl / avg))
+
+    got = dict(lx.search("heron", ("fine",), 10))
+    assert set(got) == {1, 2, 5}
+    assert got[1] == pytest.approx(bm25(2, 3, idf_body, avgdl), rel=1e-4)
+    assert got[2] == pytest.approx(bm25(1, 1, idf_body, avgdl), rel=1e-4)
+    # the title field: one doc with a title among five, title length 1
+    idf_title = math.log(1 + (n_docs - 1 + 0.5) / (1 + 0.5))
+    assert got[5] == pytest.approx(2.0 * bm25(1, 1, idf_title, 1 / 5), rel=1e-4)
+
+
+def test_wand_top_k_equals_exhaustive_ranking(tmp_path):
+    rng = random.Random(7)
+    vocab = [f"w{i}" for i in range(400)]
+    weights = [1 / (i + 1) for i in range(400)]  # Zipf-like: a few words are everywhere
+    rows = [(i, "", " ".join(rng.choices(vocab, weights, k=rng.randint(5, 60))), "fine") for i in range(1, 3001)]
+    lx = _lex(tmp_path, rows)
+    for _ in range(25):
+        q = " ".join(rng.choices(vocab, weights, k=6))
+        top = lx.search(q, ("fine",), 10)
+        full = lx.search(q, ("fine",), 3000)  # nothing to prune: every match is collected
+        assert [round(s, 4) for _, s in top] == [round(s, 4) for _, s in full[:10]]
+        cut = full[9][1]
+        assert {i for i, s in top if s > cut + 1e-6} == {i for i, s in full[:10] if s > cut + 1e-6}
+
+
+def test_phrases_filters_and_tiers(tmp_path):
+    rows = [(1, "", "Launch MB-1074 slipped to May", "fine"), (2, "", "1074 MB of logs", "fine"),
+            (3, "Launch review", "MB-1074 and MB-2000", "coarse"), (4, "", "launch window notes", "fine"),
+            (-7, "Kourou", "Centre Spatial Guyanais", "entity")]
+    lx = _lex(tmp_path, rows)
+    assert [i for i, _ in lx.search_phrases(["MB-1074"], ("fine",), 10)] == [1]
+    assert [i for i, _ in lx.search_phrases(["MB-1074"], ("fine", "coarse"), 10)] in ([1, 3], [3, 1])
+    # filters select without adding score
+    plain = dict(lx.search("launch", ("fine",), 10))
+    ranged = dict(lx.search("launch", ("fine",), 10, id_range=(2, 4)))
+    assert set(plain) == {1, 4} and set(ranged) == {4} and ranged[4] == pytest.approx(plain[4])
+    assert [i for i, _ in lx.search("guyanais", ("entity",), 5)] == [-7]
+    assert lx.search("guyanais", ("fine",), 5) == []
+    assert analyze("Naïve RUNNING") == ["naiv", "run"]
+
+
+def test_chinese_is_cut_into_words(tmp_path):
+    lx = _lex(tmp_path, [(1, "", "北京是中国的首都。", "fine"), (2, "", "上海是一个港口城市。", "fine")])
+    assert [i for i, _ in lx.search("港口城市在哪里", ("fine",), 5)] == [2]
+
+
+def test_runs_merge_consecutive_ids():
+    assert runs([1, 2, 3, 7, 9, 10]) == [(1, 3), (7, 7), (9, 10)]
+    assert runs([]) == []
+
+
+DOC = "# Survey\n\n## Herons\n\nThe grey heron colony at Saltmarsh Point grew to 41 nests.\n\n## Tides\n\nSpring tides flooded the lower hide twice in March.\n"
+
+
+def _indexed_ids(lib) -> set[int]:
+    return set(lib.lexical.ids())
+
+
+def _db_ids(home) -> set[int]:
+    con = sqlite3.connect(home / "library.db")
+    try:
+        return {r[0] for r in con.execute("select id from nodes")} | {-r[0] for r in con.execute("select id from entities")}
+    finally:
+        con.close()
+
+
+def test_heal_after_a_lost_lexical_write(tmp_path):
+    write_corpus(tmp_path / "docs", {"survey.md": DOC, "other.md": DOC.replace("heron", "egret")})
+    lib = Library(tmp_path / "lib")
+    lib.add([tmp_path / "docs"])
+    want = _indexed_ids(lib)
+    assert want == _db_ids(lib.home)
+    before = [h["id"] for h in lib.search("heron colony nests", level="fine")]
+    # A run killed after its database commit: the lexical index lost a file and kept a stale
+    # row, and its stamp is behind the database.
+    src = next(s for s in lib.sources() if s["name"] == "survey.md")
+    lost = (src["root_id"], src["root_id"] + src["nodes"] - 1)
+    lib.lexical.apply([lost], [(10**9, "", "ghost heron", "fine")], 0)
+    assert not set(range(lost[0], lost[1] + 1)) & _indexed_ids(lib)
+    lib.lexical.close_writer()
+    lib.close()
+    lib = Library(tmp_path / "lib")
+    assert _indexed_ids(lib) == want
+    assert [h["id"] for h in lib.search("heron colony nests", level="fine")] == before
+    lib.close()
+
+
+def test_legacy_fts5_library_is_rebuilt(tmp_path):
+    write_corpus(tmp_path / "docs", {"survey.md": DOC})
+    lib = Library(tmp_path / "lib")
+    lib.add([tmp_path / "docs"])
+    lib.close()
+    # What a library made before the tantivy index looked like: FTS5 in the database, no sidecar.
+    con = sqlite3.connect(tmp_path / "lib" / "library.db")
+    con.execute("CREATE VIRTUAL TABLE nodes_fts USING fts5(title, body, tier UNINDEXED)")
+    con.commit()
+    con.close()
+    import shutil
+
+    shutil.rmtree(tmp_path / "lib" / "lexical")
+    lib = Library(tmp_path / "lib")
+    con = sqlite3.connect(tmp_path / "lib" / "library.db")
+    assert con.execute("select count(*) from sqlite_master where name = 'nodes_fts'").fetchone()[0] == 0
+    con.close()
+    assert _indexed_ids(lib) == _db_ids(lib.home)
+    hit = lib.search("Saltmarsh Point nests", level="fine", k=1)[0]
+    assert "41 nests" in hit["snippet"] and hit["bm25"] is not None
