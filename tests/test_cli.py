@@ -106,10 +106,11 @@ def test_ctrl_c_cancels_cleanly_and_resumes(tmp_path):
         f"Paragraph {j} of file {i} about item {i * 50 + j}. " * 4 for j in range(15)) for i in range(60)})
     home = tmp_path / "lib"
     cmd = [sys.executable, "-m", "sleuth.cli", "index", str(docs), "--library", str(home)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # A suite started in the background by a non-interactive shell inherits SIGINT ignored, and
+    # Python then installs no KeyboardInterrupt handler: give the child the default back.
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
-    # Interrupt early (two files in, of 60): on a loaded 2-core machine a later signal once
-    # arrived after the run had already finished.
     while time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
         try:
