@@ -21,7 +21,7 @@ from sqlalchemy import delete, func, insert, select
 
 from ..core import Node, ReaderError, Tree, level_of, sha256_file
 from ..readers import kind_of, read_path, supported_suffixes
-from .lexical_sync import source_rows
+from .lexical_sync import entity_row, source_rows
 from .schema import EmbeddingRow, EntityRow, FailureRow, MentionRow, NodeRow, RunRow, SourceRow, utcnow
 from .store import bump_generation
 from .summarize import summarise_tree
@@ -84,7 +84,8 @@ class FlatNode:
     depth: int
     ordinal: int
     title_path: list[str]
-    lex_path: list[str]  # title_path without synthetic sections ("Part 2: …"), for FTS and embeddings
+    lex_path: list[str]  # title_path without synthetic sections ("Part 2: …"), for embeddings
+    # (index.lexical_sync.source_rows derives the same path from the database for BM25)
 
 
 def flatten(root: Node) -> list[FlatNode]:
@@ -270,7 +271,7 @@ class Ingestor:
                 conn.execute(EntityRow.__table__.update().where(EntityRow.id == eid).values(aliases=merged))
                 aliases = merged
             changes.deletes.append((-eid, -eid))
-            changes.rows.append((-eid, ent.name, " ".join(aliases), "entity"))
+            changes.rows.append(entity_row(eid, ent.name, aliases))
             ms = []
             for m in ent.mentions:
                 li = local.get(id(m.node))

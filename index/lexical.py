@@ -225,17 +225,11 @@ class Lexical:
         hits = [h for t in tiers for h in self._top(q, t, k, id_range)]
         return sorted(hits, key=lambda h: -h[1])[:k] if len(tiers) > 1 else hits
 
-    def ids(self) -> dict[int, str]:
-        """Every indexed id with its tier (for reconciling with the database)."""
+    def ids(self) -> set[int]:
+        """Every indexed id (for reconciling with the database)."""
         searcher = self.index.searcher()
-        out: dict[int, str] = {}
-        for tier in TIERS:
-            n = searcher.num_docs
-            if n == 0:
-                break
-            res = searcher.search(tantivy.Query.term_query(self.schema, "tier", tier), n, count=False)
-            out.update({int(i): tier for i in searcher.fast_field_values("id", [a for _, a in res.hits])})
-        return out
-
-    def count(self) -> int:
-        return int(self.index.searcher().num_docs)
+        n = searcher.num_docs
+        if n == 0:
+            return set()
+        res = searcher.search(tantivy.Query.all_query(), n, count=False)
+        return {int(i) for i in searcher.fast_field_values("id", [a for _, a in res.hits])}

@@ -38,11 +38,12 @@ def source_rows(conn, source_ids: list[int]) -> list[tuple[int, str, str, str]]:
     return out
 
 
-def entity_rows(conn, entity_ids: list[int] | None = None) -> list[tuple[int, str, str, str]]:
-    q = select(EntityRow.id, EntityRow.name, EntityRow.aliases)
-    if entity_ids is not None:
-        q = q.where(EntityRow.id.in_(entity_ids))
-    return [(-eid, name, " ".join(aliases or []), "entity") for eid, name, aliases in conn.execute(q)]
+def entity_row(eid: int, name: str, aliases) -> tuple[int, str, str, str]:
+    return (-eid, name, " ".join(aliases or []), "entity")
+
+
+def entity_rows(conn) -> list[tuple[int, str, str, str]]:
+    return [entity_row(*r) for r in conn.execute(select(EntityRow.id, EntityRow.name, EntityRow.aliases))]
 
 
 def drop_legacy_fts(engine) -> bool:
@@ -69,13 +70,13 @@ def heal(lib) -> int:
     with lib.engine.connect() as c:
         spans = c.execute(select(SourceRow.id, SourceRow.root_id, SourceRow.last_id)).all()
         node_ids = {r[0] for r in c.execute(select(NodeRow.id))}
-        stale = [sid for sid, lo, hi in spans
+        stale = [(sid, lo, hi) for sid, lo, hi in spans
                  if lo is not None and any(i not in have for i in range(lo, hi + 1) if i in node_ids)]
-        deletes = [(lo, hi) for sid, lo, hi in spans if sid in set(stale)]
+        deletes = [(lo, hi) for _, lo, hi in stale]
         deletes += runs(sorted(i for i in have if i > 0 and i not in node_ids))
         # Entity rows are few and their aliases may have grown in the lost write: rewrite all.
         deletes.append(ENTITY_RANGE)
-        rows = source_rows(c, stale) + entity_rows(c)
+        rows = source_rows(c, [sid for sid, _, _ in stale]) + entity_rows(c)
     lib.lexical.apply(deletes, rows, gen)
     lib.lexical.close_writer()
     return len(rows)
