@@ -5,6 +5,9 @@
 - LongBench v2: the official ``data.json`` (a JSON list with ``context``), or a JSON-lines file
   with the official fields where ``context`` may instead be given as ``context_file``, a path
   relative to the file's folder (the layout of ``shared/data/longbench_v2``).
+- MMLongBench-Doc: ``samples.json`` (or ``samples_dev.json``), a JSON list of records
+  ``doc_id, doc_type, question, answer, evidence_pages, evidence_sources, answer_format`` whose
+  ``evidence_pages``/``evidence_sources`` are Python-literal strings; PDFs in ``documents/``.
 - LVBench: ``video_info.meta.jsonl``, one video per line with its ``qa`` list; videos are found
   in a folder by ``key`` with any common video extension.
 
@@ -357,3 +360,84 @@ def load_lvbench(
 
 def lvbench_questions(videos: list[LVBenchVideo]) -> list[LVBenchQuestion]:
     return [q for v in videos for q in v.questions]
+
+
+# -- MMLongBench-Doc -------------------------------------------------------------------------
+
+MMLB_KEYS = ("doc_id", "doc_type", "question", "answer", "evidence_pages", "evidence_sources", "answer_format")
+NOT_ANSWERABLE = "Not answerable"
+
+
+@dataclass
+class MMLongBenchItem:
+    id: str  # "<doc_id>#<index in the file>": stable while the file is unchanged
+    doc_id: str
+    doc_type: str
+    question: str
+    answer: str
+    #: 1-based page numbers as given (label noise kept: pages outside the PDF stay, counted as misses)
+    evidence_pages: list[int]
+    evidence_sources: list[str]
+    answer_format: str  # Int, Float, Str, List or None
+    document: Path
+
+    @property
+    def answerable(self) -> bool:
+        return self.answer.strip() != NOT_ANSWERABLE
+
+
+def _literal_list(value: Any, path: Path, i: int, key: str) -> list:
+    import ast
+
+    if isinstance(value, list):
+        return value
+    try:
+        out = ast.literal_eval(str(value)) if str(value).strip() else []
+    except (ValueError, SyntaxError):
+        raise LoaderError(f"{path}: record {i}: {key} is not a list literal: {str(value)[:60]!r}") from None
+    if not isinstance(out, (list, tuple)):
+        raise LoaderError(f"{path}: record {i}: {key} is not a list: {str(value)[:60]!r}")
+    return list(out)
+
+
+def mmlongbench_file(data: str | Path) -> Path:
+    data = Path(data)
+    if data.is_file():
+        return data
+    for name in ("samples.json", "samples_dev.json"):
+        if (data / name).is_file():
+            return data / name
+    raise LoaderError(f"{data}: no samples.json or samples_dev.json")
+
+
+def load_mmlongbench(data: str | Path, limit: int | None = None, doc_types: list[str] | None = None,
+                     documents: str | Path | None = None) -> list[MMLongBenchItem]:
+    """MMLongBench-Doc questions in file order; ``documents`` defaults to ``<data>/documents``.
+
+    A record whose PDF is missing is an error (the benchmark is about reading that file)."""
+    path = mmlongbench_file(data)
+    docs = Path(documents) if documents else path.parent / "documents"
+    try:
+        records = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise LoaderError(f"{path}: {' '.join(str(e).split())}") from None
+    if not isinstance(records, list):
+        raise LoaderError(f"{path}: expected a JSON list of records")
+    items: list[MMLongBenchItem] = []
+    for i, r in enumerate(records):
+        if not isinstance(r, dict) or any(k not in r for k in MMLB_KEYS):
+            missing = [k for k in MMLB_KEYS if not isinstance(r, dict) or k not in r]
+            raise LoaderError(f"{path}: record {i}: missing {', '.join(missing)}")
+        if doc_types and r["doc_type"] not in doc_types:
+            continue
+        doc = docs / str(r["doc_id"])
+        if not doc.is_file():
+            raise LoaderError(f"{path}: record {i}: document {doc} not found")
+        pages = [int(p) for p in _literal_list(r["evidence_pages"], path, i, "evidence_pages")]
+        sources = [str(s) for s in _literal_list(r["evidence_sources"], path, i, "evidence_sources")]
+        items.append(MMLongBenchItem(id=f"{r['doc_id']}#{i}", doc_id=str(r["doc_id"]), doc_type=str(r["doc_type"]),
+                                     question=str(r["question"]), answer=str(r["answer"]), evidence_pages=pages,
+                                     evidence_sources=sources, answer_format=str(r["answer_format"]), document=doc))
+        if limit and len(items) >= limit:
+            break
+    return items

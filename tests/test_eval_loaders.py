@@ -141,3 +141,26 @@ def test_parse_time_reference():
     assert L.parse_time_reference("00:15-00:19") == (15.0, 19.0)
     assert L.parse_time_reference("1:00:00-1:00:30") == (3600.0, 3630.0)
     assert L.parse_time_reference("garbage") is None
+
+
+def test_mmlongbench_loader_parses_literals_and_checks_documents(tmp_path):
+    import json as _json
+
+    from sleuth.eval.loaders import LoaderError, load_mmlongbench
+
+    (tmp_path / "documents").mkdir()
+    (tmp_path / "documents" / "a.pdf").write_bytes(b"%PDF-1.4\n")
+    recs = [{"doc_id": "a.pdf", "doc_type": "Academic paper", "question": "q1", "answer": "3",
+             "evidence_pages": "[2, 5]", "evidence_sources": "['Table']", "answer_format": "Int"},
+            {"doc_id": "a.pdf", "doc_type": "Brochure", "question": "q2", "answer": "Not answerable",
+             "evidence_pages": "[]", "evidence_sources": "[]", "answer_format": "None"}]
+    (tmp_path / "samples.json").write_text(_json.dumps(recs))
+    items = load_mmlongbench(tmp_path)
+    assert [i.evidence_pages for i in items] == [[2, 5], []]
+    assert [i.answerable for i in items] == [True, False]
+    assert items[0].evidence_sources == ["Table"] and items[1].id == "a.pdf#1"
+    assert [i.question for i in load_mmlongbench(tmp_path, doc_types=["Brochure"])] == ["q2"]
+    recs[0]["doc_id"] = "missing.pdf"
+    (tmp_path / "samples.json").write_text(_json.dumps(recs))
+    with pytest.raises(LoaderError, match="missing.pdf"):
+        load_mmlongbench(tmp_path)
