@@ -5,6 +5,8 @@
   rejects ``tools`` it falls back to tools described in the prompt and parsed from text.
 * :class:`HFChat` — a local transformers model with its chat template; long prompts use the
   ``sleuth_sparse`` attention from :mod:`sleuth.kernels.hf` when that module is importable.
+* :class:`~sleuth.agent.llm_local.LlamaCppChat` (``local``) — a GGUF model in-process through
+  llama.cpp, by default Qwen2.5-Coder-1.5B-Instruct (see :mod:`sleuth.agent.models`).
 * ``none`` — no model: the heuristic planner (see :mod:`sleuth.agent.planner`).
 
 Messages are OpenAI-shaped dicts everywhere (that is also what the graph checkpoints).
@@ -38,6 +40,8 @@ class LLMReply:
     tokens_out: int = 0
     native: bool = True  # False: tools were described in the prompt; calls must be parsed from content
     seconds: float = 0.0
+    truncated: bool = False  # the call hit its deadline; content is what was written by then
+    cached_tokens: int = 0  # prompt tokens whose KV the backend reused from its previous call
 
 
 class ChatLLM(Protocol):
@@ -386,18 +390,30 @@ class HFChat:
 
 def make_llm(kind, *, base_url: str | None = None, model: str | None = None, api_key: str | None = None,
              **options: Any) -> ChatLLM | None:
-    """``"openai"`` / ``"hf"`` / ``"none"`` (or None) → a backend; an object with ``chat`` passes through."""
+    """``"local"`` / ``"openai"`` / ``"hf"`` / ``"none"`` (or None) → a backend; an object with ``chat`` passes through.
+
+    ``"auto"`` is ``local`` when llama.cpp and the default model are installed, else ``none``.
+    """
+    if isinstance(kind, str) and kind.lower() == "auto":
+        from .models import default_available
+
+        kind = "local" if default_available() else "none"
     if kind is None or (isinstance(kind, str) and kind.lower() in ("none", "heuristic", "")):
         return None
     if not isinstance(kind, str):
         if not callable(getattr(kind, "chat", None)):
-            raise AgentError(f"llm must be 'none', 'openai', 'hf' or an object with chat(); got {type(kind).__name__}")
+            raise AgentError(f"llm must be 'local', 'none', 'openai', 'hf' or an object with chat(); got {type(kind).__name__}")
         return kind
     k = kind.lower()
+    if k in ("local", "llama-cpp", "gguf"):
+        from .llm_local import LlamaCppChat
+
+        keys = ("n_ctx", "temperature", "max_tokens", "progress")
+        return LlamaCppChat(model, **{k2: v for k2, v in options.items() if k2 in keys})
     if k in ("openai", "vllm", "ollama", "llamacpp", "llama.cpp", "server"):
         keys = ("timeout", "retries", "backoff", "temperature", "max_tokens", "tool_mode")
         return OpenAIChat(base_url, model, api_key, **{k2: v for k2, v in options.items() if k2 in keys})
-    if k in ("hf", "transformers", "local"):
+    if k in ("hf", "transformers"):
         keys = ("device", "max_new_tokens", "dtype", "sparse", "temperature")
         return HFChat(model, **{k2: v for k2, v in options.items() if k2 in keys})
-    raise AgentError(f"unknown llm {kind!r}: use none, openai or hf")
+    raise AgentError(f"unknown llm {kind!r}: use local, none, openai or hf")
