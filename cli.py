@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="sleuth: agentic retrieval over long documents and videos, with located citations.")
@@ -215,9 +216,15 @@ def _mb(n: int) -> str:
 
 @app.command()
 def ask(question: str, library: Optional[str] = LIB_OPT, home: Optional[str] = HOME_OPT,
-        llm: str = typer.Option(os.environ.get("SLEUTH_LLM", "none"), help="none (heuristic planner), openai, hf."),
+        llm: str = typer.Option(os.environ.get("SLEUTH_LLM", "auto"),
+                                help="local (embedded llama.cpp model), none (heuristic planner), openai, hf; "
+                                     "auto: local when installed, else none."),
         base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible server URL."),
-        model: Optional[str] = typer.Option(None, "--model", help="Model name (openai) or local path (hf)."),
+        model: Optional[str] = typer.Option(None, "--model",
+                                            help="local: a model name from `sleuth models` or a .gguf path; "
+                                                 "openai: the served model; hf: a local folder."),
+        within: Optional[List[str]] = typer.Option(None, "--within", "-w",
+                                                   help="Search only this indexed file (repeat for several)."),
         budget: Optional[str] = typer.Option(None, "--budget", help="e.g. rounds=3,calls=12,tokens=6000,seconds=60"),
         trace: bool = typer.Option(False, "--trace", help="Stream every round and tool call as it happens."),
         thread: Optional[str] = typer.Option(None, "--thread", help="Checkpoint under this id; asking again resumes."),
@@ -236,15 +243,51 @@ def ask(question: str, library: Optional[str] = LIB_OPT, home: Optional[str] = H
             err.print(line, style="dim", highlight=False, markup=False)
 
     try:
-        ans = agent_ask(lib, question, llm=llm, base_url=base_url, model=model,
+        ans = agent_ask(lib, question, llm=llm, base_url=base_url, model=model, within=within or None,
                         budget=Budget.parse(budget) if budget else None, on_event=on_event, thread_id=thread)
     except AgentError as e:
-        err.print(f"[red]error:[/] {e}")
+        err.print(f"error: {e}", highlight=False, markup=False)
         raise typer.Exit(2)
     if as_json:
         _emit_json(ans.to_dict())
         return
     console.print(ans.render(trace=trace), highlight=False)
+
+
+@app.command()
+def models(as_json: bool = JSON_OPT,
+           measure: bool = typer.Option(False, "--measure", help="Time prefill and generation of each installed model now.")):
+    """Local models: installed or not, file path, licence, and the speed measured on this machine."""
+    from .agent import AgentError
+    from .agent import models as M
+
+    if measure:
+        from .agent.llm_local import measure as measure_model
+
+        for row in M.describe():
+            if row["installed"]:
+                try:
+                    measure_model(row["name"])
+                except AgentError as e:
+                    err.print(f"error: {row['name']}: {e}", highlight=False, markup=False)
+    rows = M.describe()
+    import importlib.util
+
+    runtime = importlib.util.find_spec("llama_cpp") is not None
+    if as_json:
+        _emit_json({"llama_cpp": runtime, "models_dir": str(M.models_dir()), "default": M.DEFAULT, "models": rows})
+        return
+    if not runtime:
+        err.print("llama-cpp-python is not installed: scripts/make_env.sh installs it (or use --llm none / openai)",
+                  highlight=False, markup=False)
+    t = Table("model", "installed", "file", "prefill tok/s", "generate tok/s", "licence")
+    for r in rows:
+        sp = r.get("speed") or {}
+        cells = [r["name"] + (" (default)" if r["default"] else ""), "yes" if r["installed"] else f"no: {r['install']}",
+                 r["path"] or ("joined on first use" if r["installed"] else "-"),
+                 str(sp.get("prefill_tokens_per_s", "not measured")), str(sp.get("generate_tokens_per_s", "")), r["licence"]]
+        t.add_row(*(Text(c) for c in cells))  # paths are data, never markup
+    console.print(t)
 
 
 @app.command(name="eval")
@@ -259,10 +302,34 @@ def eval_cmd(benchmark: str = typer.Argument(..., help="longbench, longbench-v2 
              base_url: Optional[str] = typer.Option(None, "--base-url"),
              model: Optional[str] = typer.Option(None, "--model"),
              videos: Optional[Path] = typer.Option(None, "--videos", help="LVBench: folder with <key>.mp4 files."),
+             library: Optional[str] = typer.Option(None, "--library", "-L",
+                                                   help="mmlongbench e2e: the library holding the benchmark's PDFs."),
+             per_doc: int = typer.Option(2, "--per-doc", help="mmlongbench e2e: the first N questions of every document."),
+             systems: str = typer.Option("agent,flat_rag,heuristic", "--systems", help="mmlongbench e2e: systems to run."),
+             evidence_tokens: int = typer.Option(1200, "--evidence-tokens",
+                                                 help="mmlongbench e2e: evidence tokens in the answer prompt (agent and flat RAG alike)."),
              as_json: bool = JSON_OPT):
-    """Run LongBench / LongBench v2 / LVBench and write JSON, Markdown and a plot."""
+    """Run LongBench / LongBench v2 / LVBench / MMLongBench-Doc and write JSON, Markdown and a plot."""
     from .eval.runner import run_eval
 
+    if benchmark == "mmlongbench" and mode == "e2e":
+        from .agent import AgentError
+        from .eval.mmlongbench_e2e import run_e2e_command
+
+        try:
+            summary = run_e2e_command(data, library=library or out / "library", out=out,
+                                      llm="local" if llm == "none" else llm, model=model, base_url=base_url,
+                                      per_doc=per_doc or None, limit=limit,
+                                      systems=[s.strip() for s in systems.split(",") if s.strip()],
+                                      evidence_tokens=evidence_tokens, progress=not as_json, command=" ".join(sys.argv))
+        except (ValueError, FileNotFoundError, AgentError) as e:
+            err.print(f"error: {e}", highlight=False, markup=False)
+            raise typer.Exit(2)
+        if as_json:
+            _emit_json(summary)
+        else:
+            console.print(Path(summary["markdown"]).read_text(), highlight=False, markup=False)
+        return
     try:
         summary = run_eval(benchmark, data=data, subset=subset, limit=limit, mode=mode,
                            budgets=[int(b) for b in budgets.split(",") if b.strip()], out=out,

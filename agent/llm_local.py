@@ -27,10 +27,21 @@ DEFAULT_GEN_TPS = 25.0
 
 
 def _threads() -> int:
+    """Threads for llama.cpp: the idle cores (at least one).
+
+    llama.cpp's threads spin while they wait for each other; on cores that other processes keep
+    busy, two threads measured 8x slower than one (0.3 vs 2.8 tokens/s generating on 2 loaded
+    cores), so a busy machine gets fewer threads. ``SLEUTH_LLM_THREADS`` overrides.
+    """
     env = os.environ.get("SLEUTH_LLM_THREADS")
     if env and env.isdigit():
         return max(1, int(env))
-    return max(1, os.cpu_count() or 1)
+    cpus = os.cpu_count() or 1
+    try:
+        busy = os.getloadavg()[0]
+    except OSError:
+        busy = 0.0
+    return max(1, min(cpus, int(cpus - busy + 0.5)))
 
 
 def load(path: str, n_ctx: int) -> tuple[Any, threading.Lock, float]:
@@ -47,8 +58,12 @@ def load(path: str, n_ctx: int) -> tuple[Any, threading.Lock, float]:
                            "(or pip install 'llama-cpp-python[server]==0.3.36'), or pass --llm none") from None
         t0 = time.perf_counter()
         try:
-            llm = llama_cpp.Llama(model_path=str(path), n_ctx=int(n_ctx), n_threads=_threads(), n_batch=512,
+            n = _threads()
+            llm = llama_cpp.Llama(model_path=str(path), n_ctx=int(n_ctx), n_threads=n, n_threads_batch=n, n_batch=512,
                                   verbose=False, seed=0)
+            # no LlamaRAMCache: each saved state copies n_batch x vocabulary logits (311 MB for
+            # Qwen) and the cache's size accounting does not see them; callers order their calls so
+            # that consecutive prompts share their prefix instead
         except Exception as e:  # noqa: BLE001 - a bad or truncated file: one line
             raise LLMError(f"llama.cpp cannot load {path}: {' '.join(str(e).split())[:160]}") from None
         lock = threading.Lock()
@@ -149,3 +164,28 @@ def _common_prefix(a: list[int], b: list[int]) -> int:
             break
         n += 1
     return n
+
+
+def measure(model: str | None = None, prompt_tokens: int = 256, gen_tokens: int = 32) -> dict:
+    """Time a fresh prefill of ~``prompt_tokens`` and ``gen_tokens`` of generation; recorded for ``sleuth models``."""
+    chat = LlamaCppChat(model)
+    llm, lock = chat.llm, chat._lock
+    words = ("The library indexes long documents and videos and answers questions with located citations. " * 64).split()
+    text = " ".join(words[: int(prompt_tokens / 1.3)])
+    with lock:
+        llm.reset()  # a cold prompt: no prefix reuse from an earlier call
+        toks = llm.tokenize(text.encode(), add_bos=True)
+        t0 = time.perf_counter()
+        llm.eval(toks)
+        prefill_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        n = 0
+        for _tok in llm.generate(toks, temp=0.0, reset=False):
+            n += 1
+            if n >= gen_tokens:
+                break
+        gen_s = time.perf_counter() - t0
+        llm.reset()
+    prefill, gen = len(toks) / prefill_s, n / gen_s
+    models.record_speed(chat.path.name, prefill, gen, load_s=chat.load_seconds or None)
+    return {"model": chat.model_name, "prefill_tokens_per_s": round(prefill, 1), "generate_tokens_per_s": round(gen, 1)}

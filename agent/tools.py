@@ -120,6 +120,14 @@ def search(lib, query: str, level: str = "any", within=None, k: int = 8, mode: s
     if mode not in ("hybrid", "exact"):
         raise ToolArgError(f"search: unknown mode {mode!r}; use hybrid or exact")
     k = max(1, min(20, int(k)))
+    if isinstance(within, (list, tuple)):
+        scopes = list(dict.fromkeys(within))
+        if len(scopes) > 1:
+            # one search per scope, merged by score: the searcher takes one id range at a time
+            hits = [h for w in scopes for h in search(lib, query, level, w, k, mode)["hits"]]
+            hits.sort(key=lambda h: -float(h.get("score") or 0.0))
+            return {"query": query, "level": level, "mode": mode, "hits": hits[:k]}
+        within = scopes[0] if scopes else None
     if mode == "exact" and level != "entity":
         hits = exact_search(lib, query, level, within, k)
     else:
