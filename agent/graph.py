@@ -234,10 +234,11 @@ def _node_answer(ctx: RunContext, state: AgentState) -> dict:
     ev_by_id = {int(e["id"]): e for e in state["evidence"]}
     if draft.get("shown") is not None:  # a model may cite only the passages it was shown
         ev_by_id = {i: e for i, e in ev_by_id.items() if i in set(draft["shown"])}
+    pool = [e for e in state["evidence"] if int(e["id"]) in ev_by_id]
     text, cites, cnotes = resolve_citations(draft["text"], ev_by_id, draft.get("quotes"), draft.get("places"))
     notes += cnotes
-    if not cites and state["evidence"]:
-        cites = infer_citations(text, state["evidence"])
+    if not cites and pool:
+        cites = infer_citations(text, pool)
         if cites:
             text = text.rstrip() + " " + "".join(f"[{c.n}]" for c in cites)
             notes.append("the answer cited no evidence itself; citations were attached by matching its sentences to passages read")

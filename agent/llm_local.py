@@ -44,9 +44,14 @@ def _threads() -> int:
     return max(1, min(cpus, int(cpus - busy + 0.5)))
 
 
-def load(path: str, n_ctx: int) -> tuple[Any, threading.Lock, float]:
-    """(Llama, its lock, seconds it took to load) — loaded once per (file, context size)."""
-    key = (str(path), int(n_ctx))
+def load(path: str, n_ctx: int, slot: str = "") -> tuple[Any, threading.Lock, float]:
+    """(Llama, its lock, seconds it took to load) — loaded once per (file, context size, slot).
+
+    A second ``slot`` is a second context over the same weights (llama.cpp maps the file, so the
+    weights are shared): it keeps its own prompt cache, e.g. for a long fixed prompt used between
+    other calls.
+    """
+    key = (str(path), int(n_ctx), slot)
     with _LOAD_LOCK:
         if key in _LOADED:
             llm, lock = _LOADED[key]
@@ -77,7 +82,7 @@ class LlamaCppChat:
     name = "local"
 
     def __init__(self, model: str | None = None, *, n_ctx: int | None = None, temperature: float = 0.0,
-                 max_tokens: int = 256, progress=None):
+                 max_tokens: int = 256, progress=None, slot: str = ""):
         self.path = models.ensure(model, progress=progress)
         try:
             spec = models.lookup(model) if not (model and (model.endswith(".gguf") or os.sep in model)) else None
@@ -87,7 +92,7 @@ class LlamaCppChat:
         self.model_name = spec.name if spec else self.path.name
         self.name = f"local:{self.model_name}"
         self.temperature, self.max_tokens = temperature, max_tokens
-        self.llm, self._lock, load_s = load(str(self.path), self.n_ctx)
+        self.llm, self._lock, load_s = load(str(self.path), self.n_ctx, slot)
         known = models.load_speeds().get(self.path.name) or {}
         self.prefill_tps = float(known.get("prefill_tokens_per_s") or DEFAULT_PREFILL_TPS)
         self.gen_tps = float(known.get("generate_tokens_per_s") or DEFAULT_GEN_TPS)

@@ -130,17 +130,23 @@ class CompactLLMPolicy:
                 pass
         return max(1, int(len(text.split()) * 1.4))
 
-    def _estimate(self, prompt_tokens: int, max_tokens: int) -> float:
+    def _estimate(self, prompt_tokens: int, max_tokens: int) -> float | None:
+        """Expected seconds from the backend's measured speed; None when it has not measured yet."""
         f = getattr(self.llm, "estimate_seconds", None)
-        if f is not None:
-            return float(f(prompt_tokens, max_tokens))
-        return prompt_tokens / 150.0 + max_tokens / 30.0  # a small CPU model's order of magnitude
+        if f is None:
+            return None
+        v = f(prompt_tokens, max_tokens)
+        return None if v is None else float(v)
 
     def _timeout(self, ctx, prompt_tokens: int, max_tokens: int) -> float:
-        # three times the expected time (the machine may be busier than when it was measured), at
-        # least 20 s, and never past the question's own deadline plus the time this call needs
-        want = max(20.0, 3.0 * self._estimate(prompt_tokens, max_tokens))
-        return max(5.0, min(want, ctx.remaining_seconds() + self._estimate(prompt_tokens, max_tokens)))
+        # three times the expected time (the machine may be busier than when it was measured),
+        # at least 20 s, but not past the question's deadline plus this call's own expected time;
+        # a backend with no measurement yet gets the time the question has left
+        est = self._estimate(prompt_tokens, max_tokens)
+        left = ctx.remaining_seconds()
+        if est is None:
+            return max(20.0, left)
+        return max(10.0, min(max(20.0, 3.0 * est), max(left, 0.0) + est))
 
     def _chat(self, ctx, user: str, max_tokens: int) -> Any:
         msgs = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
@@ -218,18 +224,18 @@ class CompactLLMPolicy:
     def _answer_budget(self, ctx) -> int:
         """Evidence tokens the answer call can afford: the configured budget, less when time is short."""
         fixed = self._count(SYSTEM) + 120
-        left = ctx.remaining_seconds() - self._estimate(fixed, ANSWER_MAX_TOKENS)
+        est = self._estimate(fixed, ANSWER_MAX_TOKENS)
         f = getattr(self.llm, "prefill_tps", None)
-        affordable = int(left * float(f)) if f else self.evidence_tokens
+        affordable = int((ctx.remaining_seconds() - est) * float(f)) if (f and est is not None) else self.evidence_tokens
         return max(200, min(self.evidence_tokens, ctx.budget.tokens, affordable))
 
     def ordered_evidence(self, state: dict) -> list[dict]:
-        """Read passages first, in fused search order; then search snippets of unread hits."""
+        """Read passages in fused search order; search snippets only when nothing could be read."""
         rank = {i: n for n, (i, _s, _h) in enumerate(fuse(state["observations"]))}
         ev = [e for e in state["evidence"] if not e.get("container")]
         read = sorted((e for e in ev if e.get("via") == "read"), key=lambda e: rank.get(int(e["id"]), 10 ** 6))
         rest = sorted((e for e in ev if e.get("via") != "read" and int(e["id"]) in rank), key=lambda e: rank[int(e["id"])])
-        return read + rest
+        return read or rest
 
     def finalize(self, state: dict, ctx, reason: str | None = None) -> dict:
         ev = self.ordered_evidence(state)

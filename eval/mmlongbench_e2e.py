@@ -104,6 +104,17 @@ def _overlapping(events: list[dict], rnd: int) -> int:
     return best
 
 
+def extractor_for(llm):
+    """The extraction backend: for the local model a second llama.cpp context over the same weights,
+    so the benchmark's ~900-token prompt stays cached between questions instead of being
+    evicted by the answer calls."""
+    from ..agent.llm_local import LlamaCppChat
+
+    if isinstance(llm, LlamaCppChat):
+        return LlamaCppChat(str(llm.path), n_ctx=llm.n_ctx, slot="extract")
+    return llm
+
+
 def extract(llm, question: str, answer: str) -> tuple[str, str]:
     """(extracted answer, raw response) through the benchmark's prompt; the heuristic's too.
 
@@ -126,6 +137,7 @@ def run(data: str | Path, lib, llm, out: str | Path, *, per_doc: int | None = 2,
     done = {(r["id"], r["system"]) for r in read_jsonl(path)}
     items = select_items(data, per_doc=per_doc, limit=limit)
     indexed = {s["name"] for s in lib.sources()}
+    extractor = extractor_for(llm)
     for n, it in enumerate(items, 1):
         todo = [s for s in systems if (it.id, s) not in done]
         if not todo:
@@ -149,7 +161,7 @@ def run(data: str | Path, lib, llm, out: str | Path, *, per_doc: int | None = 2,
         recs = []
         for s, a in answers.items():
             t0 = time.perf_counter()
-            pred, raw = extract(llm, it.question, a["text"]) if a["text"] else ("Fail to answer", "")
+            pred, raw = extract(extractor, it.question, a["text"]) if a["text"] else ("Fail to answer", "")
             score = eval_score(it.answer, pred, it.answer_format)
             gold = set(it.evidence_pages)
             rec = {"id": it.id, "system": s, "doc_id": it.doc_id, "doc_type": it.doc_type, "question": it.question,
