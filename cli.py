@@ -246,7 +246,7 @@ def ask(question: str, library: Optional[str] = LIB_OPT, home: Optional[str] = H
         ans = agent_ask(lib, question, llm=llm, base_url=base_url, model=model, within=within or None,
                         budget=Budget.parse(budget) if budget else None, on_event=on_event, thread_id=thread)
     except AgentError as e:
-        err.print(f"error: {e}", highlight=False, markup=False)
+        err.print(f"error: {e}", highlight=False, markup=False, soft_wrap=True)
         raise typer.Exit(2)
     if as_json:
         _emit_json(ans.to_dict())
@@ -256,11 +256,18 @@ def ask(question: str, library: Optional[str] = LIB_OPT, home: Optional[str] = H
 
 @app.command()
 def models(as_json: bool = JSON_OPT,
-           measure: bool = typer.Option(False, "--measure", help="Time prefill and generation of each installed model now.")):
+           measure: bool = typer.Option(False, "--measure", help="Time prefill and generation of each installed model now."),
+           prepare: bool = typer.Option(False, "--prepare", help="Join the default model's parts and check its sha256 now.")):
     """Local models: installed or not, file path, licence, and the speed measured on this machine."""
     from .agent import AgentError
     from .agent import models as M
 
+    if prepare:
+        try:
+            M.ensure(M.DEFAULT)
+        except AgentError as e:
+            err.print(f"error: {e}", highlight=False, markup=False, soft_wrap=True)
+            raise typer.Exit(2)
     if measure:
         from .agent.llm_local import measure as measure_model
 
@@ -269,7 +276,7 @@ def models(as_json: bool = JSON_OPT,
                 try:
                     measure_model(row["name"])
                 except AgentError as e:
-                    err.print(f"error: {row['name']}: {e}", highlight=False, markup=False)
+                    err.print(f"error: {row['name']}: {e}", highlight=False, markup=False, soft_wrap=True)
     rows = M.describe()
     import importlib.util
 
@@ -323,7 +330,7 @@ def eval_cmd(benchmark: str = typer.Argument(..., help="longbench, longbench-v2 
                                       systems=[s.strip() for s in systems.split(",") if s.strip()],
                                       evidence_tokens=evidence_tokens, progress=not as_json, command=" ".join(sys.argv))
         except (ValueError, FileNotFoundError, AgentError) as e:
-            err.print(f"error: {e}", highlight=False, markup=False)
+            err.print(f"error: {e}", highlight=False, markup=False, soft_wrap=True)
             raise typer.Exit(2)
         if as_json:
             _emit_json(summary)
