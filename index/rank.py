@@ -102,6 +102,8 @@ class NodeTable:
             if not up.any():
                 break
             section[up] = parent[section[up]]
+        # the queries are separate reads: a file committed between them may add nodes past n
+        short = [r for r in short if r[0] < n]
         repeats: dict[tuple[int, str], set[int]] = defaultdict(set)
         for nid, sid, pg, text in short:
             if is_contentless(text):
