@@ -181,6 +181,20 @@ class Tree:
     warnings: list[str] = field(default_factory=list)
 
 
+TOKENS_PER_WORD = 1.3  # English words to LLM tokens, roughly; budgets only need the right size
+
+
+def approx_tokens(text: str) -> int:
+    """A cheap token estimate (words x 1.3) for budgets: what ``read`` charges and the agent
+    counts. Stored node ``tokens`` are exact word-piece counts; this is for everything else."""
+    return max(1, int(len(text.split()) * TOKENS_PER_WORD)) if text else 0
+
+
+def words_for_tokens(max_tokens: int) -> int:
+    """How many words :func:`approx_tokens` lets through for ``max_tokens`` (at least one)."""
+    return max(1, int(max_tokens / TOKENS_PER_WORD))
+
+
 def sha256_file(path) -> str:
     """Hex sha256 of a file, read in 1 MiB chunks (content hashes, model checks)."""
     import hashlib

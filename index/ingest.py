@@ -19,7 +19,7 @@ from typing import Callable
 import numpy as np
 from sqlalchemy import delete, func, insert, select
 
-from ..core import Node, ReaderError, Tree, level_of, sha256_file
+from ..core import Node, ReaderError, Tree, approx_tokens, level_of, sha256_file
 from ..readers import kind_of, read_path, supported_suffixes
 from .lexical_sync import entity_row, source_rows
 from .schema import EmbeddingRow, EntityRow, FailureRow, MentionRow, NodeRow, RunRow, SourceRow, utcnow
@@ -126,7 +126,8 @@ def _embed_text(fn: FlatNode, summary: str) -> str:
     return head + (n.title + ". " if n.title else "") + n.text
 
 
-def _norm_entity(name: str) -> str:
+def norm_entity(name: str) -> str:
+    """The key entities are merged and looked up by: lower case, runs of non-word characters as one space."""
     return re.sub(r"[^\w]+", " ", name.lower()).strip()
 
 
@@ -226,7 +227,7 @@ class Ingestor:
                     id=nid, source_id=src_id, parent_id=None if fn.parent is None else base + fn.parent,
                     last_id=base + fn.last, kind=n.kind, tier=tier, ordinal=fn.ordinal, depth=fn.depth,
                     title=n.title or "", title_path=fn.title_path, text=n.text or "", summary=summary,
-                    tokens=ntok if n.text else _tok_estimate(summary), page=n.page, page_end=n.meta.get("page_end"),
+                    tokens=ntok if n.text else approx_tokens(summary), page=n.page, page_end=n.meta.get("page_end"),
                     bbox=list(n.bbox) if n.bbox else None, char_start=n.char_start, char_end=n.char_end,
                     t_start=n.t_start, t_end=n.t_end, meta={k: v for k, v in n.meta.items() if _jsonable(v)},
                 ))
@@ -257,7 +258,7 @@ class Ingestor:
             return
         local = {id(fn.node): fn.local for fn in flat}
         for ent in tree.entities:
-            norm = _norm_entity(ent.name)
+            norm = norm_entity(ent.name)
             if not norm:
                 continue
             row = conn.execute(select(EntityRow.id, EntityRow.aliases).where(EntityRow.norm == norm)).first()
@@ -303,8 +304,14 @@ class Ingestor:
         self.lib.lexical.apply(changes.deletes, changes.rows, gen)
         self.lib.vectors.remove_range(src.root_id, src.last_id)
         self.lib.vectors.generation = gen
-        if src.meta.get("assets"):
+        if src.meta.get("assets") and not self._assets_shared(src):
             shutil.rmtree(self.lib.home / src.meta["assets"], ignore_errors=True)
+
+    def _assets_shared(self, src: SourceRow) -> bool:
+        """Assets live under the content hash: an identical copy indexed elsewhere uses the same folder."""
+        with self.lib.Session() as s:
+            return s.execute(select(func.count()).where(SourceRow.content_hash == src.content_hash,
+                                                        SourceRow.id != src.id)).scalar() > 0
 
     def _fail(self, path: Path, reason: str) -> FileResult:
         reason = " ".join(reason.split())
@@ -339,10 +346,6 @@ def _token_counts(texts: list[str]):
 
     tok = _tokenizer(100_000)
     return [e.ids[1:-1] for e in tok.encode_batch([t or "" for t in texts])]
-
-
-def _tok_estimate(text: str) -> int:
-    return int(len(text.split()) * 1.3)
 
 
 def _jsonable(v) -> bool:
