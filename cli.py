@@ -10,9 +10,10 @@ from typing import List, Literal, Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.markup import escape
 from rich.table import Table
 
+from .cli_progress import IndexProgress
 from .cli_conventions import (ASR_CHOICES, LEVEL_CHOICES, OCR_CHOICES, SleuthGroup, check_benchmark, parse_agent_budget,
                               parse_budgets, root)
 
@@ -55,30 +56,18 @@ def index(paths: List[Path] = typer.Argument(..., help="Files and folders (docum
     from .library import LibraryBusy
 
     lib = _open(library, home)
-    progress = Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), console=err, disable=as_json, transient=False)
-    task = None
-
-    def on_progress(event: str, path: str, done: int, total: int):
-        nonlocal task
-        if task is None:
-            task = progress.add_task("indexing", total=max(total, 1))
-        name = Path(path).name
-        if event.startswith("stage:"):
-            progress.update(task, description=f"{event[6:]} {name}")
-        elif event == "done":
-            progress.update(task, completed=done, description="indexing")
+    progress = IndexProgress(err, disable=as_json)
 
     def on_result(r):
         if r.status == "failed":
-            progress.console.print(f"[red]error:[/] {r.reason}")
+            progress.console.print(f"[red]error:[/] {escape(r.reason)}", highlight=False)
 
     # SIGTERM behaves like Ctrl-C: the file in flight is rolled back, committed work stays.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         with progress:
             report = lib.add([str(p) for p in paths], prune=prune, force=force, ocr=ocr, asr="none" if asr == "off" else asr,
-                             progress=on_progress, on_result=on_result)
+                             progress=progress, on_result=on_result)
     except LibraryBusy as e:
         err.print(f"[red]error:[/] {e}")
         raise typer.Exit(3)

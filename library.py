@@ -101,16 +101,22 @@ class Library:
         except LibraryBusy:
             pass
 
-    def embed_nodes(self, texts: list[str], kinds: list[str]) -> np.ndarray:
+    def embed_nodes(self, texts: list[str], kinds: list[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
         """Paragraph-like nodes are embedded from their first FINE_EMBED_TOKENS word pieces (the
-        lexical index holds all their words); sections, sources and video segments use 128."""
+        lexical index holds all their words); sections, sources and video segments use 128.
+        ``progress(n_done)`` counts texts embedded so far."""
         out = np.zeros((len(texts), self.embedder.dim), dtype=np.float32)
         fine = [i for i, k in enumerate(kinds) if k in ("paragraph", "table", "figure")]
         other = [i for i, k in enumerate(kinds) if k not in ("paragraph", "table", "figure")]
+        kw = {}
         if fine:
-            out[fine] = self.embedder.encode([texts[i] for i in fine], max_length=FINE_EMBED_TOKENS)
+            if progress:
+                kw = {"progress": progress}
+            out[fine] = self.embedder.encode([texts[i] for i in fine], max_length=FINE_EMBED_TOKENS, **kw)
         if other:
-            out[other] = self.embedder.encode([texts[i] for i in other])
+            if progress:
+                kw = {"progress": lambda d: progress(len(fine) + d)}
+            out[other] = self.embedder.encode([texts[i] for i in other], **kw)
         return out
 
     def embed_query(self, query: str) -> np.ndarray:
@@ -140,7 +146,12 @@ class Library:
     def add(self, paths, *, prune: bool = False, force: bool = False, ocr: str = "auto", asr: str = "auto",
             progress: Callable[[str, str, int, int], None] | None = None,
             on_result: Callable[[FileResult], None] | None = None) -> IndexReport:
-        """Index files and folders. ``progress(event, path, done, total)``; returns an IndexReport.
+        """Index files and folders; returns an IndexReport.
+
+        ``progress(event, path, done, total)``: ``start`` and ``done`` events count files
+        (``done`` of ``total``); ``stage:<name>`` names the stage a file is in; ``within:<unit>``
+        counts work inside the current file (``pages``, ``s frames`` … seconds of video,
+        ``nodes`` embedded), ``done`` of ``total`` in that unit.
 
         Ctrl-C between or during files stops cleanly: committed files stay, the file in flight is
         rolled back, and the next run picks up where this one stopped.
@@ -163,7 +174,8 @@ class Library:
                     progress and progress("start", str(f), n, len(files))
                     res = self.ingestor.index_file(
                         f, force=force, ocr=ocr, asr=asr,
-                        on_stage=(lambda st, f=f, n=n: progress("stage:" + st, str(f), n, len(files))) if progress else None)
+                        on_stage=(lambda st, f=f, n=n: progress("stage:" + st, str(f), n, len(files))) if progress else None,
+                        on_progress=(lambda unit, d, t, f=f: progress("within:" + unit, str(f), d, t)) if progress else None)
                     report.results.append(res)
                     on_result and on_result(res)
                     progress and progress("done", str(f), n + 1, len(files))

@@ -141,7 +141,13 @@ class Ingestor:
             return s.execute(select(SourceRow).where(SourceRow.path == str(path))).scalar_one_or_none()
 
     def index_file(self, path: Path, *, force: bool = False, ocr: str = "auto", asr: str = "auto",
-                   on_stage: Callable[[str], None] | None = None) -> FileResult:
+                   on_stage: Callable[[str], None] | None = None,
+                   on_progress: Callable[[str, float, float], None] | None = None) -> FileResult:
+        """Read, summarise, embed and store one file in one transaction.
+
+        ``on_stage(name)`` at each stage (reading, embedding, storing); ``on_progress(unit, done,
+        total)`` within a stage: pages or seconds of video while reading, nodes while embedding.
+        """
         t0 = time.perf_counter()
         stage = on_stage or (lambda s: None)
         timings: dict[str, float] = {}
@@ -158,7 +164,7 @@ class Ingestor:
         stage("reading")
         t = time.perf_counter()
         try:
-            tree = read_path(path, ocr=ocr, asr=asr)
+            tree = read_path(path, ocr=ocr, asr=asr, progress=on_progress)
         except ReaderError as e:
             return self._fail(path, str(e))
         except Exception as e:  # a reader bug must not stop the batch; say what broke
@@ -180,7 +186,8 @@ class Ingestor:
             if txt.strip():
                 texts.append(txt)
                 which.append(fn.local)
-        vecs = self.lib.embed_nodes(texts, [flat[i].node.kind for i in which])
+        vecs = self.lib.embed_nodes(texts, [flat[i].node.kind for i in which],
+                                    progress=(lambda d: on_progress("nodes", d, len(texts))) if on_progress else None)
         timings["embed"] = time.perf_counter() - t
         stage("storing")
         t = time.perf_counter()
