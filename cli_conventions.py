@@ -8,8 +8,6 @@ from __future__ import annotations
 from typing import Optional
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 from typer.core import TyperGroup
 
 from . import __version__
@@ -52,14 +50,29 @@ def root(ctx: typer.Context,
     """
     if ctx.resilient_parsing:  # shell completion: no files, no errors
         return
-    params = {name: [p.name for p in cmd.params if p.name] for name, cmd in ctx.command.commands.items()}
     try:
-        default_map, files = load_default_map(config, ctx.meta.get("sleuth.args", []), params)
+        default_map, files = load_default_map(config, ctx.meta.get("sleuth.args", []), option_names(ctx.command))
     except ConfigError as e:
-        Console(stderr=True).print(f"[red]error:[/] {escape(str(e))}", highlight=False)
+        typer.echo(f"error: {e}", err=True)  # plain: one line, the file named, nothing wrapped
         raise typer.Exit(2)
     ctx.default_map = default_map
     ctx.meta["sleuth.config_files"] = [str(p) for p in files]
+
+
+def option_names(group) -> dict[str, dict[str, str]]:
+    """{command: {config key: parameter name}}: the key is the long option without its dashes
+    (``--top-k`` -> ``top_k``, ``--json`` -> ``json``); arguments have no key."""
+    out: dict[str, dict[str, str]] = {}
+    for name, cmd in group.commands.items():
+        keys: dict[str, str] = {}
+        for p in cmd.params:
+            if getattr(p, "param_type_name", "") != "option" or not p.name:
+                continue
+            longs = [o for o in p.opts if o.startswith("--")]
+            if longs and longs[0] not in ("--help",):
+                keys[longs[0][2:].replace("-", "_")] = p.name
+        out[name] = keys
+    return out
 
 
 def parse_budgets(value: str) -> str:

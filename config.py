@@ -26,7 +26,7 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 CONFIG_NAME = "sleuth.toml"
 
@@ -46,6 +46,7 @@ ENVIRONMENT: dict[str, str] = {
     "SLEUTH_OCR_THREADS": "threads per OCR model (default: one per model, two models in parallel)",
     "SLEUTH_CACHE": "cache folder for downloaded-once artefacts such as converted speech models (default `~/.cache/sleuth`)",
     "SLEUTH_ENV": "scripts/demo.sh and scripts/test.sh: the virtual environment folder to build (default `.venv`)",
+    "SLEUTH_SHARED_DATA": "tests and benchmarks: the shared data folder when `../shared/data` is not beside the checkout",
 }
 
 
@@ -68,37 +69,34 @@ def read_config(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot read ({e.strerror or e})") from None
 
 
-def to_default_map(data: Mapping[str, Any], path: Path, params: Mapping[str, Iterable[str]]) -> dict[str, dict[str, Any]]:
+def to_default_map(data: Mapping[str, Any], path: Path, params: Mapping[str, Mapping[str, str]]) -> dict[str, dict[str, Any]]:
     """Turn one file's contents into click's ``default_map`` ({command: {param: value}}).
 
-    ``params`` names the options of each command. A top-level key applies to every command
-    that has that option; a table applies to its command.
+    ``params`` maps each command's option names (``top_k`` for ``--top-k``) to its parameter
+    names. A top-level key applies to every command that has that option; a table applies to
+    its command and wins over the top level.
     """
-    params = {cmd: set(names) for cmd, names in params.items()}
-    everywhere = set().union(*params.values()) if params else set()
+    everywhere = {key for names in params.values() for key in names}
     out: dict[str, dict[str, Any]] = {}
     for key, value in data.items():
         if isinstance(value, dict):
-            cmd = key
-            if cmd not in params:
-                raise ConfigError(f"{path}: unknown command table [{cmd}]; commands are {', '.join(sorted(params))}")
-            for k, v in value.items():
-                name = _norm_key(k)
-                if name not in params[cmd]:
-                    raise ConfigError(f"{path}: [{cmd}] has no option {k!r}; it has {', '.join(sorted(params[cmd]))}")
-                out.setdefault(cmd, {})[name] = v
-        else:
-            name = _norm_key(key)
-            if name not in everywhere:
-                raise ConfigError(f"{path}: unknown key {key!r} (not an option of any command)")
-            for cmd, names in params.items():
-                if name in names:
-                    out.setdefault(cmd, {}).setdefault(name, value)
-    # a table's own value beats the top-level one for that command
-    for key, value in data.items():
-        if isinstance(value, dict):
-            for k, v in value.items():
-                out[key][_norm_key(k)] = v
+            continue
+        name = _norm_key(key)
+        if name not in everywhere:
+            raise ConfigError(f"{path}: unknown key {key!r} (not an option of any command)")
+        for cmd, names in params.items():
+            if name in names:
+                out.setdefault(cmd, {})[names[name]] = value
+    for cmd, table in data.items():
+        if not isinstance(table, dict):
+            continue
+        if cmd not in params:
+            raise ConfigError(f"{path}: unknown command table [{cmd}]; commands are {', '.join(sorted(params))}")
+        for k, v in table.items():
+            name = _norm_key(k)
+            if name not in params[cmd]:
+                raise ConfigError(f"{path}: [{cmd}] has no option {k!r}; it has {', '.join(sorted(params[cmd]))}")
+            out.setdefault(cmd, {})[params[cmd][name]] = v
     return out
 
 
@@ -171,7 +169,7 @@ def _home_from_args(args: list[str]) -> str | None:
     return None
 
 
-def load_default_map(explicit: str | None, args: list[str], params: Mapping[str, Iterable[str]],
+def load_default_map(explicit: str | None, args: list[str], params: Mapping[str, Mapping[str, str]],
                      cwd: Path | None = None) -> tuple[dict[str, dict[str, Any]], list[Path]]:
     """click ``default_map`` from the config files that apply, and the files used."""
     files = config_files(explicit, args, cwd)
