@@ -177,7 +177,7 @@ def _render(lib, d: dict, out: Path) -> Path:
 
 @app.command()
 def status(library: Optional[str] = LIB_OPT, home: Optional[str] = HOME_OPT, as_json: bool = JSON_OPT):
-    """Counts per level, size on disk, the last run and recent failures."""
+    """Counts per tier and kind, size on disk, the last run and recent failures."""
     lib = _open(library, home)
     st = lib.status()
     if as_json:

@@ -2,17 +2,17 @@
 
 Readers produce a tree of :class:`Node` (pure data, no database ids); the index persists it;
 tools and answers point at places with :class:`Locator`. Documents and videos share one
-hierarchy:
+hierarchy of three tiers (a search ``level`` names a tier, one kind, ``any`` or ``entity``):
 
 ==============  ==================================  ===================================
-level           document                            video
+tier            document                            video
 ==============  ==================================  ===================================
 source          ``document``                        ``video``
 coarse          ``section`` (nested)                ``scene``
 fine            ``paragraph`` / ``table`` / ``figure``  ``segment``
 ==============  ==================================  ===================================
 
-Entities cut across levels and are attached to the tree root (``Tree.entities``).
+Entities cut across tiers and are attached to the tree root (``Tree.entities``).
 
 Coordinates: ``page`` is 1-based; ``bbox`` is ``(x0, top, x1, bottom)`` in PDF points with the
 origin at the page's top-left corner (y grows downwards), the convention of pdfplumber and of
@@ -30,7 +30,7 @@ COARSE_KINDS = ("section", "scene")
 FINE_KINDS = ("paragraph", "table", "figure", "segment")
 ALL_KINDS = SOURCE_KINDS + COARSE_KINDS + FINE_KINDS
 
-#: ``level`` names accepted by search: a tier or one kind.
+#: ``level`` names accepted by search besides ``any`` and ``entity``: a tier or one kind.
 LEVELS = {
     "source": SOURCE_KINDS,
     "coarse": COARSE_KINDS,
@@ -39,7 +39,7 @@ LEVELS = {
 }
 
 
-def level_of(kind: str) -> str:
+def tier_of(kind: str) -> str:
     """The tier (source / coarse / fine) a node kind belongs to."""
     if kind in SOURCE_KINDS:
         return "source"

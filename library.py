@@ -349,7 +349,7 @@ class Library:
         lex_bytes = sum(p.stat().st_size for p in (self.home / "lexical").iterdir() if p.is_file())
         return {
             "library": str(self.home), "database": self.url.split("@")[-1],
-            "sources": sources, "levels": tiers, "kinds": kinds, "entities": int(n_ent or 0), "embeddings": int(n_emb or 0),
+            "sources": sources, "tiers": tiers, "kinds": kinds, "entities": int(n_ent or 0), "embeddings": int(n_emb or 0),
             "vectors": {t: self.vectors.count(t) for t in ("source", "coarse", "fine")},
             "bytes": {"database": db_size(self.engine, self.home), "vectors": vec_bytes, "lexical": lex_bytes},
             "last_run": None if last is None else {

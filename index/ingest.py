@@ -1,8 +1,9 @@
 """Index files into the library: read → summarise → embed → one transaction per file.
 
-Each file is committed in a single transaction (source row, nodes, FTS rows, embeddings,
+Each file is committed in a single database transaction (source row, nodes, embeddings,
 entities), so a run killed at any point leaves every file either fully indexed or absent; the
-next run skips what is committed (same content hash) and redoes the rest. A file that fails to
+next run skips what is committed (same content hash) and redoes the rest. The tantivy BM25
+index is committed right after and healed from the database on open (index/lexical_sync.py). A file that fails to
 read is reported and recorded in ``failures`` without touching what was indexed before.
 """
 
@@ -19,7 +20,7 @@ from typing import Callable
 import numpy as np
 from sqlalchemy import delete, func, insert, select
 
-from ..core import Node, ReaderError, Tree, approx_tokens, level_of, sha256_file
+from ..core import Node, ReaderError, Tree, approx_tokens, tier_of, sha256_file
 from ..readers import kind_of, read_path, supported_suffixes
 from .lexical_sync import entity_row, source_rows
 from .schema import EmbeddingRow, EntityRow, FailureRow, MentionRow, NodeRow, RunRow, SourceRow, utcnow
@@ -99,7 +100,7 @@ def flatten(root: Node) -> list[FlatNode]:
         out.append(FlatNode(n, me, parent, me, depth, ordinal, tp, lp))
         counts: dict[str, int] = {}
         for c in n.children:
-            tier = level_of(c.kind)
+            tier = tier_of(c.kind)
             counts[tier] = counts.get(tier, 0) + 1
             visit(c, me, depth + 1, counts[tier], tp, lp)
         out[me].last = len(out) - 1
@@ -228,7 +229,7 @@ class Ingestor:
             for fn, ntok in zip(flat, counts):
                 n = fn.node
                 nid = base + fn.local
-                tier = level_of(n.kind)
+                tier = tier_of(n.kind)
                 summary = summaries.get(id(n), "")
                 rows.append(dict(
                     id=nid, source_id=src_id, parent_id=None if fn.parent is None else base + fn.parent,
@@ -240,7 +241,7 @@ class Ingestor:
                 ))
             conn.execute(insert(NodeRow), rows)
             changes.rows.extend(source_rows(conn, [src_id]))
-            emb_rows = [dict(node_id=base + i, tier=level_of(flat[i].node.kind), vec=pack(v)) for i, v in zip(which, vecs)]
+            emb_rows = [dict(node_id=base + i, tier=tier_of(flat[i].node.kind), vec=pack(v)) for i, v in zip(which, vecs)]
             if emb_rows:
                 conn.execute(insert(EmbeddingRow), emb_rows)
             self._store_entities(conn, tree, flat, base, src_id, changes)
@@ -254,7 +255,7 @@ class Ingestor:
             if old.meta.get("assets") and old.content_hash[:16] != digest[:16]:
                 shutil.rmtree(lib.home / old.meta["assets"], ignore_errors=True)
         for tier in ("source", "coarse", "fine"):
-            sel = [k for k, i in enumerate(which) if level_of(flat[i].node.kind) == tier]
+            sel = [k for k, i in enumerate(which) if tier_of(flat[i].node.kind) == tier]
             if sel:
                 lib.vectors.add(tier, np.array([base + which[k] for k in sel]), vecs[sel])
         lib.vectors.generation = gen

@@ -1,7 +1,8 @@
 """Entities in documents: names and acronyms found in paragraphs, linked the same way as in video.
 
-Uses the candidate finder of the video reader (capitalised multi-word names, acronyms, recurring
-capitalised words) so an entity seen in a report and heard in a lecture share one normalised key.
+Uses the candidate finder shared with the video reader (:mod:`sleuth.readers.names`: capitalised
+multi-word names, acronyms, recurring capitalised words) so an entity seen in a report and heard
+in a lecture share one normalised key.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 
 from ..core import Entity, Mention, Tree
-from .video.entities import _acronym_key, candidates, initials, normalise
+from .names import acronym_key, candidates, initials, normalise
 
 MAX_ENTITIES = 400
 
@@ -22,7 +23,7 @@ def add_document_entities(tree: Tree) -> None:
         if n.kind not in ("paragraph", "table") or not n.text:
             continue
         for surface, typ, _ in candidates(n.text):
-            key = "acr:" + _acronym_key(surface) if typ == "acronym" else normalise(surface)
+            key = "acr:" + acronym_key(surface) if typ == "acronym" else normalise(surface)
             if not key or key == "acr:":
                 continue
             g = groups.setdefault(key, {"typ": typ, "surfaces": Counter(), "mentions": []})

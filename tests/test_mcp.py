@@ -11,8 +11,6 @@ import pytest
 import sleuth
 from conftest import write_corpus
 
-pytest.importorskip("mcp")
-
 
 @pytest.fixture(scope="module")
 def library(tmp_path_factory):

@@ -7,7 +7,7 @@ import re
 from collections import Counter
 
 from ...core import Entity, fmt_time
-from .entities import STOP
+from ..names import STOP
 
 _W = re.compile(r"[a-z][a-z'\-]{2,}")
 
