@@ -58,6 +58,22 @@ class IndexReport:
 
 
 class Library:
+    """A library of indexed documents and videos: a database (the truth) plus derived faiss and
+    tantivy indexes in a folder.
+
+    The API, all returning JSON-serialisable data (see CONTRIBUTING.md "Contracts"):
+
+    - building: :meth:`add`, :meth:`remove`, :meth:`close` (also a context manager);
+    - the tool grammar: :meth:`search`, :meth:`read`, :meth:`outline`, :meth:`entity`, :meth:`look`;
+    - contents: :meth:`sources`, :meth:`find_source`, :meth:`get_node`, :meth:`status`, :meth:`failures`;
+    - answers: :meth:`ask`.
+
+    ``home`` (the folder) and ``url`` (the database) are public. The rest (``engine``,
+    ``Session``, ``lexical``, ``vectors``, ``embedder``, ``searcher``, ``ingestor`` and the row
+    helpers ``fetch_nodes``, ``node_dict``, ``locator``, ``neighbours_many``, ``embed_*``) are the
+    collaborators ``index/`` and ``agent/`` work through: internal, may change.
+    """
+
     def __init__(self, location: str | os.PathLike = ".sleuth", *, home: str | os.PathLike | None = None,
                  embedder: Embedder | None = None):
         loc = str(location)
@@ -120,6 +136,7 @@ class Library:
         return out
 
     def embed_query(self, query: str) -> np.ndarray:
+        """The query's vector (the last 256 queries are cached: the agent repeats itself)."""
         v = self._qcache.get(query)
         if v is None:
             v = self.embedder.encode([query])[0]
@@ -240,6 +257,7 @@ class Library:
 
     # -- node views ------------------------------------------------------------------------
     def fetch_nodes(self, ids: list[int]) -> dict[int, tuple[NodeRow, SourceRow]]:
+        """Rows of the given node ids with their sources, in one query (missing ids are absent)."""
         if not ids:
             return {}
         with self.Session() as s:
@@ -255,9 +273,12 @@ class Library:
         return p.ordinal if p is not None and p.kind == "scene" else None
 
     def locator(self, node: NodeRow, src: SourceRow) -> Locator:
+        """Where a node sits: page and box, or time span, with its section path or scene."""
         return locator_for(node, src, self._scene_ordinal(node), self.home)
 
     def node_dict(self, node: NodeRow, src: SourceRow, terms: list[str] | None = None, full: bool = False) -> dict:
+        """A node as the tools show it (snippet around ``terms``, locator, label); ``full`` adds its
+        text, summary, parent and metadata."""
         body = node.text or node.summary or ""
         loc = self.locator(node, src)
         d = {"id": node.id, "kind": node.kind, "source": src.name, "source_id": src.id, "title": node.title,
@@ -269,12 +290,14 @@ class Library:
         return d
 
     def get_node(self, node_id: int) -> dict:
+        """One node with its text, summary, parent id and locator; KeyError for an unknown id."""
         r = self.fetch_nodes([int(node_id)]).get(int(node_id))
         if r is None:
             raise KeyError(f"no node {node_id}")
         return self.node_dict(*r, full=True)
 
     def neighbours(self, node: NodeRow) -> list[dict]:
+        """± one sibling of the node (see :meth:`neighbours_many`)."""
         return self.neighbours_many([node])[node.id]
 
     def neighbours_many(self, nodes: list[NodeRow]) -> dict[int, list[dict]]:
@@ -337,6 +360,8 @@ class Library:
 
     # -- status ----------------------------------------------------------------------------
     def status(self) -> dict:
+        """Counts per source kind, tier and node kind, entities, vectors, bytes on disk, the last
+        index run and the 20 most recent failures."""
         with self.Session() as s:
             kinds = dict(s.execute(select(NodeRow.kind, func.count()).group_by(NodeRow.kind)).all())
             tiers = dict(s.execute(select(NodeRow.tier, func.count()).group_by(NodeRow.tier)).all())
@@ -389,6 +414,7 @@ class Library:
         return _ask(self, question, **kwargs)
 
     def close(self) -> None:
+        """Commit what the derived indexes hold and release the database."""
         self.lexical.close_writer()
         if self.vectors.dirty:
             self.vectors.save(self.vectors.generation)

@@ -326,3 +326,14 @@ def test_library_add_reports_pages_within_a_pdf(tmp_path):
     assert pages[-1] == (truth["pages"], truth["pages"]) and [d for d, _ in pages] == list(range(1, truth["pages"] + 1))
     nodes = [(d, t) for ev, _, d, t in events if ev == "within:nodes"]
     assert nodes and nodes[-1][0] == nodes[-1][1]
+
+
+def test_library_public_methods_have_docstrings():
+    import inspect
+
+    from sleuth.library import Library
+
+    public = [n for n, f in inspect.getmembers(Library, inspect.isfunction) if not n.startswith("_")]
+    assert {"add", "remove", "search", "read", "outline", "entity", "look", "sources", "status", "ask"} <= set(public)
+    missing = [n for n in public if not (getattr(Library, n).__doc__ or "").strip()]
+    assert not missing, missing
