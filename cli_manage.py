@@ -49,7 +49,7 @@ def ls_cmd(library: Optional[str] = LIB_OPT, home: Optional[str] = HOME_OPT, as_
         console.print("the library is empty: add files with `sleuth index PATH`", markup=False)
         return
     t = Table(show_edge=False, pad_edge=False)
-    for col, just in (("name", "left"), ("kind", "left"), ("size", "right"), ("nodes", "right"),
+    for col, just in (("name", "left"), ("kind", "left"), ("length", "right"), ("nodes", "right"),
                       ("status", "left"), ("indexed", "left")):
         t.add_column(col, justify=just, overflow="fold" if col == "name" else "ellipsis",
                      no_wrap=col != "name")

@@ -350,9 +350,9 @@ class Ingestor:
 
 
 def _token_counts(texts: list[str]):
-    from .embed import _tokenizer
+    from .embed import tokenizer
 
-    tok = _tokenizer(100_000)
+    tok = tokenizer(100_000)
     return [e.ids[1:-1] for e in tok.encode_batch([t or "" for t in texts])]
 
 
