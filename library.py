@@ -23,12 +23,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
 
 from .core import Locator
+from .index import navigate
 from .index.embed import Embedder
 from .index.ingest import FINE_EMBED_TOKENS, FileResult, Ingestor, expand_paths, prune_candidates
 from .index.lexical import Lexical
 from .index.lexical_sync import heal as heal_lexical
-from .index.schema import EmbeddingRow, EntityRow, FailureRow, MentionRow, NodeRow, RunRow, SourceRow
-from .index import navigate
+from .index.schema import EmbeddingRow, EntityRow, FailureRow, NodeRow, RunRow, SourceRow
 from .index.search import Searcher, locator_for, snippet
 from .index.store import db_size, get_state, make_engine
 from .index.vectors import VectorStore, load_vectors
