@@ -16,10 +16,12 @@ from rich.table import Table
 from .cli_conventions import (ASR_CHOICES, LEVEL_CHOICES, OCR_CHOICES, SleuthGroup, check_benchmark, parse_agent_budget,
                               parse_budgets, root)
 from .cli_progress import IndexProgress
+from .config import HELP_EPILOG
 
 app = typer.Typer(cls=SleuthGroup, add_completion=True, no_args_is_help=True,
                   context_settings={"help_option_names": ["-h", "--help"]},
-                  help="sleuth: agentic retrieval over long documents and videos, with located citations.")
+                  help="sleuth: agentic retrieval over long documents and videos, with located citations.",
+                  epilog=HELP_EPILOG)
 app.callback()(root)
 console = Console(stderr=False)
 err = Console(stderr=True)

@@ -49,6 +49,9 @@ ENVIRONMENT: dict[str, str] = {
     "SLEUTH_SHARED_DATA": "tests and benchmarks: the shared data folder when `../shared/data` is not beside the checkout",
 }
 
+HELP_EPILOG = ("Option defaults: ./sleuth.toml, then <library>/sleuth.toml (keys are option names). Environment: "
+               + ", ".join(ENVIRONMENT) + ". See docs/configuration.md.")
+
 
 class ConfigError(ValueError):
     """A ``sleuth.toml`` that cannot be used; the message is one line naming the file."""

@@ -196,8 +196,10 @@ def test_every_environment_variable_is_documented_in_one_place():
     assert {"SLEUTH_LIBRARY", "SLEUTH_MODEL", "SLEUTH_OCR_THREADS"} <= used  # the scan sees the code
     assert used <= set(ENVIRONMENT), used - set(ENVIRONMENT)
     doc = (PKG / "docs" / "configuration.md").read_text()
+    helptext = runner.invoke(app, ["-h"]).output
     for name in ENVIRONMENT:
         assert f"`{name}`" in doc, name
+        assert name in helptext, name
 
 
 # -- ls / rm / outline ------------------------------------------------------------------------------
