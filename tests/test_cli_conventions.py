@@ -280,10 +280,18 @@ def test_outline_shows_the_tree_with_ids_and_pages(corpus):
 
 # -- shell completion -------------------------------------------------------------------------------
 
-def test_shell_completion_script():
+def test_shell_completion_script(monkeypatch):
+    # name the shell instead of detecting the one the tests run under (there may be none)
+    monkeypatch.setenv("_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION", "1")
     res = runner.invoke(app, ["--show-completion", "bash"], prog_name="sleuth")
     assert res.exit_code == 0, res.output
     assert "complete -o default -F _sleuth_completion sleuth" in res.stdout and "_SLEUTH_COMPLETE" in res.stdout
+    # and the completion itself: subcommands and an option's choices
+    monkeypatch.setenv("_SLEUTH_COMPLETE", "complete_bash")
+    monkeypatch.setenv("COMP_WORDS", "sleuth search x --level fi")
+    monkeypatch.setenv("COMP_CWORD", "4")
+    res = runner.invoke(app, [], prog_name="sleuth")
+    assert res.stdout.split() == ["fine", "figure"], res.output
 
 
 # -- progress --------------------------------------------------------------------------------------
