@@ -236,6 +236,11 @@ def test_ls_status_follows_the_files_and_rm_removes(tmp_path):
     res = runner.invoke(app, ["rm", "nothere.md", "--library", lib])
     assert res.exit_code == 2 and "nothere.md" in res.output
 
+    from sleuth import Library
+
+    with Library(lib) as held, held.write_lock():  # an index run holds the library: exit 3, as for index
+        res = runner.invoke(app, ["rm", "b.md", "--library", lib])
+    assert res.exit_code == 3 and "another" in res.output
     out = _json(runner.invoke(app, ["rm", "b.md", str(docs / "sub" / "a.md"), "--library", lib, "--json"]))
     assert sorted(r["name"] for r in out["removed"]) == ["a.md", "b.md"]
     left = {r["path"] for r in _json(runner.invoke(app, ["ls", "--library", lib, "--json"]))}
