@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections import Counter
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -76,19 +77,22 @@ def to_default_map(data: Mapping[str, Any], path: Path, params: Mapping[str, Map
     """Turn one file's contents into click's ``default_map`` ({command: {param: value}}).
 
     ``params`` maps each command's option names (``top_k`` for ``--top-k``) to its parameter
-    names. A top-level key applies to every command that has that option; a table applies to
-    its command and wins over the top level.
+    names. A top-level key applies to every command that has that option with its usual
+    meaning; a table applies to its command and wins over the top level.
     """
-    everywhere = {key for names in params.values() for key in names}
+    # The parameter an option name usually stands for: a command whose option of the same name
+    # means something else (a differently named parameter) gets it from its own table only.
+    usual = {key: Counter(names[key] for names in params.values() if key in names).most_common(1)[0][0]
+             for names in params.values() for key in names}
     out: dict[str, dict[str, Any]] = {}
     for key, value in data.items():
         if isinstance(value, dict):
             continue
         name = _norm_key(key)
-        if name not in everywhere:
+        if name not in usual:
             raise ConfigError(f"{path}: unknown key {key!r} (not an option of any command)")
         for cmd, names in params.items():
-            if name in names:
+            if names.get(name) == usual[name]:
                 out.setdefault(cmd, {})[names[name]] = value
     for cmd, table in data.items():
         if not isinstance(table, dict):

@@ -174,6 +174,18 @@ def test_explicit_config_replaces_the_lookup(corpus, tmp_path, monkeypatch):
     assert res.exit_code == 2 and "missing.toml" in res.output
 
 
+def test_top_level_keys_skip_a_command_whose_option_means_something_else(tmp_path):
+    from sleuth.config import to_default_map
+
+    params = {"search": {"library": "library", "top_k": "k", "json": "as_json"},
+              "ls": {"library": "library", "json": "as_json"},
+              "eval": {"library": "eval_library", "json": "as_json"}}
+    data = {"library": "/lib", "json": True, "search": {"top_k": 3}, "eval": {"library": "/bench"}}
+    dm = to_default_map(data, tmp_path / "sleuth.toml", params)
+    assert dm == {"search": {"library": "/lib", "as_json": True, "k": 3}, "ls": {"library": "/lib", "as_json": True},
+                  "eval": {"as_json": True, "eval_library": "/bench"}}
+
+
 # -- environment variables, documented in one place ----------------------------------------------
 
 def _env_vars_read_by_the_code() -> set[str]:
