@@ -93,6 +93,16 @@ def test_bad_values_are_usage_errors_before_the_library_opens(tmp_path, argv, op
     assert not lib.exists()  # rejected while parsing: nothing was opened or created
 
 
+def test_every_ocr_and_asr_choice_is_accepted_by_index(tmp_path):
+    from sleuth.cli_conventions import ASR_CHOICES, OCR_CHOICES
+
+    write_corpus(tmp_path / "docs", {"a.md": "# A\n\nAlpha.\n"})
+    lib = str(tmp_path / "lib")
+    for ocr, asr in zip(OCR_CHOICES, ASR_CHOICES):  # off -> none on the way to the video reader
+        res = runner.invoke(app, ["index", str(tmp_path / "docs"), "--library", lib, "--json", "--ocr", ocr, "--asr", asr])
+        assert res.exit_code == 0, (ocr, asr, res.output)
+
+
 def test_choice_lists_mirror_the_code_that_uses_them():
     from sleuth.agent.tools import LEVEL_NAMES
     from sleuth.cli_conventions import ASR_CHOICES, LEVEL_CHOICES, OCR_CHOICES
