@@ -5,6 +5,14 @@ per line or word run): a handful of ctypes calls per object instead of several p
 which keeps extraction at a few milliseconds per page. :func:`page_spans_reference` is the plain
 per-character implementation the tests compare it to.
 
+Where words break is PDFium's call, not a gap threshold: its *text page* holds the same
+characters in content order with the spaces and line breaks it generates from the glyph
+positions and the font's own spacing, so letter-spaced text and text drawn glyph by glyph (one
+object per glyph) still splits into the right words. :func:`link_spans` places every object's
+text on the page text (one call for the whole page) and records the separator PDFium put before
+it; the layout joins spans by that. The page text also tells a garbled text layer
+(:func:`text_quality`: control and private-use characters, glyphs without a Unicode mapping).
+
 PDFium is not thread-safe and ctypes releases the GIL during calls, so every use of PDFium in
 sleuth goes through :data:`PDFIUM_LOCK`.
 """
@@ -12,6 +20,7 @@ sleuth goes through :data:`PDFIUM_LOCK`.
 from __future__ import annotations
 
 import ctypes
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,6 +111,7 @@ class PageData:
     n_chars: int  # characters on PDFium's text page (0 = no text layer)
     n_paths: int
     skipped_rotated: int = 0
+    quality: "TextQuality | None" = None
 
 
 def display_matrix(page: pdfium.PdfPage) -> tuple[Matrix, float, float, int]:
@@ -210,7 +220,71 @@ def _page_data(page, textpage, index: int) -> PageData:
                     walk(obj, True, inner)
 
     walk(page.raw, False, disp)
-    return PageData(index, w, h, rot, spans, images, n_chars, counts["paths"], counts["rotated"])
+    text = page_text(tp, n_chars)
+    link_spans(spans, text)
+    pd = PageData(index, w, h, rot, spans, images, n_chars, counts["paths"], counts["rotated"])
+    pd.quality = text_quality(tp, text)
+    return pd
+
+
+def page_text(tp, n_chars: int) -> str:
+    """All characters of PDFium's text page, its generated spaces and line breaks included;
+    index ``i`` of the string is character ``i`` of the page."""
+    if n_chars <= 0:
+        return ""
+    buf = (ctypes.c_ushort * (n_chars + 1))()
+    got = pc.FPDFText_GetText(tp, 0, n_chars, buf)
+    text = ctypes.string_at(buf, 2 * max(0, got - 1)).decode("utf-16-le", "replace")
+    if len(text) != n_chars:  # characters outside the BMP take two UTF-16 units: go char by char
+        text = "".join(chr(pc.FPDFText_GetUnicode(tp, i)) for i in range(n_chars))
+    return text
+
+
+def link_spans(spans: list[Span], text: str) -> None:
+    """Place each span (a text object, in content order) on PDFium's text page, which holds the
+    same characters in the same order with PDFium's word and line breaks between them: each span
+    gets the separator PDFium put before it (see :class:`Span`). A span not found in order keeps
+    no link, and the layout falls back on the gap between boxes."""
+    cur = 0
+    for sp in spans:
+        t = sp.text.strip()
+        if not t:
+            continue
+        i = text.find(t, cur, cur + len(t) + 64)
+        if i < 0:
+            continue
+        sep = text[cur:i]
+        sp.char0, sp.char1 = cur, i + len(t)
+        sp.gap = "" if not sep else ("\n" if ("\n" in sep or "\r" in sep) else (" " if sep.isspace() else "?"))
+        cur = i + len(t)
+
+
+#: control characters (but tab, LF, CR), C1 controls, private use, replacement character
+JUNK = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ue000-\uf8ff\ufffd]")
+
+
+@dataclass
+class TextQuality:
+    """What the text layer of a page looks like, for telling a garbled layer from a good one."""
+
+    chars: int = 0  # characters other than spaces and line breaks
+    junk: int = 0  # see JUNK
+    unmapped: int = 0  # characters PDFium could not map to Unicode (of those sampled)
+    sampled: int = 0
+
+
+def text_quality(tp, text: str, sample: int = 400) -> TextQuality:
+    """Junk characters of the page text and, on up to ``sample`` characters spread over the page,
+    how many PDFium flags as having no Unicode mapping (a font without a ToUnicode map)."""
+    idx = [i for i, ch in enumerate(text) if not ch.isspace()]
+    q = TextQuality(chars=len(idx), junk=len(JUNK.findall(text)))
+    if idx:
+        step = max(1, len(idx) // sample)
+        for i in idx[::step]:
+            q.sampled += 1
+            if pc.FPDFText_HasUnicodeMapError(tp, i) == 1:
+                q.unmapped += 1
+    return q
 
 
 def _text_span(obj, tp, outer: Matrix, s: _Scratch, fonts: dict, spans: list, counts: dict) -> None:
@@ -288,6 +362,7 @@ def page_spans_reference(pdf: pdfium.PdfDocument, index: int) -> list[Span]:
                         size=0.0,
                     )
                 )
+            link_spans(out, "".join(chr(pc.FPDFText_GetUnicode(textpage.raw, i)) for i in range(textpage.count_chars())))
             return out
         finally:
             textpage.close()

@@ -35,6 +35,12 @@ class Span:
     bold: bool = False
     font: str = ""
     score: float | None = None  # OCR confidence; None for a text layer
+    # PDFium text-page indexes (-1: not from a text page): where the separator before the span
+    # starts (the end of the run before it) and one past the span's last character, so spans that
+    # follow each other keep PDFium's own word boundary between them
+    char0: int = -1
+    char1: int = -1
+    gap: str = ""  # PDFium's separator before the span: "" (none), " " (spaces), "\n" (a line break), "?" (other text)
 
 
 @dataclass(slots=True)
@@ -90,14 +96,21 @@ def union(boxes: list[BBox]) -> BBox:
 
 
 def join_spans(spans: list[Span]) -> str:
-    """Concatenate spans left to right, adding a space where the gap between them is word-sized."""
+    """Concatenate spans left to right. Spans that follow each other on PDFium's text page keep
+    PDFium's word boundary (its real and generated spaces, which know the font's spacing); others
+    (OCR lines, spans out of stream order) get a space where the gap between them is word-sized."""
     out: list[str] = []
     prev: Span | None = None
     for s in spans:
         t = s.text
         if prev is not None and t:
             gap = s.x0 - prev.x1
-            if gap > 0.12 * max(s.size, prev.size) and out and not out[-1][-1:].isspace() and not t[:1].isspace():
+            em = max(s.size, prev.size)
+            if prev.char1 >= 0 and s.char0 == prev.char1 and s.gap in ("", " ") and gap < 0.6 * em:
+                space = s.gap == " "
+            else:
+                space = gap > 0.12 * em
+            if space and out and not out[-1][-1:].isspace() and not t[:1].isspace():
                 out.append(" ")
         if t:
             out.append(t)
@@ -131,21 +144,24 @@ def build_lines(spans: list[Span], split_gap: float = 1.0) -> list[Line]:
     spans = [s for s in spans if s.text.strip()]
     spans.sort(key=lambda s: (s.baseline, s.x0))
     rows: list[list[Span]] = []
-    anchors: list[tuple[float, float]] = []
+    anchors: list[tuple[float, float, float, float]] = []
     for s in spans:
         h = max(s.bottom - s.top, 0.1)
         placed = False
         # a span can only belong to one of the last few rows because spans come sorted by baseline
         for k in range(len(rows) - 1, max(-1, len(rows) - 4), -1):
-            a_top, a_bot = anchors[k]
+            a_top, a_bot, a_base, a_size = anchors[k]
             ov = min(a_bot, s.bottom) - max(a_top, s.top)
-            if ov >= 0.5 * min(h, a_bot - a_top):
+            # glyphs drawn one by one have boxes as small as their ink (a comma, a descender):
+            # on the row's baseline in the row's size they belong to it whatever their overlap
+            same_base = abs(s.baseline - a_base) <= 0.1 * a_size and abs(s.size - a_size) <= 0.2 * a_size
+            if ov >= 0.5 * min(h, a_bot - a_top) or same_base:
                 rows[k].append(s)
                 placed = True
                 break
         if not placed:
             rows.append([s])
-            anchors.append((s.top, s.bottom))
+            anchors.append((s.top, s.bottom, s.baseline, max(s.size, 0.1)))
     lines: list[Line] = []
     for r, row in enumerate(rows):
         row.sort(key=lambda s: s.x0)
