@@ -108,8 +108,8 @@ class Library:
         """Paragraph-like nodes are embedded from their first FINE_EMBED_TOKENS word pieces (the
         lexical index holds all their words); sections, sources and video segments use 128."""
         out = np.zeros((len(texts), self.embedder.dim), dtype=np.float32)
-        fine = [i for i, k in enumerate(kinds) if k in ("paragraph", "table", "figure")]
-        other = [i for i, k in enumerate(kinds) if k not in ("paragraph", "table", "figure")]
+        fine = [i for i, k in enumerate(kinds) if k in ("paragraph", "table", "figure", "row")]
+        other = [i for i, k in enumerate(kinds) if k not in ("paragraph", "table", "figure", "row")]
         if fine:
             out[fine] = self.embedder.encode([texts[i] for i in fine], max_length=FINE_EMBED_TOKENS)
         if other:
@@ -268,7 +268,7 @@ class Library:
     def read(self, node_id: int, start=None, end=None, max_tokens: int = 800) -> dict:
         """Contiguous, order-preserving content under a node.
 
-        Documents: the fine nodes of the subtree in order; ``start`` is the cursor (an index into
+        Documents: the fine nodes of the subtree in order (a table whole, its rows not again); ``start`` is the cursor (an index into
         them). Videos: transcript lines, on-screen text and keyframe notes of the segments that
         overlap [start, end] seconds, time-ordered; the cursor is the time to continue from.
         """
@@ -279,7 +279,9 @@ class Library:
         if src.kind == "video":
             return self._read_video(node, src, start, end, max_tokens)
         with self.Session() as s:
-            fine = s.execute(select(NodeRow).where(NodeRow.id.between(node.id, node.last_id), NodeRow.tier == "fine")
+            # a table's rows are read as part of the table, not a second time after it
+            fine = s.execute(select(NodeRow).where(NodeRow.id.between(node.id, node.last_id), NodeRow.tier == "fine",
+                                                   NodeRow.kind != "row")
                              .order_by(NodeRow.id)).scalars().all()
         if node.tier == "fine":
             fine = [node]

@@ -77,6 +77,7 @@ class Block:
     bold: bool = False
     caption: str = ""
     rows: list[list[str]] = field(default_factory=list)
+    row_boxes: list[BBox] = field(default_factory=list)  # a table's rows, as drawn
     meta: dict[str, Any] = field(default_factory=dict)
     # filled by document-level analysis
     heading_level: int = 0
@@ -303,12 +304,14 @@ def _table_block(members, cols, lines, used, page) -> Block | None:
     if not cap_lines and (n_rows < 3 or (n_cols < 3 and med_len > 20)):
         return None
     grid: list[list[str]] = []
+    row_boxes: list[BBox] = []
     for r in members:
         cells_row = [""] * n_cols
         for ln in r:
             c = max(range(n_cols), key=lambda k: min(cols[k][1], ln.x1) - max(cols[k][0], ln.x0))
             cells_row[c] = (cells_row[c] + " " + ln.text.replace("\x02", "-")).strip()
         grid.append(cells_row)
+        row_boxes.append(union([ln.bbox for ln in r]))
     for ln in cells:
         used.add(id(ln))
     caption = ""
@@ -328,8 +331,31 @@ def _table_block(members, cols, lines, used, page) -> Block | None:
         size=size,
         caption=caption,
         rows=grid,
-        meta={"rows": n_rows, "cols": n_cols, "caption": caption, "table_bbox": bbox},
+        row_boxes=row_boxes,
+        meta={"rows": n_rows, "cols": n_cols, "caption": caption, "table_bbox": bbox,
+              "header": header_row(grid, [all(ln.bold for ln in r) for r in members])},
     )
+
+
+def _numeric(cell: str) -> bool:
+    return sum(ch.isdigit() for ch in cell) > sum(ch.isalpha() for ch in cell)
+
+
+def header_row(rows: list[list[str]], bold: list[bool] | None = None) -> list[str] | None:
+    """The table's first row when it reads as column labels, else None: set in bold over a body
+    that is not, or all words over a body where numbers fill some column."""
+    if len(rows) < 2:
+        return None
+    filled = [c for c in rows[0] if c.strip()]
+    if len(filled) < 2:
+        return None
+    if bold and bold[0] and not all(bold[1:]):
+        return rows[0]
+    if any(_numeric(c) for c in filled):
+        return None
+    body = rows[1:]
+    numeric_col = any(sum(1 for r in body if j < len(r) and _numeric(r[j])) >= 0.5 * len(body) for j in range(len(rows[0])))
+    return rows[0] if numeric_col else None
 
 
 def _find_caption(lines, bbox, size, pattern, exclude) -> list[Line]:
