@@ -9,7 +9,10 @@ Per document and in total:
 - **vocabulary recall** of each text-layer page: the share of the distinct words ``pdftotext``
   finds on the page (lower-cased, at least two characters with a letter) that the reader's nodes
   on that page also hold. Pages where ``pdftotext`` finds fewer than 10 such words are not text
-  pages. Pages the reader OCR'd because their text layer is garbled are counted apart: there
+  pages. Running headers and footers, which the reader leaves out by design, are left out of the
+  reference too (lines recurring on 30% of the pages). Beside it, the same recall over only the
+  reference's English words (in ``wordsegment``'s lexicon): where ``pdftotext`` itself breaks
+  words apart (letter-spaced display type), its fragments are no reference. Pages the reader OCR'd because their text layer is garbled are counted apart: there
   ``pdftotext`` reads the same garbled layer and is no reference.
 - **junk characters**: control characters (other than newline and tab), private-use, unassigned
   and replacement characters as a share of all characters of the indexed nodes; control
@@ -65,6 +68,24 @@ def pdftotext_pages(path: Path) -> list[str]:
     return pages
 
 
+def drop_running_lines(pages: list[str]) -> list[str]:
+    """The reference without running headers and footers, which the reader leaves out by design:
+    lines (digits ignored) that recur on at least 30% of the pages of a document of 3+ pages."""
+    if len(pages) < 3:
+        return pages
+    norm = [[re.sub(r"\d+", "#", " ".join(ln.lower().split())) for ln in p.splitlines()] for p in pages]
+    seen: dict[str, int] = {}
+    for lines in norm:
+        for key in set(lines):
+            if key:
+                seen[key] = seen.get(key, 0) + 1
+    need = max(2, int(0.3 * len(pages) + 0.5))
+    out = []
+    for p, lines in zip(pages, norm):
+        out.append("\n".join(ln for ln, key in zip(p.splitlines(), lines) if seen.get(key, 0) < need))
+    return out
+
+
 def node_texts_by_page(tree) -> dict[int, list[str]]:
     by: dict[int, list[str]] = {}
     for n in tree.root.walk():
@@ -99,6 +120,7 @@ class Judge:
         self.ws = wordsegment
         top = sorted(wordsegment.UNIGRAMS.items(), key=lambda kv: -kv[1])[:JUDGE_WORDS]
         self.words = {w for w, _ in top}
+        self.lexicon = set(wordsegment.UNIGRAMS)
 
     def run_together(self, token: str) -> bool:
         w = token.lower()
@@ -108,18 +130,33 @@ class Judge:
         return len(parts) >= 2 and all(p in self.words and (len(p) >= 2 or p in ("a", "i")) for p in parts)
 
 
-def bench_doc(path: Path, judge: Judge) -> dict:
-    t = time.perf_counter()
-    ref = pdftotext_pages(path)
-    t_ref = time.perf_counter() - t
+def read_doc(path: Path) -> dict:
+    """What the reader makes of one PDF: node texts by page, OCR'd and garbled pages, seconds."""
     t = time.perf_counter()
     tree = read_pdf(path)
     t_read = time.perf_counter() - t
-    n_pages = tree.root.meta["pages"]
-    ocr_pages = set(tree.root.meta.get("ocr_pages") or [])
-    garbled = {int(k) for k in (tree.root.meta.get("garbled_pages") or {})}
-    by_page = node_texts_by_page(tree)
+    texts = [n.text for n in tree.root.walk()] + [n.title for n in tree.root.walk()]
+    return {
+        "pages": tree.root.meta["pages"],
+        "by_page": {str(k): v for k, v in node_texts_by_page(tree).items()},
+        "ocr_pages": sorted(tree.root.meta.get("ocr_pages") or []),
+        "garbled": tree.root.meta.get("garbled_pages") or {},
+        "junk": junk_counts(texts),
+        "read_s": t_read,
+    }
+
+
+def bench_doc(path: Path, judge: Judge, got: dict) -> dict:
+    t = time.perf_counter()
+    ref = drop_running_lines(pdftotext_pages(path))
+    t_ref = time.perf_counter() - t
+    n_pages = got["pages"]
+    t_read = got["read_s"]
+    ocr_pages = set(got["ocr_pages"])
+    garbled = {int(k) for k in got["garbled"]}
+    by_page = {int(k): v for k, v in got["by_page"].items()}
     recalls: dict[int, float] = {}
+    lex_recalls: dict[int, float] = {}
     garbled_recall: dict[int, float] = {}
     for i, ref_text in enumerate(ref, start=1):
         rv = vocab(ref_text)
@@ -131,8 +168,9 @@ def bench_doc(path: Path, judge: Judge) -> dict:
             garbled_recall[i] = r
         elif i not in ocr_pages:
             recalls[i] = r
-    texts = [n.text for n in tree.root.walk()] + [n.title for n in tree.root.walk()]
-    total, junk, control = junk_counts(texts)
+            lv = {w for w in rv if w in judge.lexicon}
+            lex_recalls[i] = len(lv & have) / len(lv) if lv else 1.0
+    total, junk, control = got["junk"]
     ocr_tokens = glued = 0
     examples: list[str] = []
     image_only = ocr_pages - garbled
@@ -147,6 +185,7 @@ def bench_doc(path: Path, judge: Judge) -> dict:
                     if len(examples) < 8:
                         examples.append(tok)
     low = sorted(p for p, r in recalls.items() if r < LOW_RECALL)
+    low_lex = sorted(p for p, r in lex_recalls.items() if r < LOW_RECALL)
     return {
         "doc": path.name,
         "pages": n_pages,
@@ -156,6 +195,7 @@ def bench_doc(path: Path, judge: Judge) -> dict:
         "recall_mean": round(sum(recalls.values()) / len(recalls), 4) if recalls else None,
         "recall_min": round(min(recalls.values()), 4) if recalls else None,
         "low_recall_pages": low,
+        "low_recall_pages_english_words": low_lex,
         "garbled_page_recall_vs_pdftotext": {p: round(r, 3) for p, r in sorted(garbled_recall.items())},
         "chars": total,
         "junk_chars": junk,
@@ -174,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--docs", type=Path, default=DOCS)
     ap.add_argument("--out", type=Path, default=None, help="write the raw results here (JSON)")
     ap.add_argument("--only", nargs="*", default=None, help="document file names to run (default: all)")
+    ap.add_argument("--dump", type=Path, default=None, help="keep what the reader read here (JSON) ...")
+    ap.add_argument("--from-dump", type=Path, default=None, help="... and score it again from there without reading")
     args = ap.parse_args(argv)
     if shutil.which("pdftotext") is None:
         print("bench_reader: the reference is missing: pdftotext (poppler-utils) is not installed; "
@@ -185,8 +227,13 @@ def main(argv: list[str] | None = None) -> int:
     judge = Judge()
     files = sorted(p for p in args.docs.glob("*.pdf") if not args.only or p.name in args.only)
     rows = []
+    dump = json.loads(args.from_dump.read_text()) if args.from_dump else {}
     for k, p in enumerate(files, 1):
-        r = bench_doc(p, judge)
+        if p.name not in dump:
+            dump[p.name] = read_doc(p)
+            if args.dump:
+                args.dump.write_text(json.dumps(dump))
+        r = bench_doc(p, judge, dump[p.name])
         rows.append(r)
         print(f"[{k}/{len(files)}] {p.name}: {r['pages']} p, recall {r['recall_mean']} (min {r['recall_min']}), "
               f"low {len(r['low_recall_pages'])}/{r['text_pages']}, ocr {r['ocr_pages']}, garbled {len(r['garbled_pages'])}, "
@@ -202,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         "text_pages": text_pages,
         "low_recall_pages": low,
         "low_recall_share": round(low / text_pages, 4) if text_pages else None,
+        "low_recall_pages_english_words": sum(len(r["low_recall_pages_english_words"]) for r in rows),
         "recall_mean": round(sum(rec) / text_pages, 4) if text_pages else None,
         "ocr_pages": sum(r["ocr_pages"] for r in rows),
         "garbled_pages": sum(len(r["garbled_pages"]) for r in rows),

@@ -147,7 +147,6 @@ def _read(pdf, path: Path, ocr: str, progress) -> Tree:
 GARBLED_JUNK = 0.05
 GARBLED_UNMAPPED = 0.3
 _SPARSE = "text layer covers"
-_LETTER = re.compile(r"^[^\W\d_]$")
 
 
 def garbled_reason(pd: px.PageData) -> str:
@@ -160,12 +159,9 @@ def garbled_reason(pd: px.PageData) -> str:
     if q.sampled and q.unmapped > GARBLED_UNMAPPED * q.sampled:
         return f"text layer garbled: {100 * q.unmapped / q.sampled:.0f}% of glyphs without a Unicode mapping"
     # implausible words: ordinary text has few one-letter words ("a", "I"); text whose letters
-    # come out one by one has mostly those
-    words = [w for sp in pd.spans for w in sp.text.split() if any(c.isalpha() for c in w)]
-    if len(words) >= 40:
-        single = sum(1 for w in words if _LETTER.match(w) and w not in ("a", "A", "I"))
-        if single > 0.3 * len(words):
-            return f"text layer garbled: {100 * single / len(words):.0f}% of words are single letters"
+    # come out one by one (spacing PDFium could not make sense of) has mostly those
+    if q.words >= 40 and q.single > 0.3 * q.words:
+        return f"text layer garbled: {100 * q.single / q.words:.0f}% of words are single letters"
     return ""
 
 

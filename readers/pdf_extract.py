@@ -194,6 +194,7 @@ def _page_data(page, textpage, index: int) -> PageData:
     spans: list[Span] = []
     images: list[tuple[float, float, float, float]] = []
     counts = {"paths": 0, "rotated": 0}
+    text_objs: list = []
 
     def walk(parent, is_form: bool, outer: Matrix) -> None:
         count = pc.FPDFFormObj_CountObjects(parent) if is_form else pc.FPDFPage_CountObjects(parent)
@@ -204,7 +205,7 @@ def _page_data(page, textpage, index: int) -> PageData:
                 continue
             typ = pc.FPDFPageObj_GetType(obj)
             if typ == pc.FPDF_PAGEOBJ_TEXT:
-                _text_span(obj, tp, outer, s, fonts, spans, counts)
+                text_objs.append((obj, outer))
             elif typ == pc.FPDF_PAGEOBJ_IMAGE:
                 if pc.FPDFPageObj_GetBounds(obj, *s.fr):
                     f = s.f
@@ -221,6 +222,13 @@ def _page_data(page, textpage, index: int) -> PageData:
 
     walk(page.raw, False, disp)
     text = page_text(tp, n_chars)
+    by_obj = None
+    if n_chars > 200 and len(text_objs) > 0.3 * n_chars:
+        # glyphs drawn one object each: PDFium finds an object's text by scanning the whole text
+        # page, quadratic in the page here; one pass over the characters is linear
+        by_obj = _texts_by_object(tp, text)
+    for obj, outer in text_objs:
+        _text_span(obj, tp, outer, s, fonts, spans, counts, by_obj)
     link_spans(spans, text)
     pd = PageData(index, w, h, rot, spans, images, n_chars, counts["paths"], counts["rotated"])
     pd.quality = text_quality(tp, text)
@@ -271,13 +279,19 @@ class TextQuality:
     junk: int = 0  # see JUNK
     unmapped: int = 0  # characters PDFium could not map to Unicode (of those sampled)
     sampled: int = 0
+    words: int = 0  # PDFium's words that hold a letter
+    single: int = 0  # of them, single letters other than "a", "A" and "I"
 
 
 def text_quality(tp, text: str, sample: int = 400) -> TextQuality:
-    """Junk characters of the page text and, on up to ``sample`` characters spread over the page,
-    how many PDFium flags as having no Unicode mapping (a font without a ToUnicode map)."""
+    """Junk characters and word statistics of the page text (words as PDFium breaks them) and, on
+    up to ``sample`` characters spread over the page, how many PDFium flags as having no Unicode
+    mapping (a font without a ToUnicode map)."""
     idx = [i for i, ch in enumerate(text) if not ch.isspace()]
     q = TextQuality(chars=len(idx), junk=len(JUNK.findall(text)))
+    words = [w for w in text.split() if any(c.isalpha() for c in w)]
+    q.words = len(words)
+    q.single = sum(1 for w in words if len(w) == 1 and w not in "aAI")
     if idx:
         step = max(1, len(idx) // sample)
         for i in idx[::step]:
@@ -287,15 +301,35 @@ def text_quality(tp, text: str, sample: int = 400) -> TextQuality:
     return q
 
 
-def _text_span(obj, tp, outer: Matrix, s: _Scratch, fonts: dict, spans: list, counts: dict) -> None:
-    n = pc.FPDFTextObj_GetText(obj, tp, s.buf, s.buf_len * 2)
-    if n > s.buf_len * 2:
-        s.buf_len = n
-        s.buf = (ctypes.c_ushort * s.buf_len)()
+def _texts_by_object(tp, text: str) -> dict:
+    """Each text object's characters on the text page (as ``FPDFTextObj_GetText`` gives them),
+    from one pass over the characters; a generated space goes with the object before it."""
+    out: dict = {}
+    last = None
+    for i, ch in enumerate(text):
+        obj = pc.FPDFText_GetTextObject(tp, i)
+        if not obj:
+            if last is not None and ch == " ":
+                out[last].append(ch)
+            continue
+        key = ctypes.addressof(obj.contents)
+        out.setdefault(key, []).append(ch)
+        last = key
+    return {k: "".join(v) for k, v in out.items()}
+
+
+def _text_span(obj, tp, outer: Matrix, s: _Scratch, fonts: dict, spans: list, counts: dict, by_obj: dict | None = None) -> None:
+    if by_obj is not None:
+        text = by_obj.get(ctypes.addressof(obj.contents), "")
+    else:
         n = pc.FPDFTextObj_GetText(obj, tp, s.buf, s.buf_len * 2)
-    if n <= 2:
-        return
-    text = ctypes.string_at(s.buf, n - 2).decode("utf-16-le", "replace")
+        if n > s.buf_len * 2:
+            s.buf_len = n
+            s.buf = (ctypes.c_ushort * s.buf_len)()
+            n = pc.FPDFTextObj_GetText(obj, tp, s.buf, s.buf_len * 2)
+        if n <= 2:
+            return
+        text = ctypes.string_at(s.buf, n - 2).decode("utf-16-le", "replace")
     if not text.strip():
         return
     if not pc.FPDFPageObj_GetMatrix(obj, s.mat_r):

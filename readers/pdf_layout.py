@@ -167,6 +167,7 @@ def build_lines(spans: list[Span], split_gap: float = 1.0) -> list[Line]:
     for r, row in enumerate(rows):
         row.sort(key=lambda s: s.x0)
         cur: list[Span] = [row[0]]
+        right = row[0].x1  # of the spans in cur
         for s in row[1:]:
             p = cur[-1]
             if (
@@ -175,12 +176,14 @@ def build_lines(spans: list[Span], split_gap: float = 1.0) -> list[Line]:
                 and s.text == p.text
             ):
                 continue  # the same text drawn twice (fake bold, shadows)
-            gap = s.x0 - max(q.x1 for q in cur)
+            gap = s.x0 - right
             if gap > split_gap * max(s.size, p.size):
                 lines.append(_make_line(cur, r))
                 cur = [s]
+                right = s.x1
             else:
                 cur.append(s)
+                right = max(right, s.x1)
         lines.append(_make_line(cur, r))
     lines.sort(key=lambda ln: (ln.top, ln.x0))
     return lines
