@@ -146,9 +146,11 @@ def read_doc(path: Path) -> dict:
     }
 
 
-def bench_doc(path: Path, judge: Judge, got: dict) -> dict:
+def bench_doc(path: Path, judge: Judge, got: dict, running_heads: bool = False) -> dict:
     t = time.perf_counter()
-    ref = drop_running_lines(pdftotext_pages(path))
+    ref = pdftotext_pages(path)
+    if not running_heads:
+        ref = drop_running_lines(ref)
     t_ref = time.perf_counter() - t
     n_pages = got["pages"]
     t_read = got["read_s"]
@@ -214,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--docs", type=Path, default=DOCS)
     ap.add_argument("--out", type=Path, default=None, help="write the raw results here (JSON)")
     ap.add_argument("--only", nargs="*", default=None, help="document file names to run (default: all)")
+    ap.add_argument("--with-running-heads", action="store_true", help="keep running heads in the reference")
     ap.add_argument("--dump", type=Path, default=None, help="keep what the reader read here (JSON) ...")
     ap.add_argument("--from-dump", type=Path, default=None, help="... and score it again from there without reading")
     args = ap.parse_args(argv)
@@ -233,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
             dump[p.name] = read_doc(p)
             if args.dump:
                 args.dump.write_text(json.dumps(dump))
-        r = bench_doc(p, judge, dump[p.name])
+        r = bench_doc(p, judge, dump[p.name], args.with_running_heads)
         rows.append(r)
         print(f"[{k}/{len(files)}] {p.name}: {r['pages']} p, recall {r['recall_mean']} (min {r['recall_min']}), "
               f"low {len(r['low_recall_pages'])}/{r['text_pages']}, ocr {r['ocr_pages']}, garbled {len(r['garbled_pages'])}, "
