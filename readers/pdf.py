@@ -161,7 +161,12 @@ def garbled_reason(pd: px.PageData) -> str:
     # implausible words: ordinary text has few one-letter words ("a", "I"); text whose letters
     # come out one by one (spacing PDFium could not make sense of) has mostly those
     if q.words >= 40 and q.single > 0.3 * q.words:
-        return f"text layer garbled: {100 * q.single / q.words:.0f}% of words are single letters"
+        # PDFium's words are checked first because that is free; the words the layout joins
+        # (which also read the line's own letter spacing) decide
+        words = [w for ln in build_lines(pd.spans) for w in ln.text.split() if any(c.isalpha() for c in w)]
+        single = sum(1 for w in words if len(w) == 1 and w not in "aAI")
+        if len(words) >= 40 and single > 0.3 * len(words):
+            return f"text layer garbled: {100 * single / len(words):.0f}% of words are single letters"
     return ""
 
 

@@ -149,6 +149,8 @@ class _Scratch:
         self.buf = (ctypes.c_ushort * self.buf_len)()
         self.asc = ctypes.c_float()
         self.name = ctypes.create_string_buffer(256)
+        self.rect = pc.FS_RECTF()
+        self.rect_r = ctypes.byref(self.rect)
 
 
 def _font_info(font, scratch: _Scratch, cache: dict) -> tuple[str, bool]:
@@ -226,7 +228,7 @@ def _page_data(page, textpage, index: int) -> PageData:
     if n_chars > 200 and len(text_objs) > 0.3 * n_chars:
         # glyphs drawn one object each: PDFium finds an object's text by scanning the whole text
         # page, quadratic in the page here; one pass over the characters is linear
-        by_obj = _texts_by_object(tp, text)
+        by_obj = _texts_by_object(tp, text, disp, s)
     for obj, outer in text_objs:
         _text_span(obj, tp, outer, s, fonts, spans, counts, by_obj)
     link_spans(spans, text)
@@ -301,26 +303,41 @@ def text_quality(tp, text: str, sample: int = 400) -> TextQuality:
     return q
 
 
-def _texts_by_object(tp, text: str) -> dict:
-    """Each text object's characters on the text page (as ``FPDFTextObj_GetText`` gives them),
-    from one pass over the characters; a generated space goes with the object before it."""
+def _texts_by_object(tp, text: str, disp: Matrix, s: _Scratch) -> dict:
+    """Each text object's characters on the text page (as ``FPDFTextObj_GetText`` gives them) and
+    the x-extent of their advances (origin to origin plus width, PDFium's loose boxes), from one
+    pass over the characters; a generated space goes with the object before it.
+
+    Advances, not ink, because these objects are single glyphs and the gap between two of them
+    should measure the letter spacing, not the side bearings of a "1" or an "i"."""
     out: dict = {}
     last = None
+    a, _, c, _, e, _ = disp
     for i, ch in enumerate(text):
         obj = pc.FPDFText_GetTextObject(tp, i)
         if not obj:
             if last is not None and ch == " ":
-                out[last].append(ch)
+                out[last][0].append(ch)
             continue
         key = ctypes.addressof(obj.contents)
-        out.setdefault(key, []).append(ch)
+        rec = out.get(key)
+        if rec is None:
+            rec = out[key] = [[], float("inf"), float("-inf")]
+        rec[0].append(ch)
+        if not ch.isspace() and pc.FPDFText_GetLooseCharBox(tp, i, s.rect_r):
+            r = s.rect
+            xa, xb = a * r.left + c * r.bottom + e, a * r.right + c * r.top + e
+            rec[1], rec[2] = min(rec[1], xa, xb), max(rec[2], xa, xb)
         last = key
-    return {k: "".join(v) for k, v in out.items()}
+    return {k: ("".join(v[0]), v[1], v[2]) for k, v in out.items()}
 
 
 def _text_span(obj, tp, outer: Matrix, s: _Scratch, fonts: dict, spans: list, counts: dict, by_obj: dict | None = None) -> None:
+    adv = None
     if by_obj is not None:
-        text = by_obj.get(ctypes.addressof(obj.contents), "")
+        text, adv0, adv1 = by_obj.get(ctypes.addressof(obj.contents), ("", 0.0, 0.0))
+        if adv0 < adv1:
+            adv = (adv0, adv1)
     else:
         n = pc.FPDFTextObj_GetText(obj, tp, s.buf, s.buf_len * 2)
         if n > s.buf_len * 2:
@@ -344,6 +361,8 @@ def _text_span(obj, tp, outer: Matrix, s: _Scratch, fonts: dict, spans: list, co
         return
     fl = s.f
     x0, top, x1, bottom = transform_box(outer, fl[0].value, fl[1].value, fl[2].value, fl[3].value)
+    if adv is not None:
+        x0, x1 = adv
     pc.FPDFTextObj_GetFontSize(obj, s.size_r)
     size = s.size.value * abs(d)
     if size <= 0:

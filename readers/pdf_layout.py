@@ -99,24 +99,41 @@ def union(boxes: list[BBox]) -> BBox:
 def join_spans(spans: list[Span]) -> str:
     """Concatenate spans left to right. Spans that follow each other on PDFium's text page keep
     PDFium's word boundary (its real and generated spaces, which know the font's spacing); others
-    (OCR lines, spans out of stream order) get a space where the gap between them is word-sized."""
+    (OCR lines, spans out of stream order) and lines drawn glyph by glyph get a space where the
+    gap between them is word-sized: wider than 0.12 em beyond the line's own letter spacing
+    (see :func:`_tracking`)."""
     out: list[str] = []
     prev: Span | None = None
+    tracking = _tracking(spans)
     for s in spans:
-        t = s.text
+        # on a glyph-by-glyph line the spaces PDFium generated into a glyph's text go too
+        t = s.text if tracking is None else s.text.strip()
         if prev is not None and t:
             gap = s.x0 - prev.x1
             em = max(s.size, prev.size)
-            if prev.char1 >= 0 and s.char0 == prev.char1 and s.gap in ("", " ") and gap < 0.6 * em:
+            if tracking is None and prev.char1 >= 0 and s.char0 == prev.char1 and s.gap in ("", " ") and gap < 0.6 * em:
                 space = s.gap == " "
             else:
-                space = gap > 0.12 * em
+                space = gap > 0.12 * em + (tracking or 0.0)
             if space and out and not out[-1][-1:].isspace() and not t[:1].isspace():
                 out.append(" ")
         if t:
             out.append(t)
         prev = s
     return " ".join("".join(out).split())
+
+
+def _tracking(spans: list[Span]) -> float | None:
+    """Letter spacing of a line drawn glyph by glyph (most spans one or two characters): the
+    median gap between its glyphs, since most of them fall inside words. None for other lines.
+
+    PDFium's generated spaces are no guide on such lines: with a tenth of an em of tracking it
+    already puts spaces around narrow glyphs ("Membersh i p"), as it breaks lines between glyphs
+    drawn in separate text blocks."""
+    if len(spans) < 8 or sum(1 for s in spans if len(s.text.strip()) <= 2) < 0.6 * len(spans):
+        return None
+    gaps = sorted(b.x0 - a.x1 for a, b in zip(spans, spans[1:]))
+    return max(0.0, gaps[len(gaps) // 2])
 
 
 def _make_line(spans: list[Span], row: int) -> Line:
