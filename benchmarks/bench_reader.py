@@ -227,7 +227,12 @@ def main(argv: list[str] | None = None) -> int:
     if not args.docs.is_dir():
         print(f"bench_reader: {args.docs}: no such folder of PDFs", file=sys.stderr)
         return 2
-    judge = Judge()
+    try:
+        judge = Judge()
+    except ImportError:
+        print("bench_reader: wordsegment is not installed (pip install 'sleuth[test]'); it judges run-together OCR tokens",
+              file=sys.stderr)
+        return 2
     files = sorted(p for p in args.docs.glob("*.pdf") if not args.only or p.name in args.only)
     rows = []
     dump = json.loads(args.from_dump.read_text()) if args.from_dump else {}
