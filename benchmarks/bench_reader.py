@@ -120,14 +120,19 @@ class Judge:
         self.ws = wordsegment
         top = sorted(wordsegment.UNIGRAMS.items(), key=lambda kv: -kv[1])[:JUDGE_WORDS]
         self.words = {w for w, _ in top}
+        self.top = {w for w, _ in top[:1000]}
         self.lexicon = set(wordsegment.UNIGRAMS)
 
     def run_together(self, token: str) -> bool:
+        """Not an English word, but English words run together: every part among the common
+        words, one of four letters or more, and any part of one or two letters among the 1,000
+        most common ("of", "in", "a"), so OCR noise ("Snges" -> "sn ges") is not counted."""
         w = token.lower()
-        if len(w) < 4 or w in self.words:
+        if len(w) < 5 or w in self.words:
             return False
         parts = self.ws.segment(w)
-        return len(parts) >= 2 and all(p in self.words and (len(p) >= 2 or p in ("a", "i")) for p in parts)
+        return (len(parts) >= 2 and all(p in self.words for p in parts) and any(len(p) >= 4 for p in parts)
+                and all(len(p) >= 3 or (p in self.top and (len(p) == 2 or p in ("a", "i"))) for p in parts))
 
 
 def read_doc(path: Path) -> dict:
@@ -211,11 +216,29 @@ def bench_doc(path: Path, judge: Judge, got: dict, running_heads: bool = False) 
     }
 
 
+def markdown(rows: list[dict], tot: dict) -> str:
+    out = ["| document | pages | text pages | recall (mean / min) | pages < 0.7 (all words / English words) | OCR'd (garbled) "
+           "| junk chars | run-together OCR tokens | pages/s |",
+           "|---|---:|---:|---|---|---|---:|---|---:|"]
+    for r in rows:
+        rec = f"{r['recall_mean']:.3f} / {r['recall_min']:.3f}" if r["recall_mean"] is not None else "–"
+        glued = f"{r['run_together_tokens']}/{r['ocr_tokens']}" if r["ocr_tokens"] else "–"
+        out.append(f"| {r['doc']} | {r['pages']} | {r['text_pages']} | {rec} | {len(r['low_recall_pages'])} / "
+                   f"{len(r['low_recall_pages_english_words'])} | {r['ocr_pages']} ({len(r['garbled_pages'])}) | "
+                   f"{r['junk_chars']} | {glued} | {r['pages_per_s']} |")
+    out.append(f"| **total** | {tot['pages']} | {tot['text_pages']} | {tot['recall_mean']} | {tot['low_recall_pages']} "
+               f"({100 * (tot['low_recall_share'] or 0):.2f}%) / {tot['low_recall_pages_english_words']} | {tot['ocr_pages']} "
+               f"({tot['garbled_pages']}) | {tot['junk_share']:.6f} | {100 * tot['run_together_share_image_only_docs']:.1f}% "
+               f"(image-only decks) | {tot['pages_per_s']} |")
+    return "\n".join(out) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--docs", type=Path, default=DOCS)
     ap.add_argument("--out", type=Path, default=None, help="write the raw results here (JSON)")
     ap.add_argument("--only", nargs="*", default=None, help="document file names to run (default: all)")
+    ap.add_argument("--markdown", type=Path, default=None, help="write a per-document table here")
     ap.add_argument("--with-running-heads", action="store_true", help="keep running heads in the reference")
     ap.add_argument("--dump", type=Path, default=None, help="keep what the reader read here (JSON) ...")
     ap.add_argument("--from-dump", type=Path, default=None, help="... and score it again from there without reading")
@@ -274,6 +297,9 @@ def main(argv: list[str] | None = None) -> int:
     tot["pages_per_s"] = round(tot["pages"] / tot["read_s"], 2) if tot["read_s"] else None
     tot["pdftotext_pages_per_s"] = round(tot["pages"] / tot["pdftotext_s"], 2) if tot["pdftotext_s"] else None
     print(json.dumps(tot, indent=1))
+    if args.markdown:
+        args.markdown.parent.mkdir(parents=True, exist_ok=True)
+        args.markdown.write_text(markdown(rows, tot))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"command": " ".join(["benchmarks/bench_reader.py"] + (argv or sys.argv[1:])),

@@ -6,7 +6,10 @@ wordninja finds the most probable split of a letter run into English words; it i
 where a token is implausible as one word, so names, jargon and misreadings stay as they were:
 
 - the token is a run of at least :data:`MIN_LETTERS` letters in one case pattern (lower, UPPER or
-  Capitalised; "iPhone" or "LinkedIn" are names, never split);
+  Capitalised; "iPhone" or "LinkedIn" are names, never split), or a mixed-case run so long (twice
+  :data:`LONG`) that it is a line run together, which is cut at its capitals first; a shorter
+  mixed-case run is cut at its capitals only into common words of four letters or more that
+  are not one known word together ("SlippingFREE", not "WhatsApp" or "YouTube");
 - wordninja prefers a split into two or more words, none of them a stray letter other than "a"
   and "I";
 - a short token (fewer than :data:`LONG` letters) is split only when it is not itself a common
@@ -47,9 +50,23 @@ def _rank(word: str) -> float:
     return math.inf if c is None else math.exp(c) / log_n - 1
 
 
+_CASE_PIECE = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+")
+
+
 def split_token(token: str) -> str:
     """``token`` with spaces where it runs English words together, else unchanged."""
-    if len(token) < MIN_LETTERS or not (token.islower() or token.isupper() or token.istitle()):
+    if len(token) < MIN_LETTERS:
+        return token
+    if not (token.islower() or token.isupper() or token.istitle()):
+        # mixed case: a name ("LinkedIn") unless it is long enough to be a whole line run
+        # together ("highwaysNewHavenisonitsway"), which splits at its capitals first
+        pieces = _CASE_PIECE.findall(token)
+        if len(token) >= 2 * LONG:
+            return " ".join(split_token(p) for p in pieces)
+        # two common words that lost their space ("SlippingFREE"), not a brand ("WhatsApp")
+        if (len(pieces) >= 2 and "".join(pieces) == token and _rank(token.lower()) > COMMON_WORD
+                and all(len(p) >= 4 and _rank(p.lower()) < COMMON_WORD for p in pieces)):
+            return " ".join(pieces)
         return token
     low = token.lower()
     lm, _ = _model()

@@ -152,13 +152,17 @@ def test_garbled_layer_without_ocr_keeps_no_control_characters(tmp_path):
         ("Mobileusers", "Mobile users"),
         ("SMARTPHONEPENETRATION", "SMARTPHONE PENETRATION"),
         ("andthe", "and the"),
+        ("connectivitytomajorhighwaysNewHavenisonitsway", "connectivity to major highways New Haven is on its way"),
+        ("SlippingFREE", "Slipping FREE"),
     ],
 )
 def test_run_together_ocr_tokens_are_split(glued, words):
     assert split_token(glued) == words
 
 
-@pytest.mark.parametrize("word", ["telecommunications", "accountability", "iPhone", "LinkedIn", "ecommerce", "Thankyou"])
+@pytest.mark.parametrize(
+    "word", ["telecommunications", "accountability", "iPhone", "LinkedIn", "WhatsApp", "YouTube", "ecommerce", "Thankyou"]
+)
 def test_words_names_and_misreadings_stay_whole(word):
     assert split_token(word) == word
 
@@ -333,7 +337,7 @@ def test_real_paper_table_rows(shared_data):
 @pytest.mark.slow
 def test_real_image_only_deck_reads_english_words(shared_data, tmp_path):
     """An exported slide deck without a text layer: OCR'd, and few tokens run words together."""
-    import wordninja
+    wordsegment = pytest.importorskip("wordsegment")
 
     path = _pages(_dev(shared_data, "ecommerceopportunityindia-141124010546-conversion-gate01_95.pdf"),
                   [2, 3, 4, 5, 6], tmp_path / "deck.pdf")
@@ -341,5 +345,39 @@ def test_real_image_only_deck_reads_english_words(shared_data, tmp_path):
     assert tree.root.meta["ocr_pages"] == [1, 2, 3, 4, 5]
     toks = [t for t in re.findall(r"[A-Za-z]+", tree.text) if len(t) >= 2]
     assert len(toks) > 50
-    glued = [t for t in toks if len(t) >= 10 and len(wordninja.split(t.lower())) >= 3]
+    # judged with wordsegment's lexicon (not the one the reader splits with), as bench_reader does
+    wordsegment.load()
+    common = {w for w, _ in sorted(wordsegment.UNIGRAMS.items(), key=lambda kv: -kv[1])[:60_000]}
+
+    top = {w for w, _ in sorted(wordsegment.UNIGRAMS.items(), key=lambda kv: -kv[1])[:1000]}
+
+    def run_together(tok: str) -> bool:
+        w = tok.lower()
+        if len(w) < 5 or w in common:
+            return False
+        parts = wordsegment.segment(w)
+        return (len(parts) >= 2 and all(p in common for p in parts) and any(len(p) >= 4 for p in parts)
+                and all(len(p) >= 3 or (p in top and (len(p) == 2 or p in ("a", "i"))) for p in parts))
+
+    glued = [t for t in toks if run_together(t)]
     assert len(glued) <= 0.03 * len(toks), glued
+
+
+@pytest.mark.slow
+def test_real_paper_table_row_is_a_citable_search_hit(shared_data, tmp_path):
+    from sleuth.library import Library
+
+    lib = Library(tmp_path / "lib")
+    try:
+        rep = lib.add([_dev(shared_data, "2310.05634v2.pdf")])
+        assert rep.results[0].status == "added", rep.results[0].reason
+        hits = lib.search("Relevance 0.73 0.84", k=3)
+        top = hits[0]
+        assert top["kind"] == "row" and "Relevance" in top["snippet"] and "0.84" in top["snippet"]
+        assert top["locator"]["page"] == 3 and top["locator"]["bbox"]
+        assert top["label"].startswith("2310.05634v2.pdf p.3")
+        node = lib.get_node(top["id"])
+        assert node["title"].startswith("Table 2")
+        assert lib.get_node(node["parent_id"])["kind"] == "table"
+    finally:
+        lib.close()
