@@ -10,6 +10,7 @@ tier            document                            video
 source          ``document``                        ``video``
 coarse          ``section`` (nested)                ``scene``
 fine            ``paragraph`` / ``table`` / ``figure``  ``segment``
+                (a ``table``'s body rows: ``row``)
 ==============  ==================================  ===================================
 
 Entities cut across tiers and are attached to the tree root (``Tree.entities``).
@@ -27,7 +28,7 @@ from typing import Any, Iterator
 
 SOURCE_KINDS = ("document", "video")
 COARSE_KINDS = ("section", "scene")
-FINE_KINDS = ("paragraph", "table", "figure", "segment")
+FINE_KINDS = ("paragraph", "table", "figure", "segment", "row")
 ALL_KINDS = SOURCE_KINDS + COARSE_KINDS + FINE_KINDS
 
 #: ``level`` names accepted by search besides ``any`` and ``entity``: a tier or one kind.

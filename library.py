@@ -122,8 +122,8 @@ class Library:
         lexical index holds all their words); sections, sources and video segments use 128.
         ``progress(n_done)`` counts texts embedded so far."""
         out = np.zeros((len(texts), self.embedder.dim), dtype=np.float32)
-        fine = [i for i, k in enumerate(kinds) if k in ("paragraph", "table", "figure")]
-        other = [i for i, k in enumerate(kinds) if k not in ("paragraph", "table", "figure")]
+        fine = [i for i, k in enumerate(kinds) if k in ("paragraph", "table", "figure", "row")]
+        other = [i for i, k in enumerate(kinds) if k not in ("paragraph", "table", "figure", "row")]
         kw = {}
         if fine:
             if progress:

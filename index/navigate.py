@@ -17,7 +17,7 @@ from .schema import EntityRow, MentionRow, NodeRow, SourceRow
 def read(lib, node_id: int, start=None, end=None, max_tokens: int = 800) -> dict:
     """Contiguous, order-preserving content under a node.
 
-    Documents: the fine nodes of the subtree in order; ``start`` is the cursor (an index into
+    Documents: the fine nodes of the subtree in order (a table whole, its rows not again); ``start`` is the cursor (an index into
     them). Videos: transcript lines, on-screen text and keyframe notes of the segments that
     overlap [start, end] seconds, time-ordered; the cursor is the time to continue from.
     """
@@ -28,7 +28,9 @@ def read(lib, node_id: int, start=None, end=None, max_tokens: int = 800) -> dict
     if src.kind == "video":
         return _read_video(lib, node, src, start, end, max_tokens)
     with lib.Session() as s:
-        fine = s.execute(select(NodeRow).where(NodeRow.id.between(node.id, node.last_id), NodeRow.tier == "fine")
+        # a table's rows are read as part of the table, not a second time after it
+        fine = s.execute(select(NodeRow).where(NodeRow.id.between(node.id, node.last_id), NodeRow.tier == "fine",
+                                               NodeRow.kind != "row")
                          .order_by(NodeRow.id)).scalars().all()
     if node.tier == "fine":
         fine = [node]

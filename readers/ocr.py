@@ -23,6 +23,10 @@ For PDF pages :func:`ocr_page` also picks the render scale from the text: a coar
 the lines, then the page is rendered so that a typical line is ~36 px tall (small print gets
 more pixels, large print fewer) and the lines are cut from that.
 
+The recogniser (PP-OCRv4, Chinese+English) often drops the narrow gaps between English words;
+every recognised line goes through :func:`.ocr_words.split_run_together`, which splits tokens
+that run English words together.
+
 Loading the ONNX sessions takes about a second, so each engine is created once per process
 (lazily, behind a lock) and reused. ``SLEUTH_OCR_THREADS`` sets the number of fast-mode workers.
 """
@@ -39,6 +43,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..core import ReaderError
+from .ocr_words import split_run_together
 
 BACKENDS = ("rapid", "paddle")
 MODES = ("fast", "thorough")
@@ -193,7 +198,7 @@ def _quad_box(pts) -> tuple[float, float, float, float]:
 def _boxes(raw, min_score: float, scale: float = 1.0) -> list[OcrBox]:
     out = []
     for box, text, score in raw:
-        text = " ".join(str(text).split())
+        text = split_run_together(" ".join(str(text).split()))
         if not text or float(score) < min_score:
             continue
         x0, y0, x1, y1 = (v / scale for v in _quad_box(box))
