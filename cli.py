@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Literal, Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.markup import escape
 from rich.table import Table
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="sleuth: agentic retrieval over long documents and videos, with located citations.")
+from .cli_conventions import (ASR_CHOICES, LEVEL_CHOICES, OCR_CHOICES, SleuthGroup, check_benchmark, parse_agent_budget,
+                              parse_budgets, root)
+from .cli_progress import IndexProgress
+from .config import HELP_EPILOG
+
+app = typer.Typer(cls=SleuthGroup, add_completion=True, no_args_is_help=True,
+                  context_settings={"help_option_names": ["-h", "--help"]},
+                  help="sleuth: agentic retrieval over long documents and videos, with located citations.",
+                  epilog=HELP_EPILOG)
+app.callback()(root)
 console = Console(stderr=False)
 err = Console(stderr=True)
 
@@ -44,37 +51,25 @@ def index(paths: List[Path] = typer.Argument(..., help="Files and folders (docum
           library: Optional[str] = LIB_OPT, home: Optional[str] = HOME_OPT,
           prune: bool = typer.Option(False, "--prune", help="Drop indexed files under PATHS that no longer exist."),
           force: bool = typer.Option(False, "--force", help="Re-index even unchanged files."),
-          ocr: str = typer.Option("auto", help="OCR for image-only pages: auto (fast PP-OCR), thorough, force, off, paddle."),
-          asr: str = typer.Option("auto", help="Speech for videos without subtitles: auto, whisper, pocketsphinx, off."),
+          ocr: Literal[OCR_CHOICES] = typer.Option("auto", help="OCR for image-only pages: auto (fast PP-OCR), thorough, force, off, paddle."),
+          asr: Literal[ASR_CHOICES] = typer.Option("auto", help="Speech for videos without subtitles: auto (subtitles, else whisper, else pocketsphinx), subtitles, whisper, pocketsphinx, off."),
           as_json: bool = JSON_OPT):
     """Build or update the library from PATHS (incremental by content hash)."""
     from .library import LibraryBusy
 
     lib = _open(library, home)
-    progress = Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), console=err, disable=as_json, transient=False)
-    task = None
-
-    def on_progress(event: str, path: str, done: int, total: int):
-        nonlocal task
-        if task is None:
-            task = progress.add_task("indexing", total=max(total, 1))
-        name = Path(path).name
-        if event.startswith("stage:"):
-            progress.update(task, description=f"{event[6:]} {name}")
-        elif event == "done":
-            progress.update(task, completed=done, description="indexing")
+    progress = IndexProgress(err, disable=as_json)
 
     def on_result(r):
         if r.status == "failed":
-            progress.console.print(f"[red]error:[/] {r.reason}")
+            progress.console.print(f"[red]error:[/] {escape(r.reason)}", highlight=False)
 
     # SIGTERM behaves like Ctrl-C: the file in flight is rolled back, committed work stays.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         with progress:
-            report = lib.add([str(p) for p in paths], prune=prune, force=force, ocr=ocr, asr=asr,
-                             progress=on_progress, on_result=on_result)
+            report = lib.add([str(p) for p in paths], prune=prune, force=force, ocr=ocr, asr="none" if asr == "off" else asr,
+                             progress=progress, on_result=on_result)
     except LibraryBusy as e:
         err.print(f"[red]error:[/] {e}")
         raise typer.Exit(3)
@@ -102,9 +97,9 @@ def index(paths: List[Path] = typer.Argument(..., help="Files and folders (docum
 
 @app.command()
 def search(query: str, library: Optional[str] = LIB_OPT, home: Optional[str] = HOME_OPT,
-           level: str = typer.Option("any", help="any, source, coarse, fine, entity, or a kind (section, paragraph, scene, segment…)."),
+           level: Literal[LEVEL_CHOICES] = typer.Option("any", help="any, source, coarse, fine, entity, or a kind (section, paragraph, scene, segment…)."),
            within: Optional[str] = typer.Option(None, help="A node id or a source name to search under."),
-           k: int = typer.Option(8, "-k", help="Number of hits."),
+           k: int = typer.Option(8, "-k", "--top-k", min=1, max=100, help="Number of hits (1-100)."),
            as_json: bool = JSON_OPT):
     """Plain located search (no agent)."""
     lib = _open(library, home)
@@ -184,7 +179,7 @@ def _render(lib, d: dict, out: Path) -> Path:
 
 @app.command()
 def status(library: Optional[str] = LIB_OPT, home: Optional[str] = HOME_OPT, as_json: bool = JSON_OPT):
-    """Counts per level, size on disk, the last run and recent failures."""
+    """Counts per tier and kind, size on disk, the last run and recent failures."""
     lib = _open(library, home)
     st = lib.status()
     if as_json:
@@ -215,10 +210,11 @@ def _mb(n: int) -> str:
 
 @app.command()
 def ask(question: str, library: Optional[str] = LIB_OPT, home: Optional[str] = HOME_OPT,
-        llm: str = typer.Option(os.environ.get("SLEUTH_LLM", "none"), help="none (heuristic planner), openai, hf."),
+        llm: str = typer.Option("none", envvar="SLEUTH_LLM", help="none (heuristic planner), openai, hf."),
         base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible server URL."),
         model: Optional[str] = typer.Option(None, "--model", help="Model name (openai) or local path (hf)."),
-        budget: Optional[str] = typer.Option(None, "--budget", help="e.g. rounds=3,calls=12,tokens=6000,seconds=60"),
+        budget: Optional[str] = typer.Option(None, "--budget", callback=parse_agent_budget,
+                                             help="e.g. rounds=3,calls=12,tokens=6000,seconds=60"),
         trace: bool = typer.Option(False, "--trace", help="Stream every round and tool call as it happens."),
         thread: Optional[str] = typer.Option(None, "--thread", help="Checkpoint under this id; asking again resumes."),
         as_json: bool = JSON_OPT):
@@ -248,12 +244,13 @@ def ask(question: str, library: Optional[str] = LIB_OPT, home: Optional[str] = H
 
 
 @app.command(name="eval")
-def eval_cmd(benchmark: str = typer.Argument(..., help="longbench, longbench-v2, lvbench or mmlongbench"),
+def eval_cmd(benchmark: str = typer.Argument(..., callback=check_benchmark, help="longbench, longbench-v2, lvbench or mmlongbench"),
              data: Path = typer.Option(..., "--data", help="Folder with the benchmark files."),
              subset: Optional[List[str]] = typer.Option(None, "--subset", help="Task names / domains to run."),
-             limit: Optional[int] = typer.Option(None, "--limit", help="Items per subset."),
-             mode: str = typer.Option("retrieval", "--mode", help="retrieval (no LLM) or e2e."),
-             budgets: str = typer.Option("500,1000,2000,4000", "--budgets", help="Token budgets (retrieval mode)."),
+             limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Items per subset."),
+             mode: Literal["retrieval", "e2e"] = typer.Option("retrieval", "--mode", help="retrieval (no LLM) or e2e."),
+             budgets: str = typer.Option("500,1000,2000,4000", "--budgets", callback=parse_budgets,
+                                         help="Token budgets (retrieval mode), comma-separated positive integers."),
              out: Path = typer.Option(Path("eval_out"), "--out", help="Output folder (resumable cache, reports)."),
              llm: str = typer.Option("none", help="LLM backend for e2e mode."),
              base_url: Optional[str] = typer.Option(None, "--base-url"),
@@ -292,9 +289,18 @@ def demo(workdir: Path = typer.Option(Path("demo_out"), help="Where the sample c
     raise typer.Exit(run_demo(workdir, as_json=as_json, console=console))
 
 
+# commands that live in their own modules register on the same app
+from . import cli_manage  # noqa: E402,F401
+from . import mcp_server  # noqa: E402,F401
+
+
 def main() -> None:
     app()
 
 
 if __name__ == "__main__":
-    main()
+    # `python -m sleuth.cli`: this file runs as __main__, while the command modules register on
+    # the app of the importable sleuth.cli; run that one.
+    from sleuth.cli import main as _main
+
+    _main()

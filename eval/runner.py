@@ -222,15 +222,6 @@ def search_pieces(lib, t: Task, k: int = SEARCH_K) -> list[B.Piece]:
     return out
 
 
-def agent_available() -> bool:
-    try:
-        from sleuth import agent
-
-        return callable(getattr(agent, "ask", None))
-    except Exception:
-        return False
-
-
 def _get(obj, name, default=None):
     return obj.get(name, default) if isinstance(obj, dict) else getattr(obj, name, default)
 
@@ -408,7 +399,7 @@ def run_eval(
     if not tasks:
         raise LoaderError(f"{data}: no items selected")
     all_methods = VIDEO_METHODS if benchmark == "lvbench" else TEXT_METHODS
-    chosen = _parse_list(methods) or [m for m in all_methods if m != "agent" or agent_available()]
+    chosen = _parse_list(methods) or list(all_methods)
     bad = [m for m in chosen if m not in all_methods]
     if bad:
         raise ValueError(f"unknown method(s) {', '.join(bad)} for {benchmark} (have: {', '.join(all_methods)})")

@@ -1,4 +1,4 @@
-"""Located search: dense (faiss) and lexical (FTS5 BM25) candidates fused by reciprocal rank.
+"""Located search: dense (faiss) and lexical (tantivy BM25) candidates fused by reciprocal rank.
 
 Reciprocal-rank fusion needs no score calibration between cosine and BM25, which differ in
 scale per query; both raw scores are still reported on each hit.
@@ -28,9 +28,9 @@ def tiers_for(level: str) -> tuple[tuple[str, ...], tuple[str, ...] | None]:
         return TIER_OF_LEVEL[level], None
     if level in LEVELS:
         kinds = LEVELS[level]
-        from ..core import level_of
+        from ..core import tier_of
 
-        return tuple(sorted({level_of(k) for k in kinds})), kinds
+        return tuple(sorted({tier_of(k) for k in kinds})), kinds
     raise ValueError(f"unknown level {level!r}: use any, source, coarse, fine, entity or one of {sorted(LEVELS)}")
 
 

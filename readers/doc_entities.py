@@ -2,7 +2,8 @@
 located at its paragraph or table, linked the same way as in video.
 
 Only the model's tok2vec and ner components run, batched with ``nlp.pipe``, and only on short
-windows around the words the cheap capitalisation scan of the video reader flags as possible
+windows around the words the cheap capitalisation scan (:mod:`sleuth.readers.names`, shared
+with video) flags as possible
 names or acronyms: the model labels (almost) nothing elsewhere, and reading a few words of
 context instead of whole pages keeps NER a small share of ingestion (see README, "Entities").
 
@@ -22,10 +23,10 @@ from collections import Counter, defaultdict
 
 from ..core import Entity, Mention, Tree
 from .textsplit import sentence_spans
-from .video.entities import _ACR, STOP, _acronym_key, candidates, initials, normalise
+from .names import _ACR, _TOK as _NAME_TOK, STOP, acronym_key, candidates, initials, normalise
 
 _FIRST = re.compile(r"\W*([A-Z][a-z]+)\b")
-_TOK = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’\.\-]*|&")  # the video scanner's tokens, so its indices apply
+_TOK = _NAME_TOK  # the scanner's tokens, so its token indices apply
 #: words of context kept either side of a possible name: enough for the model to tell a
 #: person from an organisation ("Mr.", "Inc.", "in"), far fewer words than whole sentences
 CONTEXT = 4
@@ -150,8 +151,8 @@ def _parts(text: str) -> list[tuple[str, int, int]]:
 
 def _key(surface: str) -> str:
     s = surface.strip()
-    if s.isupper() and " " not in s and 2 <= len(_acronym_key(s)) <= 7:
-        return "acr:" + _acronym_key(s)
+    if s.isupper() and " " not in s and 2 <= len(acronym_key(s)) <= 7:
+        return "acr:" + acronym_key(s)
     return normalise(surface)
 
 
