@@ -159,7 +159,8 @@ def page_texts(lib) -> dict[str, dict[int, str]]:
     with lib.Session() as s:
         rows = s.execute(select(SourceRow.name, NodeRow.page, NodeRow.text)
                          .join(SourceRow, SourceRow.id == NodeRow.source_id)
-                         .where(NodeRow.tier == "fine", NodeRow.page.is_not(None))
+                         # a table's rows repeat its text: the table stands for them
+                         .where(NodeRow.tier == "fine", NodeRow.kind != "row", NodeRow.page.is_not(None))
                          .order_by(NodeRow.id)).all()
     for name, page, text in rows:
         if text and text.strip():
