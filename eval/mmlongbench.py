@@ -169,17 +169,33 @@ def page_texts(lib) -> dict[str, dict[int, str]]:
 
 
 def _cached_embed(lib, cache: Path, max_length: int = 256) -> Callable[[list[str]], np.ndarray]:
+    """MiniLM vectors of texts, kept per text hash under ``cache`` so a rerun (or a library
+    grown by a few documents) embeds only what is new."""
+    keys_f, vecs_f = cache / f"emb-{max_length}.keys.json", cache / f"emb-{max_length}.npy"
+
     def embed(texts: list[str]) -> np.ndarray:
-        h = hashlib.sha256("\x00".join(texts).encode("utf-8")).hexdigest()[:20]
-        f = cache / f"emb-{h}-{max_length}.npy"
-        if f.is_file():
-            v = np.load(f)
-            if v.shape[0] == len(texts):
-                return v
-        v = lib.embedder.encode(texts, max_length=max_length) if texts else np.zeros((0, 384), np.float32)
-        cache.mkdir(parents=True, exist_ok=True)
-        np.save(f, v)
-        return v
+        known: dict[str, int] = {}
+        store = np.zeros((0, 384), np.float32)
+        if keys_f.is_file() and vecs_f.is_file():
+            try:
+                known = {k: i for i, k in enumerate(json.loads(keys_f.read_text()))}
+                store = np.load(vecs_f)
+            except (OSError, ValueError):
+                known, store = {}, store
+            if len(known) != len(store):
+                known, store = {}, np.zeros((0, 384), np.float32)
+        hs = [hashlib.sha1(t.encode("utf-8")).hexdigest() for t in texts]
+        todo = list(dict.fromkeys(h for h in hs if h not in known))
+        if todo:
+            first = {h: t for h, t in zip(hs, texts)}
+            new = lib.embedder.encode([first[h] for h in todo], max_length=max_length)
+            for h in todo:
+                known[h] = len(known)
+            store = np.concatenate([store, new.astype(np.float32)])
+            cache.mkdir(parents=True, exist_ok=True)
+            np.save(vecs_f, store)
+            keys_f.write_text(json.dumps(sorted(known, key=known.get)))
+        return store[[known[h] for h in hs]] if hs else np.zeros((0, 384), np.float32)
 
     return embed
 
