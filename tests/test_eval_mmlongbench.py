@@ -85,3 +85,16 @@ def test_retrieval_mode_end_to_end(split, tmp_path):
     assert (out / "mmlongbench-retrieval.png").stat().st_size > 1000
     with pytest.raises(ValueError, match="unknown mode"):
         run_eval("mmlongbench", data=root, mode="nonsense", out=out, progress=False)
+
+
+def test_cli_mmlongbench_bad_data_is_one_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from sleuth.cli import app
+
+    (tmp_path / "samples.json").write_text("[{\"doc_id\": \"a.pdf\"}]")
+    r = CliRunner().invoke(app, ["eval", "mmlongbench", "--data", str(tmp_path), "--mode", "retrieval",
+                                 "--out", str(tmp_path / "out")])
+    assert r.exit_code == 2
+    out = " ".join(r.output.split())  # the console wraps at its width
+    assert out.startswith("error:") and "samples.json: record 0: missing doc_type" in out and "Traceback" not in out
