@@ -309,7 +309,7 @@ def _finalize(policy, state: dict, ctx, reason: str | None, notes: list[str]) ->
 def infer_citations(text: str, evidence: list[dict], min_terms: int = 2, min_cover: float = 0.5) -> list[Citation]:
     """For an answer that cites nothing: the evidence sentences that carry most of each answer sentence."""
     from ..readers.textsplit import sentences
-    from .extract import _has, sentences_of
+    from .extract import has_term, sentences_of
 
     sents = sentences_of(evidence)
     by_id = {int(e["id"]): e for e in evidence}
@@ -320,7 +320,7 @@ def infer_citations(text: str, evidence: list[dict], min_terms: int = 2, min_cov
             continue
         best, best_cov = None, 0.0
         for s in sents:
-            cov = sum(1 for t in terms if _has(t, s.words)) / len(terms)
+            cov = sum(1 for t in terms if has_term(t, s.words)) / len(terms)
             if cov > best_cov:
                 best, best_cov = s, cov
         if best is None or best_cov < min_cover or any(c.node_id == best.node_id for c in cites):

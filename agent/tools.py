@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from ..core import LEVELS
+from ..core import approx_tokens as tokens_of  # the library's own estimate
 
 LEVEL_NAMES = ["any", "source", "coarse", "fine", "entity", *[k for k in LEVELS if k not in ("source", "coarse", "fine")]]
 
@@ -77,11 +78,6 @@ _ARG_ALIASES = {"node_id": "node", "id": "node", "name_or_id": "name", "entity":
 
 class ToolArgError(ValueError):
     pass
-
-
-def tokens_of(text: str) -> int:
-    """The same rough count the library uses (words x 1.3)."""
-    return max(1, int(len(text.split()) * 1.3)) if text else 0
 
 
 def _coerce(name: str, args: dict[str, Any]) -> dict[str, Any]:

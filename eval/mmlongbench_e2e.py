@@ -128,14 +128,14 @@ def extract(llm, question: str, answer: str) -> tuple[str, str]:
 
 def run(data: str | Path, lib, llm, out: str | Path, *, per_doc: int | None = 2, limit: int | None = None,
         systems=SYSTEMS, evidence_tokens: int = 1200, seconds: float = 900.0,
-        on_item: Callable[[int, int, dict], None] | None = None) -> list[dict]:
+        on_item: Callable[[int, int, dict], None] | None = None, doc_types: list[str] | None = None) -> list[dict]:
     """Answer, extract and score every selected question with every system; resumable by (id, system)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "mmlongbench-e2e.jsonl"
     repair_jsonl(path)
     done = {(r["id"], r["system"]) for r in read_jsonl(path)}
-    items = select_items(data, per_doc=per_doc, limit=limit)
+    items = select_items(data, per_doc=per_doc, limit=limit, doc_types=doc_types)
     indexed = {s["name"] for s in lib.sources()}
     extractor = extractor_for(llm)
     for n, it in enumerate(items, 1):
@@ -250,27 +250,31 @@ def write_report(records: list[dict], out: str | Path, command: str = "") -> dic
     return {"json": str(out / "mmlongbench-e2e.json"), "markdown": str(md), **({"plot": str(png)} if png else {})}
 
 
-def run_e2e_command(data: str | Path, *, library: str | Path, out: str | Path, llm: str = "local",
-                    model: str | None = None, base_url: str | None = None, per_doc: int | None = 2,
-                    limit: int | None = None, systems=SYSTEMS, evidence_tokens: int = 1200, progress: bool = True,
-                    command: str = "") -> dict[str, Any]:
-    """``sleuth eval mmlongbench --mode e2e``: a progress bar, the records, and the reports."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+def run_mode(data: str | Path, out: str | Path, *, llm_options: dict | None = None, limit: int | None = None,
+             subset: list[str] | None = None, library: str | Path | None = None, progress: bool = True) -> dict[str, Any]:
+    """``sleuth eval mmlongbench --mode e2e`` (registered in :data:`.mmlongbench.MODES`).
 
+    ``llm_options``: ``llm`` (default ``local``), ``model``, ``base_url``, and this mode's
+    ``per_doc``, ``systems``, ``evidence_tokens`` and ``command`` (written into the report).
+    """
     from ..agent.llm import make_llm
-    from ..library import Library
+    from .mmlongbench import _progress_bar, open_library
 
-    backend = make_llm(llm, model=model, base_url=base_url)
-    if backend is None:
-        raise ValueError("--mode e2e needs a model (--llm local, openai or hf): the extraction step is a model call")
+    o = dict(llm_options or {})
+    systems = o.get("systems") or list(SYSTEMS)
     bad = [s for s in systems if s not in SYSTEMS]
     if bad:
         raise ValueError(f"unknown system(s) {', '.join(bad)} (have: {', '.join(SYSTEMS)})")
-    lib = Library(str(library))
-    if not lib.sources():
-        raise ValueError(f"the library {library} is empty: sleuth index {Path(data) / 'documents'} -L {library}")
-    cols = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*cols, disable=not progress, transient=False) as prog:
+    llm = o.get("llm") or "local"
+    backend = make_llm(llm, model=o.get("model"), base_url=o.get("base_url"))
+    if backend is None:
+        raise ValueError("--mode e2e needs a model (--llm local, openai or hf): answers are extracted by a model call")
+    out = Path(out)
+    items = select_items(data, per_doc=o.get("per_doc", 2), limit=limit, doc_types=subset)
+    if not items:
+        raise ValueError(f"{data}: no questions selected")
+    with _progress_bar(progress) as prog:
+        lib = open_library(Path(data), items, library, out, prog)
         bar = None
 
         def on_item(n: int, total: int, info: dict) -> None:
@@ -278,10 +282,13 @@ def run_e2e_command(data: str | Path, *, library: str | Path, out: str | Path, l
             if bar is None:
                 bar = prog.add_task("questions", total=total)
             prog.update(bar, completed=n)
-            if progress and info.get("skipped") and info["skipped"] != "done":
+            if info.get("skipped") and info["skipped"] != "done":
                 prog.console.print(f"skipped {info['id']}: {info['skipped']}", markup=False, highlight=False)
 
-        records = run(data, lib, backend, out, per_doc=per_doc, limit=limit, systems=systems,
-                      evidence_tokens=evidence_tokens, on_item=on_item)
-    paths = write_report(records, out, command)
-    return {**summarise(records), "records": str(Path(out) / "mmlongbench-e2e.jsonl"), **paths}
+        try:
+            records = run(data, lib, backend, out, per_doc=o.get("per_doc", 2), limit=limit, systems=systems,
+                          evidence_tokens=int(o.get("evidence_tokens") or 1200), on_item=on_item, doc_types=subset)
+        finally:
+            lib.close()
+    paths = write_report(records, out, o.get("command", ""))
+    return {**summarise(records), "records": str(out / "mmlongbench-e2e.jsonl"), **paths}

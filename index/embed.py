@@ -28,7 +28,8 @@ def _gt_model_dir() -> Path:
 
 
 @lru_cache(maxsize=4)
-def _tokenizer(max_length: int):
+def tokenizer(max_length: int):
+    """MiniLM's word-piece tokenizer, truncating at ``max_length`` (cached per length)."""
     from tokenizers import Tokenizer
 
     tok = Tokenizer.from_file(str(_gt_model_dir() / "tokenizer.json"))
@@ -78,7 +79,7 @@ class Embedder:
         out = np.zeros((len(texts), DIM), dtype=np.float32)
         if not texts:
             return out
-        tok = _tokenizer(max_length or self.max_length)
+        tok = tokenizer(max_length or self.max_length)
         encs = tok.encode_batch([t if t.strip() else "." for t in texts])
         # Sorting by length keeps padding (wasted attention work) small within each batch.
         order = sorted(range(len(encs)), key=lambda i: len(encs[i].ids))
@@ -104,7 +105,7 @@ class Embedder:
         return out
 
     def count_tokens(self, text: str) -> int:
-        return len(_tokenizer(512).encode(text, add_special_tokens=False).ids)
+        return len(tokenizer(512).encode(text, add_special_tokens=False).ids)
 
 
 def _mean_pool_normalise(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -132,7 +133,7 @@ class ReferenceEmbedder:
         self.torch = torch
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        tok = _tokenizer(self.max_length)
+        tok = tokenizer(self.max_length)
         rows = []
         with self.torch.no_grad():
             for t in texts:

@@ -5,6 +5,15 @@ set -euo pipefail
 ENV_DIR="${1:?usage: make_env.sh ENV_DIR}"
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 PY="${PYTHON:-python3}"
+# poppler-utils: pdftotext is the reference benchmarks/bench_reader.py measures the PDF reader against
+if ! command -v pdftotext >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    apt-get install -y -q poppler-utils >/dev/null || (apt-get update -q >/dev/null && apt-get install -y -q poppler-utils >/dev/null) \
+      || echo "make_env.sh: could not install poppler-utils; bench_reader.py will say its reference is missing" >&2
+  else
+    echo "make_env.sh: pdftotext (poppler-utils) is missing; install it for benchmarks/bench_reader.py" >&2
+  fi
+fi
 if [ ! -x "$ENV_DIR/bin/python" ]; then
   "$PY" -m venv "$ENV_DIR"
 fi
