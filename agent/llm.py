@@ -31,6 +31,10 @@ class LLMError(AgentError):
     """The model could not be reached or loaded; one line."""
 
 
+class LLMTimeout(LLMError):
+    """The model was reached but did not answer in time: the run goes on with what it has."""
+
+
 @dataclass
 class LLMReply:
     content: str = ""
@@ -164,7 +168,7 @@ class OpenAIChat:
                 last = f"cannot reach the LLM server at {self.base_url} ({_reason(e)})"
                 continue
             except httpx.TimeoutException:
-                raise LLMError(f"the LLM server at {self.base_url} did not answer within {timeout or self.timeout:.0f} s") from None
+                raise LLMTimeout(f"the LLM server at {self.base_url} did not answer within {timeout or self.timeout:.0f} s") from None
             except httpx.HTTPError as e:
                 last = f"LLM server at {self.base_url} failed: {_reason(e)}"
                 continue

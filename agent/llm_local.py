@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from . import models
-from .llm import LLMError, LLMReply, as_text_messages
+from .llm import LLMError, LLMReply, LLMTimeout, as_text_messages
 
 _LOADED: dict[tuple, Any] = {}
 _LOAD_LOCK = threading.Lock()
@@ -157,7 +157,7 @@ class LlamaCppChat:
         self._learn(n_prompt - reused, prefill_s, n_out, t_end - (t_first or t_end))
         content = "".join(parts).strip()
         if cut and not content:
-            raise LLMError(f"the local model wrote nothing within {timeout:.0f} s")
+            raise LLMTimeout(f"the local model wrote nothing within {timeout:.0f} s")
         return LLMReply(content=content, tool_calls=[], tokens_in=n_prompt, tokens_out=n_out, native=False,
                         seconds=t_end - t0, truncated=cut, cached_tokens=reused)
 
