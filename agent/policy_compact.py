@@ -212,13 +212,9 @@ class CompactLLMPolicy:
         return out
 
     def _reads(self, state: dict, ctx) -> list[dict]:
-        fused = fuse(state["observations"])
-        calls, used = [], 0
         per = max(120, self.evidence_tokens // max(1, self.reads))
-        for i, _score, h in fused[: self.reads]:
-            calls.append({"tool": "read", "args": {"node": i, "max_tokens": per}, "meta": {"purpose": "read"}})
-            used += per
-        return calls
+        return [{"tool": "read", "args": {"node": i, "max_tokens": per}, "meta": {"purpose": "read"}}
+                for i, _score, _hit in fuse(state["observations"])[: self.reads]]
 
     # -- the answer ------------------------------------------------------------------------------
     def _answer_budget(self, ctx) -> int:

@@ -77,7 +77,7 @@ def flat_rag(lib, llm, question: str, doc: str, evidence_tokens: int, k: int = 2
             "tokens_out": reply.tokens_out, "llm_calls": 1, "tool_calls": 1, "rounds": 1, "shown": len(shown)}
 
 
-def run_agent(lib, llm, question: str, doc: str, llm_name: str | None, evidence_tokens: int, seconds: float) -> dict:
+def run_agent(lib, llm, question: str, doc: str, evidence_tokens: int, seconds: float) -> dict:
     from ..agent import ask
 
     events: list[dict] = []
@@ -150,9 +150,9 @@ def run(data: str | Path, lib, llm, out: str | Path, *, per_doc: int | None = 2,
         for s in todo:
             try:
                 if s == "agent":
-                    answers[s] = run_agent(lib, llm, it.question, it.doc_id, None, evidence_tokens, seconds)
+                    answers[s] = run_agent(lib, llm, it.question, it.doc_id, evidence_tokens, seconds)
                 elif s == "heuristic":
-                    answers[s] = run_agent(lib, None, it.question, it.doc_id, None, evidence_tokens, seconds)
+                    answers[s] = run_agent(lib, None, it.question, it.doc_id, evidence_tokens, seconds)
                 else:
                     answers[s] = flat_rag(lib, llm, it.question, it.doc_id, evidence_tokens)
             except Exception as e:  # noqa: BLE001 - one failed question is a wrong answer, the run goes on
