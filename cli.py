@@ -244,7 +244,7 @@ def ask(question: str, library: Optional[str] = LIB_OPT, home: Optional[str] = H
 
 
 @app.command(name="eval")
-def eval_cmd(benchmark: str = typer.Argument(..., callback=check_benchmark, help="longbench, longbench-v2 or lvbench"),
+def eval_cmd(benchmark: str = typer.Argument(..., callback=check_benchmark, help="longbench, longbench-v2, lvbench or mmlongbench"),
              data: Path = typer.Option(..., "--data", help="Folder with the benchmark files."),
              subset: Optional[List[str]] = typer.Option(None, "--subset", help="Task names / domains to run."),
              limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Items per subset."),
@@ -256,15 +256,17 @@ def eval_cmd(benchmark: str = typer.Argument(..., callback=check_benchmark, help
              base_url: Optional[str] = typer.Option(None, "--base-url"),
              model: Optional[str] = typer.Option(None, "--model"),
              videos: Optional[Path] = typer.Option(None, "--videos", help="LVBench: folder with <key>.mp4 files."),
+             eval_library: Optional[str] = typer.Option(None, "--library", "-L",
+                                                        help="MMLongBench: library of its PDFs (default <out>/mmlongbench-library)."),
              as_json: bool = JSON_OPT):
-    """Run LongBench / LongBench v2 / LVBench and write JSON, Markdown and a plot."""
+    """Run LongBench / LongBench v2 / LVBench / MMLongBench-Doc and write JSON, Markdown and a plot."""
     from .eval.runner import run_eval
 
     try:
         summary = run_eval(benchmark, data=data, subset=subset, limit=limit, mode=mode,
                            budgets=[int(b) for b in budgets.split(",") if b.strip()], out=out,
                            llm_options={k: v for k, v in {"llm": llm, "base_url": base_url, "model": model}.items() if v},
-                           video_dir=videos, progress=not as_json)
+                           video_dir=videos, library=eval_library, progress=not as_json)
     except (ValueError, FileNotFoundError) as e:
         err.print(f"[red]error:[/] {e}")
         raise typer.Exit(2)

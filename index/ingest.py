@@ -164,6 +164,10 @@ class Ingestor:
             return FileResult(str(path), "skipped", nodes=old.n_nodes, pages=old.pages)
         stage("reading")
         t = time.perf_counter()
+        if kind == "document":
+            from ..readers.doc_entities import preload
+
+            preload()  # the NER model loads while the file is read
         try:
             tree = read_path(path, ocr=ocr, asr=asr, progress=on_progress)
         except ReaderError as e:
