@@ -105,6 +105,8 @@ class NodeTable:
         # the queries are separate reads: a file committed between them may add nodes past n
         short = [r for r in short if r[0] < n]
         repeats: dict[tuple[int, str], set[int]] = defaultdict(set)
+        # without one read transaction, rows written since the first query can show up here
+        short = [r for r in short if r[0] < n]
         for nid, sid, pg, text in short:
             if is_contentless(text):
                 contentless[nid] = True

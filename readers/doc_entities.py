@@ -2,8 +2,7 @@
 located at its paragraph or table, linked the same way as in video.
 
 Only the model's tok2vec and ner components run, batched with ``nlp.pipe``, and only on short
-windows around the words the cheap capitalisation scan (:mod:`sleuth.readers.names`, shared
-with video) flags as possible
+windows around the words the cheap capitalisation scan of the video reader flags as possible
 names or acronyms: the model labels (almost) nothing elsewhere, and reading a few words of
 context instead of whole pages keeps NER a small share of ingestion (see README, "Entities").
 
@@ -22,11 +21,11 @@ import threading
 from collections import Counter, defaultdict
 
 from ..core import Entity, Mention, Tree
+from .names import ACRONYM, STOP, acronym_key, candidates, initials, normalise
 from .textsplit import sentence_spans
-from .names import _ACR, _TOK as _NAME_TOK, STOP, acronym_key, candidates, initials, normalise
 
 _FIRST = re.compile(r"\W*([A-Z][a-z]+)\b")
-_TOK = _NAME_TOK  # the scanner's tokens, so its token indices apply
+_TOK = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’\.\-]*|&")  # the video scanner's tokens, so its indices apply
 #: words of context kept either side of a possible name: enough for the model to tell a
 #: person from an organisation ("Mr.", "Inc.", "in"), far fewer words than whole sentences
 CONTEXT = 4
@@ -125,7 +124,7 @@ def ner_mentions(texts: list[str]) -> list[list[tuple[str, str, int, int]]]:
         # model's spans come with no kind, and take one from a name they abbreviate
         for m in _TOK.finditer(piece):
             tok = m.group().strip(".-'’")
-            if _ACR.match(tok) and not any(a <= m.start() < b for a, b in taken):
+            if ACRONYM.match(tok) and not any(a <= m.start() < b for a, b in taken):
                 out[ti].append((tok, "", off + m.start(), off + m.start() + len(tok)))
     return out
 

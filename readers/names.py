@@ -29,7 +29,7 @@ STOP = frozenset(
 #: lower-case words allowed inside a capitalised name ("Bank of England", "Leonardo da Vinci")
 CONNECT = frozenset("of the for and de da di van von der del la le du on".split())
 _CAP = re.compile(r"^[A-Z][a-zA-Z'’\-]*[a-zA-Z]$|^[A-Z]$")
-_ACR = re.compile(r"^(?:[A-Z][A-Z0-9&]{1,6}|(?:[A-Z]\.){2,6})s?$")
+ACRONYM = re.compile(r"^(?:[A-Z][A-Z0-9&]{1,6}|(?:[A-Z]\.){2,6})s?$")
 _TOK = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’\.\-]*|&")
 
 
@@ -67,7 +67,7 @@ def candidates(text: str) -> list[tuple[str, str, int]]:
     i = 0
     while i < len(toks):
         tok, pos = toks[i]
-        if _ACR.match(tok) and not upper_line and len(acronym_key(tok)) >= 2:
+        if ACRONYM.match(tok) and not upper_line and len(acronym_key(tok)) >= 2:
             out.append((tok, "acronym", i))
             i += 1
             continue
@@ -75,7 +75,7 @@ def candidates(text: str) -> list[tuple[str, str, int]]:
             j = i + 1
             while j < len(toks):
                 t = toks[j][0]
-                if _CAP.match(t) and not _ACR.match(t) or (upper_line and t.isalpha()):
+                if _CAP.match(t) and not ACRONYM.match(t) or (upper_line and t.isalpha()):
                     j += 1
                 elif t.lower() in CONNECT and j + 1 < len(toks) and (_CAP.match(toks[j + 1][0]) or upper_line):
                     j += 1
