@@ -110,3 +110,22 @@ def test_summary_pairs_questions_and_counts_not_answerable():
     assert s["systems"]["agent"]["accuracy"] == 100.0 and s["systems"]["flat_rag"]["accuracy"] == 0.0
     assert s["systems"]["agent"]["gold_page_cited"] == 100.0 and s["systems"]["agent"]["answerable"] == 1
     assert s["systems"]["agent"]["p50_seconds"] == 20.0
+
+
+def test_cli_e2e_mode(bench, tmp_path):
+    from typer.testing import CliRunner
+
+    from sleuth.cli import app
+
+    root, lib = bench
+    out = tmp_path / "cli"
+    res = CliRunner().invoke(app, ["eval", "mmlongbench", "--data", str(root), "--mode", "e2e", "--llm", "local",
+                                   "--model", "smollm2", "--library", str(lib.home), "--out", str(out), "--per-doc", "1",
+                                   "--limit", "1", "--systems", "heuristic", "--json"])
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.stdout)
+    assert d["questions"] == 1 and set(d["systems"]) == {"heuristic"}
+    assert (out / "mmlongbench-e2e.md").is_file()
+    bad = CliRunner().invoke(app, ["eval", "mmlongbench", "--data", str(root), "--mode", "e2e", "--llm", "local",
+                                   "--model", "smollm2", "--library", str(lib.home), "--out", str(out), "--systems", "oracle"])
+    assert bad.exit_code == 2 and "oracle" in bad.output
