@@ -4,7 +4,8 @@
                      as parallel ``search`` calls beside the heuristic planner's free ones (each
                      sub-question of a multi-part question, identifiers searched exactly)
     round 2  read    the best located paragraphs across all those searches (reciprocal-rank
-                     fusion) are read in full, in parallel, within the evidence token budget
+                     fusion) are read in full, in parallel; the answer prompt takes them in
+                     that order until the evidence token budget is full
     answer           one model call over the read text writes a short answer citing node ids;
                      the graph keeps only ids that were read
 
@@ -115,7 +116,7 @@ def passages_text(evidence: list[dict], budget_tokens: int, count_tokens, per_pa
 class CompactLLMPolicy:
     """Plan → parallel searches → parallel reads → one cited answer, with a small model."""
 
-    def __init__(self, llm, *, reads: int = 6, evidence_tokens: int = 1500, fine_k: int = 6, max_queries: int = 4):
+    def __init__(self, llm, *, reads: int = 12, evidence_tokens: int = 1200, fine_k: int = 6, max_queries: int = 4):
         self.llm = llm
         self.reads, self.evidence_tokens, self.fine_k, self.max_queries = reads, evidence_tokens, fine_k, max_queries
         self.name = f"llm:{getattr(llm, 'name', type(llm).__name__)}"
@@ -212,7 +213,10 @@ class CompactLLMPolicy:
         return out
 
     def _reads(self, state: dict, ctx) -> list[dict]:
-        per = max(120, self.evidence_tokens // max(1, self.reads))
+        # paragraphs are mostly shorter than an even share of the budget: read twice as many as
+        # an even split would fit, each up to twice its share; the answer prompt takes them in
+        # fused order until the evidence budget is full
+        per = max(120, 2 * self.evidence_tokens // max(1, self.reads))
         return [{"tool": "read", "args": {"node": i, "max_tokens": per}, "meta": {"purpose": "read"}}
                 for i, _score, _hit in fuse(state["observations"])[: self.reads]]
 
