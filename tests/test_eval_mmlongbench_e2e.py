@@ -129,3 +129,14 @@ def test_cli_e2e_mode(bench, tmp_path):
     bad = CliRunner().invoke(app, ["eval", "mmlongbench", "--data", str(root), "--mode", "e2e", "--llm", "local",
                                    "--model", "smollm2", "--library", str(lib.home), "--out", str(out), "--systems", "oracle"])
     assert bad.exit_code == 2 and "oracle" in bad.output
+
+
+def test_parallel_searches_are_counted_from_overlapping_spans():
+    ev = [{"type": "tool_start", "round": 1, "id": "a", "tool": "search", "t": 0.0},
+          {"type": "tool_start", "round": 1, "id": "b", "tool": "search", "t": 0.1},
+          {"type": "tool_start", "round": 1, "id": "c", "tool": "search", "t": 2.0},
+          {"type": "tool_end", "round": 1, "id": "a", "tool": "search", "seconds": 1.0},
+          {"type": "tool_end", "round": 1, "id": "b", "tool": "search", "seconds": 1.0},
+          {"type": "tool_end", "round": 1, "id": "c", "tool": "search", "seconds": 0.5}]
+    assert E._overlapping(ev, 1) == 2  # a and b overlap; c runs alone afterwards
+    assert E._overlapping(ev[2:3] + ev[5:], 1) == 1
