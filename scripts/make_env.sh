@@ -5,6 +5,7 @@ set -euo pipefail
 ENV_DIR="${1:?usage: make_env.sh ENV_DIR}"
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 PY="${PYTHON:-python3}"
+bash "$ROOT/scripts/system_deps.sh"  # apt packages the tests need (espeak-ng), only when missing
 if [ ! -x "$ENV_DIR/bin/python" ]; then
   "$PY" -m venv "$ENV_DIR"
 fi
