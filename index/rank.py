@@ -70,6 +70,16 @@ class NodeTable:
     source_names: dict[int, set[str]]
     name_df: dict[str, int]
 
+    def sources_named(self, word: str) -> list[int]:
+        inv = self.__dict__.get("_inverted")
+        if inv is None:
+            inv = defaultdict(list)
+            for sid, toks in self.source_names.items():
+                for t in toks:
+                    inv[t].append(sid)
+            self.__dict__["_inverted"] = inv
+        return inv.get(word, [])
+
     @classmethod
     def load(cls, lib, generation: int) -> "NodeTable":
         tier_code = case((NodeRow.tier == "fine", 0), (NodeRow.tier == "coarse", 1), else_=2)
@@ -164,11 +174,10 @@ def route_scores(table: NodeTable, query: str) -> dict[int, float]:
     if not words or not table.source_names:
         return {}
     n = len(table.source_names)
-    raw: dict[int, float] = {}
-    for sid, toks in table.source_names.items():
-        hit = words & toks
-        if hit:
-            raw[sid] = sum(np.log((n + 1) / (table.name_df.get(t, 0) + 0.5)) for t in hit)
+    raw: dict[int, float] = defaultdict(float)
+    for w in words:  # through the inverted list: the cost follows the matches, not the library
+        for sid in table.sources_named(w):
+            raw[sid] += float(np.log((n + 1) / (table.name_df.get(w, 0) + 0.5)))
     if not raw or len(raw) == n:
         return {}
     top = max(raw.values())
