@@ -65,3 +65,31 @@ def test_question_names_and_routing():
     r = RK.route_scores(t, "What was Costco's net income in 2021 according to the Annual Report?")
     assert r[1] == 1.0 and 0 < r.get(2, 0) < 0.5 and 3 not in r
     assert RK.route_scores(t, "what was the net income in 2021?") == {}
+
+
+def test_node_table_from_a_library(tmp_path):
+    from conftest import write_corpus
+
+    from sleuth.library import Library
+
+    write_corpus(tmp_path / "docs", {
+        "costco_annual.md": "# Results\n\n## Income\n\nNet income was 5,007 million dollars for the fiscal year.\n\n"
+                            "2021.\n\n## References\n\nSmith, J. Warehouse clubs and their members. Journal of Retail, 2019.\n",
+        "tides.md": "# Tides\n\n## Notes\n\nSpring tides reach six metres at the north pier.\n"})
+    with Library(tmp_path / "lib") as lib:
+        lib.add([tmp_path / "docs"])
+        t = RK.NodeTable.load(lib, 0)
+        with lib.Session() as s:
+            from sqlalchemy import select
+
+            from sleuth.index.schema import NodeRow
+            rows = {r.text.split()[0]: r for r in s.execute(select(NodeRow).where(NodeRow.tier == "fine")).scalars()}
+        assert t.contentless[rows["2021."].id] and t.contentless[rows["Smith,"].id]
+        assert not t.contentless[rows["Net"].id] and not t.contentless[rows["Spring"].id]
+        assert t.section[rows["Net"].id] == rows["Net"].parent_id  # its section "Income"
+        src = {r["name"]: r["id"] for r in lib.sources()}
+        assert "costco" in t.source_names[src["costco_annual.md"]]
+        assert RK.route_scores(t, "What was Costco's net income?") == {src["costco_annual.md"]: 1.0}
+        # search: the contentless "2021." never outranks the paragraph that holds the answer
+        hits = lib.search("Costco net income 2021", level="fine", k=3)
+        assert hits[0]["snippet"].startswith("Net income")
