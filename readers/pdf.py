@@ -9,6 +9,7 @@ PDF outline when it has one, else from font size/weight and numbering) and the t
 from __future__ import annotations
 
 import re
+import statistics
 from collections import Counter
 from pathlib import Path
 from typing import Callable
@@ -169,6 +170,10 @@ def garbled_reason(pd: px.PageData) -> str:
         # many different letters: a table of S/O/P marks has many single letters, but few kinds
         if len(words) >= 40 and len(singles) > 0.3 * len(words) and len({w.lower() for w in singles}) >= 10:
             return f"text layer garbled: {100 * len(singles) / len(words):.0f}% of words are single letters"
+        # or joined into runs far longer than words: no spacing tells the words apart
+        letters = sum(len(w) for w in words)
+        if words and letters >= 200 and statistics.median(len(w) for w in words) > 15:
+            return f"text layer garbled: letters run together (median word {statistics.median(len(w) for w in words):.0f} characters)"
     return ""
 
 
