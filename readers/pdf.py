@@ -9,6 +9,7 @@ PDF outline when it has one, else from font size/weight and numbering) and the t
 from __future__ import annotations
 
 import re
+import statistics
 from collections import Counter
 from pathlib import Path
 from typing import Callable
@@ -159,14 +160,20 @@ def garbled_reason(pd: px.PageData) -> str:
     if q.sampled and q.unmapped > GARBLED_UNMAPPED * q.sampled:
         return f"text layer garbled: {100 * q.unmapped / q.sampled:.0f}% of glyphs without a Unicode mapping"
     # implausible words: ordinary text has few one-letter words ("a", "I"); text whose letters
-    # come out one by one (spacing PDFium could not make sense of) has mostly those
+    # come out one by one (spacing PDFium could not make sense of) has mostly those, and of
+    # every letter
     if q.words >= 40 and q.single > 0.3 * q.words:
         # PDFium's words are checked first because that is free; the words the layout joins
         # (which also read the line's own letter spacing) decide
         words = [w for ln in build_lines(pd.spans) for w in ln.text.split() if any(c.isalpha() for c in w)]
-        single = sum(1 for w in words if len(w) == 1 and w not in "aAI")
-        if len(words) >= 40 and single > 0.3 * len(words):
-            return f"text layer garbled: {100 * single / len(words):.0f}% of words are single letters"
+        singles = [w for w in words if len(w) == 1 and w not in "aAI"]
+        # many different letters: a table of S/O/P marks has many single letters, but few kinds
+        if len(words) >= 40 and len(singles) > 0.3 * len(words) and len({w.lower() for w in singles}) >= 10:
+            return f"text layer garbled: {100 * len(singles) / len(words):.0f}% of words are single letters"
+        # or joined into runs far longer than words: no spacing tells the words apart
+        letters = sum(len(w) for w in words)
+        if words and letters >= 200 and statistics.median(len(w) for w in words) > 15:
+            return f"text layer garbled: letters run together (median word {statistics.median(len(w) for w in words):.0f} characters)"
     return ""
 
 
