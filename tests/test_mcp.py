@@ -53,7 +53,8 @@ def test_mcp_session_lists_the_tools_and_gets_located_hits(library):
 
     async def run(session):
         tools = (await session.list_tools()).tools
-        hits = await session.call_tool("search", {"query": "harbour wall basalt", "k": 3})
+        # (within: the protocol is under test here, not ranking across files)
+        hits = await session.call_tool("search", {"query": "harbour wall basalt", "within": "notes.md", "k": 3})
         pdf = await session.call_tool("search", {"query": "energy yield", "level": "paragraph",
                                                  "within": "report.pdf", "k": 2})
         first = pdf.structured_content["hits"][0]
