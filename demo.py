@@ -41,7 +41,9 @@ def make_demo_video(corpus: Path) -> Path:
     return path
 
 
-def run_demo(workdir: Path, *, as_json: bool = False, console=None) -> int:
+def run_demo(workdir: Path, *, as_json: bool = False, say=None) -> int:
+    """``say(*parts)`` prints plain strings verbatim and ``(text, style)`` pairs styled
+    (:func:`sleuth.terminal.say`); answers and snippets are never read as markup."""
     from .library import Library
     from .samples import DEMO_FACTS, make_demo_corpus
 
@@ -55,15 +57,16 @@ def run_demo(workdir: Path, *, as_json: bool = False, console=None) -> int:
     report = lib.add([corpus])
     out = {"corpus": [str(f) for f in files], "index": report.to_dict()["counts"],
            "index_seconds": round(time.perf_counter() - t0, 2), "search": [], "answers": []}
-    say = (lambda *a, **k: None) if as_json or console is None else console.print
-    say(f"[bold]indexed[/] {len(files)} files in {out['index_seconds']}s: "
+    if as_json or say is None:
+        say = lambda *a: None  # noqa: E731
+    say(("indexed", "bold"), f" {len(files)} files in {out['index_seconds']}s: "
         + ", ".join(f"{v} {k}" for k, v in out["index"].items() if v))
     for r in report.failed:
-        say(f"[red]failed:[/] {r.reason}")
-    say("\n[bold]sleuth search[/] \"marine growth on the blades\" --level fine")
+        say(("failed:", "red"), " ", r.reason)
+    say("\n", ("sleuth search", "bold"), ' "marine growth on the blades" --level fine')
     for h in lib.search("marine growth on the blades", level="fine", k=3):
         out["search"].append(h)
-        say(f"  {h['label']}  [dim]{h['snippet'][:110]}[/]", highlight=False)
+        say(f"  {h['label']}  ", (h["snippet"][:110], "dim"))
     questions = [(f["question"], [f["answer"]]) for f in DEMO_FACTS]
     questions += [(VIDEO_FACT["question"], [VIDEO_FACT["answer"]]), (TWO_PART["question"], TWO_PART["answer"])]
     found = 0
@@ -72,11 +75,11 @@ def run_demo(workdir: Path, *, as_json: bool = False, console=None) -> int:
         ok = all(e.lower() in ans.text.lower() for e in expected)
         found += ok
         out["answers"].append({"question": q, "expected": expected, "found": ok, "answer": ans.to_dict()})
-        say(f"\n[bold]Q:[/] {q}")
-        say(ans.render(), highlight=False)
-        say(f"[{'green' if ok else 'red'}]expected {' + '.join(expected)}: {'found' if ok else 'not found'}[/]")
+        say("\n", ("Q:", "bold"), f" {q}")
+        say(ans.render())
+        say((f"expected {' + '.join(expected)}: {'found' if ok else 'not found'}", "green" if ok else "red"))
     out["found"] = f"{found}/{len(questions)}"
-    say(f"\n[bold]{found}/{len(questions)}[/] answers contain the known fact.")
+    say("\n", (f"{found}/{len(questions)}", "bold"), " answers contain the known fact.")
     if as_json:
         print(json.dumps(out, ensure_ascii=False, indent=2, default=str))
     lib.close()
