@@ -109,10 +109,10 @@ def test_choice_lists_mirror_the_code_that_uses_them():
     from sleuth.eval.runner import BENCHMARKS
     from sleuth.index.search import tiers_for
     from sleuth.readers.pdf import OCR_MODES
-    from sleuth.readers.video.speech import ASR_MODES
+    from sleuth.readers import ASR_ALIASES, ASR_MODES
 
     assert set(OCR_CHOICES) == set(OCR_MODES)
-    assert set(ASR_CHOICES) - {"off"} == set(ASR_MODES)
+    assert set(ASR_CHOICES) == set(ASR_MODES) | set(ASR_ALIASES)
     assert set(LEVEL_CHOICES) == set(LEVEL_NAMES)
     for level in LEVEL_CHOICES:
         if level != "entity":
