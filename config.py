@@ -31,7 +31,7 @@ from typing import Any, Mapping
 
 CONFIG_NAME = "sleuth.toml"
 
-#: Every environment variable sleuth reads: name -> what it sets. ``docs/environment.md`` and
+#: Every environment variable sleuth reads: name -> what it sets. ``docs/configuration.md`` and
 #: ``sleuth --help`` are made from this table; a test checks the code reads no other.
 ENVIRONMENT: dict[str, str] = {
     "SLEUTH_LIBRARY": "library folder or SQLAlchemy URL (`--library`; default `./.sleuth`)",
@@ -46,6 +46,7 @@ ENVIRONMENT: dict[str, str] = {
     "SLEUTH_HF_MODEL": "local transformers model folder for `--llm hf` (wins over SLEUTH_MODEL there)",
     "SLEUTH_OCR_THREADS": "threads per OCR model (default: one per model, two models in parallel)",
     "SLEUTH_CACHE": "cache folder for downloaded-once artefacts such as converted speech models (default `~/.cache/sleuth`)",
+    "SLEUTH_DEBUG": "set to show the full traceback of an unexpected error instead of one line (for bug reports)",
     "SLEUTH_ENV": "scripts/demo.sh and scripts/test.sh: the virtual environment folder to build (default `.venv`)",
     "SLEUTH_SHARED_DATA": "tests and benchmarks: the shared data folder when `../shared/data` is not beside the checkout",
 }
