@@ -70,6 +70,8 @@ def resolve_model(name: str, cache_dir: Path) -> tuple[str, str | None, str]:
     if name == "qwen":
         return str(cache_dir), join_qwen(cache_dir / "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf").name, \
             "Qwen2.5-Coder-1.5B-Instruct Q4_K_M"
+    if name in RANDOM_SHAPES:
+        return name, None, f"{name} (random weights: timing only)"
     p = Path(name)
     if p.is_file() and p.suffix == ".gguf":
         return str(p.parent), p.name, p.name
@@ -104,6 +106,18 @@ def join_qwen(out: Path) -> Path:
     return out
 
 
+#: shapes of the real models with random weights: prefill and decode cost do not depend on the
+#: weights' values, so a machine without the weight packages can still time the whole model
+RANDOM_SHAPES = {
+    "random-smollm2-135m": dict(arch="LlamaConfig", hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
+                                num_attention_heads=9, num_key_value_heads=3, vocab_size=49152,
+                                max_position_embeddings=8192, rope_theta=100000.0, tie_word_embeddings=True),
+    "random-qwen2.5-1.5b": dict(arch="Qwen2Config", hidden_size=1536, intermediate_size=8960, num_hidden_layers=28, num_attention_heads=12,
+                                num_key_value_heads=2, vocab_size=151936, max_position_embeddings=32768,
+                                rope_theta=1_000_000.0, tie_word_embeddings=True),
+}
+
+
 def load(folder: str, gguf: str | None, device: str, dtype: str):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -111,6 +125,14 @@ def load(folder: str, gguf: str | None, device: str, dtype: str):
     from sleuth.kernels import hf as khf
 
     khf.register()
+    if folder in RANDOM_SHAPES:
+        import transformers
+
+        torch.manual_seed(0)
+        shape = dict(RANDOM_SHAPES[folder])
+        cfg = getattr(transformers, shape.pop("arch"))(**shape, attn_implementation="sdpa")
+        model = AutoModelForCausalLM.from_config(cfg, dtype=getattr(torch, dtype))
+        return None, model.to(device).eval()
     kw = {"gguf_file": gguf} if gguf else {}
     tok = AutoTokenizer.from_pretrained(folder, **kw)
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=getattr(torch, dtype), attn_implementation="sdpa", **kw)
@@ -156,7 +178,8 @@ def build_prompt(tok, length: int, facts: list[tuple[str, str]], data: Path, tai
     rendered = tok.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
     head, after = rendered.split(mark)
     primer = "The special magic number for {w} mentioned in the text is"
-    suffixes = [tok((after + primer).replace("{w}", w), add_special_tokens=False)["input_ids"] for w, _ in facts]
+    asked = facts or [(WORDS[0], "")]  # no needles: one question still ends the prompt (decode timing)
+    suffixes = [tok((after + primer).replace("{w}", w), add_special_tokens=False)["input_ids"] for w, _ in asked]
     head_ids = tok(head, add_special_tokens=False)["input_ids"]
     room = length - len(head_ids) - max(len(s) for s in suffixes)
     text = corpus_text(data, room * 6, domains)
@@ -164,7 +187,7 @@ def build_prompt(tok, length: int, facts: list[tuple[str, str]], data: Path, tai
     if len(hay) < room:
         sys.exit(f"bench_sparse_quality: {data} holds fewer than {room} tokens of usable text")
     # plant each fact at a depth in 10%..85% of the haystack, on a token boundary, before the ppl tail
-    depths = [0.10 + 0.75 * i / max(1, len(facts) - 1) for i in range(len(facts))] if len(facts) > 1 else [0.5]
+    depths = [0.10 + 0.75 * i / max(1, len(facts) - 1) for i in range(len(facts))] if len(facts) > 1 else [0.5][: len(facts)]
     fact_ids = [tok(f" The special magic number for {w} is {c}. ", add_special_tokens=False)["input_ids"] for w, c in facts]
     out, prev = [], 0
     for d, ids in zip(depths, fact_ids):
@@ -181,14 +204,16 @@ def build_prompt(tok, length: int, facts: list[tuple[str, str]], data: Path, tai
 
 # -- attention settings ---------------------------------------------------------------------------
 
-def settings(length: int, budgets: list[int], gates: list[str], block: int) -> list[tuple[str, dict | None]]:
+def settings(length: int, budgets: list[int], gates: list[str], block: int, backend: str = "torch"
+             ) -> list[tuple[str, dict | None]]:
     out: list[tuple[str, dict | None]] = [("dense", None)]
     for budget in budgets:
         if budget >= length:
             continue
         top_k = budget // block - 1
         for gate in gates:
-            cfg = {"block_size": block, "top_k": top_k, "n_sink": 1, "n_local": 1, "min_sparse_len": 0}
+            cfg = {"block_size": block, "top_k": top_k, "n_sink": 1, "n_local": 1, "min_sparse_len": 0,
+                   "prefill_backend": backend}
             if gate == "mean":
                 cfg.update(mode="block", gate="mean", decode_gate="mean")
             elif gate == "quest":
@@ -344,11 +369,14 @@ def run(args) -> None:
         folder, gguf, label = resolve_model(name, Path(args.cache_dir))
         tok = model = None
         for length in lengths:
-            grid = settings(length, budgets, gates, args.block)
-            facts = needles(args.needles)
+            grid = settings(length, budgets, gates, args.block, args.prefill_backend)
+            if args.only:
+                grid = [(s, c) for s, c in grid if s in args.only.split(",")]
+            facts = needles(args.needles) if folder not in RANDOM_SHAPES else []
             todo = [(s, c) for s, c in grid if (name, length, s, "prefill", None) not in done
                     or any((name, length, s, "needle", w) not in done for w, _ in facts)]
-            want_decode = args.decode and (name, length, args.decode, "decode", None) not in done
+            want_decode = bool(args.decode) and (name, length, args.decode, "decode", None) not in done
+            grid_all = settings(length, budgets, gates, args.block, args.prefill_backend)
             if not todo and not want_decode:
                 continue
             if model is None:
@@ -359,11 +387,16 @@ def run(args) -> None:
             if ctx and length > ctx:
                 log(f"{label}: {length} tokens exceed its context ({ctx}); skipped")
                 continue
-            prefix, suffixes, depths = build_prompt(tok, length, facts, Path(args.data), args.ppl_tail,
-                                                   args.domains.split(","))
+            if tok is None:  # random weights: random tokens, timing only
+                g = torch.Generator().manual_seed(length)
+                prefix = torch.randint(model.config.vocab_size, (length - 16,), generator=g).tolist()
+                suffixes, depths, facts, eos = [prefix[:16]], [], [], set()
+            else:
+                prefix, suffixes, depths = build_prompt(tok, length, facts, Path(args.data), args.ppl_tail,
+                                                       args.domains.split(","))
+                eos = {t for t in (tok.eos_token_id, tok.pad_token_id) if t is not None}
+                eos |= {tok.convert_tokens_to_ids(t) for t in ("<|im_end|>", "<|endoftext|>") if t in tok.get_vocab()}
             ids = torch.tensor([prefix], device=args.device)
-            eos = {t for t in (tok.eos_token_id, tok.pad_token_id) if t is not None}
-            eos |= {tok.convert_tokens_to_ids(t) for t in ("<|im_end|>", "<|endoftext|>") if t in tok.get_vocab()}
             log(f"{label} @ {length}: prompt {len(prefix)} tokens + question ~{len(suffixes[0])}, {len(facts)} needles")
             for setting, cfg in todo:
                 apply(model, cfg)
@@ -388,7 +421,7 @@ def run(args) -> None:
                 del cache
                 gc.collect()
             if want_decode:
-                cfg = dict(grid).get(args.decode)
+                cfg = dict(grid_all).get(args.decode)
                 if cfg is None:
                     log(f"decode: setting {args.decode!r} not in this length's grid; skipped")
                     continue
@@ -401,7 +434,7 @@ def run(args) -> None:
                           "kind": "decode" if placement == "disk" else "decode-dense", "needle": None, "config": cfg,
                           "placement": placement, "prefill_s": pre["prefill_s"], "tokens": len(new),
                           "decode_ms_per_token": 1000 * s_tok, "resident_kv_mib": resident_kv_bytes(cache) / 2**20,
-                          "answer": tok.decode(new, skip_special_tokens=True)[:80]})
+                          "answer": tok.decode(new, skip_special_tokens=True)[:80] if tok else ""})
                     log(f"  decode {placement}: {1000 * s_tok:.0f} ms/token, resident KV {resident_kv_bytes(cache) / 2**20:.1f} MiB")
                     del cache
                     gc.collect()
@@ -423,6 +456,7 @@ def summarise(path: Path) -> list[dict]:
         elif r["kind"] == "needle":
             g["needles"] += 1
             g["found"] += bool(r["found"])
+            g.setdefault("answers", {})[r["needle"]] = r["answer"]
         elif r["kind"] in ("decode", "decode-dense"):
             g.setdefault("decode", []).append({k: r[k] for k in ("placement", "decode_ms_per_token", "resident_kv_mib")})
     out = []
@@ -435,19 +469,23 @@ def summarise(path: Path) -> list[dict]:
             g["speedup"] = dense["prefill_s"] / g["prefill_s"]
         if g["needles"] and dense.get("needles"):
             g["needle_delta_points"] = 100 * (g["found"] / g["needles"] - dense["found"] / dense["needles"])
+            both = [w for w in g.get("answers", {}) if w in dense.get("answers", {})]
+            # answers identical to dense's: fidelity even where the model itself is wrong
+            g["same_as_dense"] = f"{sum(g['answers'][w] == dense['answers'][w] for w in both)}/{len(both)}"
         out.append(g)
     return out
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| model | length | setting | needles found | needle Δ pts | ppl | ppl / dense | prefill s | speed-up | peak MiB |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| model | length | setting | needles found | needle Δ pts | same answer as dense | ppl | ppl / dense "
+             "| prefill s | speed-up | peak MiB |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for g in rows:
         if "ppl" not in g and not g["needles"]:
             continue
         f = lambda k, fmt: (fmt.format(g[k]) if g.get(k) is not None else "")  # noqa: E731
         lines.append(f"| {g['model']} | {g['length']} | {g['setting']} | {g['found']}/{g['needles']} | "
-                     f"{f('needle_delta_points', '{:+.0f}')} | {f('ppl', '{:.3f}')} | {f('ppl_ratio', '{:.3f}')} | "
+                     f"{f('needle_delta_points', '{:+.0f}')} | {g.get('same_as_dense', '')} | {f('ppl', '{:.3f}')} | {f('ppl_ratio', '{:.3f}')} | "
                      f"{f('prefill_s', '{:.1f}')} | {f('speedup', '{:.2f}x')} | {f('peak_mib', '{:.0f}')} |")
     dec = [(g, d) for g in rows for d in g.get("decode", [])]
     if dec:
@@ -470,9 +508,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--domains", default="single-document_qa,multi-document_qa",
                     help="LongBench v2 folders whose contexts make the haystack, in order")
     ap.add_argument("--ppl-tail", type=int, default=512)
+    ap.add_argument("--only", default="", help="comma list of settings to run (e.g. dense,quest-2048); default all")
     ap.add_argument("--decode", default="", help="setting (e.g. quest-2048) to time with the KV cache on disk")
     ap.add_argument("--decode-tokens", type=int, default=16)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--prefill-backend", default="torch", help="torch, or triton (CUDA) for block-mode prefill")
     ap.add_argument("--dtype", default="float32")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--data", default=DEFAULT_DATA)
