@@ -7,16 +7,23 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Literal, Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from . import terminal
+from .cli_conventions import (ASR_CHOICES, LEVEL_CHOICES, OCR_CHOICES, SleuthGroup, check_benchmark, parse_agent_budget,
+                              parse_budgets, root)
+from .cli_progress import IndexProgress
+from .config import HELP_EPILOG
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="sleuth: agentic retrieval over long documents and videos, with located citations.")
+app = typer.Typer(cls=SleuthGroup, add_completion=True, no_args_is_help=True,
+                  context_settings={"help_option_names": ["-h", "--help"]},
+                  help="sleuth: agentic retrieval over long documents and videos, with located citations.",
+                  epilog=HELP_EPILOG)
+app.callback()(root)
 # All output goes through sleuth.terminal: markup off, control characters removed, so document
 # text, file names and model output are shown verbatim and never styled, linked or obeyed.
 console, err = terminal.out, terminal.err
@@ -50,33 +57,16 @@ def index(paths: List[Path] = typer.Argument(..., help="Files and folders (docum
           library: Optional[str] = LIB_OPT, home: Optional[str] = HOME_OPT,
           prune: bool = typer.Option(False, "--prune", help="Drop indexed files under PATHS that no longer exist."),
           force: bool = typer.Option(False, "--force", help="Re-index even unchanged files."),
-          ocr: str = typer.Option("auto", help="OCR for image-only pages: auto (fast PP-OCR), rapid, thorough, force, off, paddle."),
-          asr: str = typer.Option("auto", help="Speech for videos: auto (subtitles, else whisper, else pocketsphinx), subtitles, whisper, pocketsphinx, off (= none)."),
+          ocr: Literal[OCR_CHOICES] = typer.Option("auto", help="OCR for image-only pages: auto (fast PP-OCR), rapid, thorough, force, off, paddle."),
+          asr: Literal[ASR_CHOICES] = typer.Option("auto", help="Speech for videos: auto (subtitles, else whisper, else pocketsphinx), subtitles, whisper, pocketsphinx, off (= none)."),
           as_json: bool = JSON_OPT):
     """Build or update the library from PATHS (incremental by content hash)."""
     from .library import LibraryBusy
     from .readers import check_modes
 
-    try:  # a bad option is one usage error before any work, not one failure per file
-        ocr, asr = check_modes(ocr, asr)
-    except ValueError as e:
-        error(e)
-        raise typer.Exit(2)
+    ocr, asr = check_modes(ocr, asr)  # the choices are checked while parsing; this maps off -> none
     lib = _open(library, home, create=True)
-    # File names go into the description: no markup there either.
-    progress = Progress(SpinnerColumn(), TextColumn("{task.description}", style="bold", markup=False), BarColumn(),
-                        MofNCompleteColumn(), TimeElapsedColumn(), console=err.get(), disable=as_json, transient=False)
-    task = None
-
-    def on_progress(event: str, path: str, done: int, total: int):
-        nonlocal task
-        if task is None:
-            task = progress.add_task("indexing", total=max(total, 1))
-        name = terminal.clean(Path(path).name)
-        if event.startswith("stage:"):
-            progress.update(task, description=f"{event[6:]} {name}")
-        elif event == "done":
-            progress.update(task, completed=done, description="indexing")
+    progress = IndexProgress(err.get(), disable=as_json)
 
     def on_result(r):
         if r.status == "failed":
@@ -89,7 +79,7 @@ def index(paths: List[Path] = typer.Argument(..., help="Files and folders (docum
     try:
         with progress:
             report = lib.add([str(p) for p in paths], prune=prune, force=force, ocr=ocr, asr=asr,
-                             progress=on_progress, on_result=on_result)
+                             progress=progress, on_result=on_result)
     except LibraryBusy as e:
         error(e)
         raise typer.Exit(3)
@@ -117,9 +107,9 @@ def index(paths: List[Path] = typer.Argument(..., help="Files and folders (docum
 
 @app.command()
 def search(query: str, library: Optional[str] = LIB_OPT, home: Optional[str] = HOME_OPT,
-           level: str = typer.Option("any", help="any, source, coarse, fine, entity, or a kind (section, paragraph, scene, segment…)."),
+           level: Literal[LEVEL_CHOICES] = typer.Option("any", help="any, source, coarse, fine, entity, or a kind (section, paragraph, scene, segment…)."),
            within: Optional[str] = typer.Option(None, help="A node id or a source name to search under."),
-           k: int = typer.Option(8, "-k", help="Number of hits."),
+           k: int = typer.Option(8, "-k", "--top-k", min=1, max=100, help="Number of hits (1-100)."),
            as_json: bool = JSON_OPT):
     """Plain located search (no agent)."""
     lib = _open(library, home)
@@ -211,7 +201,7 @@ def _render(lib, d: dict, out: Path) -> Path:
 
 @app.command()
 def status(library: Optional[str] = LIB_OPT, home: Optional[str] = HOME_OPT, as_json: bool = JSON_OPT):
-    """Counts per level, size on disk, the last run and recent failures."""
+    """Counts per tier and kind, size on disk, the last run and recent failures."""
     lib = _open(library, home)
     st = lib.status()
     if as_json:
@@ -242,10 +232,17 @@ def _mb(n: int) -> str:
 
 @app.command()
 def ask(question: str, library: Optional[str] = LIB_OPT, home: Optional[str] = HOME_OPT,
-        llm: str = typer.Option(os.environ.get("SLEUTH_LLM", "none"), help="none (heuristic planner), openai, hf."),
+        llm: str = typer.Option("auto", envvar="SLEUTH_LLM",
+                                help="local (embedded llama.cpp model), none (heuristic planner), openai, hf; "
+                                     "auto: local when installed, else none."),
         base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible server URL."),
-        model: Optional[str] = typer.Option(None, "--model", help="Model name (openai) or local path (hf)."),
-        budget: Optional[str] = typer.Option(None, "--budget", help="e.g. rounds=3,calls=12,tokens=6000,seconds=60"),
+        model: Optional[str] = typer.Option(None, "--model",
+                                            help="local: a model name from `sleuth models` or a .gguf path; "
+                                                 "openai: the served model; hf: a local folder."),
+        within: Optional[List[str]] = typer.Option(None, "--within", "-w",
+                                                   help="Search only this indexed file (repeat for several)."),
+        budget: Optional[str] = typer.Option(None, "--budget", callback=parse_agent_budget,
+                                             help="e.g. rounds=3,calls=12,tokens=6000,seconds=60"),
         trace: bool = typer.Option(False, "--trace", help="Stream every round and tool call as it happens."),
         thread: Optional[str] = typer.Option(None, "--thread", help="Checkpoint under this id; asking again resumes."),
         as_json: bool = JSON_OPT):
@@ -263,7 +260,7 @@ def ask(question: str, library: Optional[str] = LIB_OPT, home: Optional[str] = H
             err.print(terminal.text((terminal.clean(line), "dim")))
 
     try:
-        ans = agent_ask(lib, question, llm=llm, base_url=base_url, model=model,
+        ans = agent_ask(lib, question, llm=llm, base_url=base_url, model=model, within=within or None,
                         budget=Budget.parse(budget) if budget else None, on_event=on_event, thread_id=thread)
     except AgentError as e:
         error(e)
@@ -274,28 +271,82 @@ def ask(question: str, library: Optional[str] = LIB_OPT, home: Optional[str] = H
     say(ans.render(trace=trace))
 
 
+@app.command()
+def models(as_json: bool = JSON_OPT,
+           measure: bool = typer.Option(False, "--measure", help="Time prefill and generation of each installed model now."),
+           prepare: bool = typer.Option(False, "--prepare", help="Join the default model's parts and check its sha256 now.")):
+    """Local models: installed or not, file path, licence, and the speed measured on this machine."""
+    from .agent import AgentError
+    from .agent import models as M
+
+    if prepare:
+        try:
+            M.ensure(M.DEFAULT)
+        except AgentError as e:
+            error(e)
+            raise typer.Exit(2)
+    if measure:
+        from .agent.llm_local import measure as measure_model
+
+        for row in M.describe():
+            if row["installed"]:
+                try:
+                    measure_model(row["name"])
+                except AgentError as e:
+                    error(f"{row['name']}: {e}")
+    rows = M.describe()
+    import importlib.util
+
+    runtime = importlib.util.find_spec("llama_cpp") is not None
+    if as_json:
+        _emit_json({"llama_cpp": runtime, "models_dir": str(M.models_dir()), "default": M.DEFAULT, "models": rows})
+        return
+    if not runtime:
+        error("llama-cpp-python is not installed: scripts/make_env.sh installs it (or use --llm none / openai)")
+    t = Table("model", "installed", "file", "prefill tok/s", "generate tok/s", "licence")
+    for r in rows:
+        sp = r.get("speed") or {}
+        cells = [r["name"] + (" (default)" if r["default"] else ""), "yes" if r["installed"] else f"no: {r['install']}",
+                 r["path"] or ("joined on first use" if r["installed"] else "-"),
+                 str(sp.get("prefill_tokens_per_s", "not measured")), str(sp.get("generate_tokens_per_s", "")), r["licence"]]
+        t.add_row(*(Text(c) for c in cells))  # paths are data, never markup
+    console.print(t)
+
+
 @app.command(name="eval")
-def eval_cmd(benchmark: str = typer.Argument(..., help="longbench, longbench-v2 or lvbench"),
+def eval_cmd(benchmark: str = typer.Argument(..., callback=check_benchmark, help="longbench, longbench-v2, lvbench or mmlongbench"),
              data: Path = typer.Option(..., "--data", help="Folder with the benchmark files."),
              subset: Optional[List[str]] = typer.Option(None, "--subset", help="Task names / domains to run."),
-             limit: Optional[int] = typer.Option(None, "--limit", help="Items per subset."),
-             mode: str = typer.Option("retrieval", "--mode", help="retrieval (no LLM) or e2e."),
-             budgets: str = typer.Option("500,1000,2000,4000", "--budgets", help="Token budgets (retrieval mode)."),
+             limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Items per subset."),
+             mode: Literal["retrieval", "e2e"] = typer.Option("retrieval", "--mode", help="retrieval (no LLM) or e2e."),
+             budgets: str = typer.Option("500,1000,2000,4000", "--budgets", callback=parse_budgets,
+                                         help="Token budgets (retrieval mode), comma-separated positive integers."),
              out: Path = typer.Option(Path("eval_out"), "--out", help="Output folder (resumable cache, reports)."),
-             llm: str = typer.Option("none", help="LLM backend for e2e mode."),
+             llm: Optional[str] = typer.Option(None, help="LLM backend for e2e mode (MMLongBench e2e: local unless given)."),
              base_url: Optional[str] = typer.Option(None, "--base-url"),
              model: Optional[str] = typer.Option(None, "--model"),
              videos: Optional[Path] = typer.Option(None, "--videos", help="LVBench: folder with <key>.mp4 files."),
+             eval_library: Optional[str] = typer.Option(None, "--library", "-L",
+                                                        help="MMLongBench: library of its PDFs (default <out>/mmlongbench-library)."),
+             per_doc: int = typer.Option(2, "--per-doc", min=0,
+                                         help="MMLongBench e2e: the first N questions of every document (0: all)."),
+             systems: str = typer.Option("agent,flat_rag,heuristic", "--systems", help="MMLongBench e2e: systems to run."),
+             evidence_tokens: int = typer.Option(1200, "--evidence-tokens", min=100,
+                                                 help="MMLongBench e2e: evidence tokens in the answer prompt (agent and flat RAG alike)."),
              as_json: bool = JSON_OPT):
-    """Run LongBench / LongBench v2 / LVBench and write JSON, Markdown and a plot."""
+    """Run LongBench / LongBench v2 / LVBench / MMLongBench-Doc and write JSON, Markdown and a plot."""
+    from .agent import AgentError
     from .eval.runner import run_eval
 
+    options = {k: v for k, v in {"llm": llm, "base_url": base_url, "model": model}.items() if v}
+    if benchmark == "mmlongbench" and mode == "e2e":
+        options.update(per_doc=per_doc or None, evidence_tokens=evidence_tokens, command=" ".join(sys.argv),
+                       systems=[s.strip() for s in systems.split(",") if s.strip()])
     try:
         summary = run_eval(benchmark, data=data, subset=subset, limit=limit, mode=mode,
                            budgets=[int(b) for b in budgets.split(",") if b.strip()], out=out,
-                           llm_options={k: v for k, v in {"llm": llm, "base_url": base_url, "model": model}.items() if v},
-                           video_dir=videos, progress=not as_json)
-    except (ValueError, FileNotFoundError) as e:
+                           llm_options=options, video_dir=videos, library=eval_library, progress=not as_json)
+    except (ValueError, FileNotFoundError, AgentError) as e:
         error(e)
         raise typer.Exit(2)
     if as_json:
@@ -315,6 +366,11 @@ def demo(workdir: Path = typer.Option(Path("demo_out"), help="Where the sample c
     from .demo import run_demo
 
     raise typer.Exit(run_demo(workdir, as_json=as_json, say=say))
+
+
+# commands that live in their own modules register on the same app
+from . import cli_manage  # noqa: E402,F401
+from . import mcp_server  # noqa: E402,F401
 
 
 def main() -> None:
@@ -343,4 +399,8 @@ def describe(e: BaseException) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    # `python -m sleuth.cli`: this file runs as __main__, while the command modules register on
+    # the app of the importable sleuth.cli; run that one.
+    from sleuth.cli import main as _main
+
+    _main()

@@ -8,8 +8,11 @@ Each question has a known answer; the demo prints whether the answer text contai
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
+
+from rich.markup import escape
 
 VIDEO_CUES = [
     (1.0, 5.0, "welcome to the marrow bay site tour on the north pier"),
@@ -41,9 +44,11 @@ def make_demo_video(corpus: Path) -> Path:
     return path
 
 
-def run_demo(workdir: Path, *, as_json: bool = False, say=None) -> int:
-    """``say(*parts)`` prints plain strings verbatim and ``(text, style)`` pairs styled
-    (:func:`sleuth.terminal.say`); answers and snippets are never read as markup."""
+def run_demo(workdir: Path, *, as_json: bool = False, say=None, llm: str | None = None) -> int:
+    """Index a generated corpus and answer its questions; ``llm`` (default ``$SLEUTH_LLM`` or ``auto``:
+    the embedded local model when installed, else the heuristic planner). ``say(*parts)`` prints plain
+    strings verbatim and ``(text, style)`` pairs styled (:func:`sleuth.terminal.say`); answers and
+    snippets are never read as markup."""
     from .library import Library
     from .samples import DEMO_FACTS, make_demo_corpus
 
@@ -69,15 +74,23 @@ def run_demo(workdir: Path, *, as_json: bool = False, say=None) -> int:
         say(f"  {h['label']}  ", (h["snippet"][:110], "dim"))
     questions = [(f["question"], [f["answer"]]) for f in DEMO_FACTS]
     questions += [(VIDEO_FACT["question"], [VIDEO_FACT["answer"]]), (TWO_PART["question"], TWO_PART["answer"])]
+    from .agent.llm import make_llm
+
+    llm = llm or os.environ.get("SLEUTH_LLM", "auto")
+    backend = make_llm(llm) if llm != "none" else None  # loaded once for every question
+    out["llm"] = getattr(backend, "name", "none (heuristic planner)")
+    say("\n", ("answering with", "bold"), f" {out['llm']}")
     found = 0
     for q, expected in questions:
-        ans = lib.ask(q)
+        t_q = time.perf_counter()
+        ans = lib.ask(q, llm=backend if backend is not None else "none", budget={"seconds": 300})
         ok = all(e.lower() in ans.text.lower() for e in expected)
         found += ok
         out["answers"].append({"question": q, "expected": expected, "found": ok, "answer": ans.to_dict()})
         say("\n", ("Q:", "bold"), f" {q}")
         say(ans.render())
-        say((f"expected {' + '.join(expected)}: {'found' if ok else 'not found'}", "green" if ok else "red"))
+        say((f"expected {' + '.join(expected)}: {'found' if ok else 'not found'}", "green" if ok else "red"),
+            (f" ({time.perf_counter() - t_q:.1f} s)", "dim"))
     out["found"] = f"{found}/{len(questions)}"
     say("\n", (f"{found}/{len(questions)}", "bold"), " answers contain the known fact.")
     if as_json:

@@ -28,7 +28,8 @@ def _gt_model_dir() -> Path:
 
 
 @lru_cache(maxsize=4)
-def _tokenizer(max_length: int):
+def tokenizer(max_length: int):
+    """MiniLM's word-piece tokenizer, truncating at ``max_length`` (cached per length)."""
     from tokenizers import Tokenizer
 
     tok = Tokenizer.from_file(str(_gt_model_dir() / "tokenizer.json"))
@@ -88,7 +89,7 @@ class Embedder:
         if not texts:
             return out
         n = max_length or self.max_length
-        tok = _tokenizer(n)
+        tok = tokenizer(n)
         sess = self.session
         done = 0
         for c0 in range(0, len(texts), CHUNK):
@@ -113,7 +114,7 @@ class Embedder:
         return out
 
     def count_tokens(self, text: str) -> int:
-        return len(_tokenizer(512).encode(text, add_special_tokens=False).ids)
+        return len(tokenizer(512).encode(text, add_special_tokens=False).ids)
 
 
 CHUNK = 1024  # texts tokenised at a time
@@ -176,7 +177,7 @@ class ReferenceEmbedder:
         self.torch = torch
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        tok = _tokenizer(self.max_length)
+        tok = tokenizer(self.max_length)
         rows = []
         with self.torch.no_grad():
             for t in texts:

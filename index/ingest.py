@@ -1,8 +1,9 @@
 """Index files into the library: read → summarise → embed → one transaction per file.
 
-Each file is committed in a single transaction (source row, nodes, FTS rows, embeddings,
+Each file is committed in a single database transaction (source row, nodes, embeddings,
 entities), so a run killed at any point leaves every file either fully indexed or absent; the
-next run skips what is committed (same content hash) and redoes the rest. A file that fails to
+next run skips what is committed (same content hash) and redoes the rest. The tantivy BM25
+index is committed right after and healed from the database on open (index/lexical_sync.py). A file that fails to
 read is reported and recorded in ``failures`` without touching what was indexed before.
 """
 
@@ -19,7 +20,7 @@ from typing import Callable
 import numpy as np
 from sqlalchemy import delete, func, insert, select
 
-from ..core import Node, ReaderError, Tree, level_of, sha256_file
+from ..core import Node, ReaderError, Tree, approx_tokens, tier_of, sha256_file
 from ..readers import kind_of, read_path, supported_suffixes
 from .lexical_sync import entity_row, source_rows
 from .schema import EmbeddingRow, EntityRow, FailureRow, MentionRow, NodeRow, RunRow, SourceRow, utcnow
@@ -138,7 +139,7 @@ def flatten(root: Node) -> list[FlatNode]:
         out.append(FlatNode(n, me, parent, me, depth, ordinal, tp, lp))
         counts: dict[str, int] = {}
         for c in n.children:
-            tier = level_of(c.kind)
+            tier = tier_of(c.kind)
             counts[tier] = counts.get(tier, 0) + 1
             visit(c, me, depth + 1, counts[tier], tp, lp)
         out[me].last = len(out) - 1
@@ -165,7 +166,8 @@ def _embed_text(fn: FlatNode, summary: str) -> str:
     return head + (n.title + ". " if n.title else "") + n.text
 
 
-def _norm_entity(name: str) -> str:
+def norm_entity(name: str) -> str:
+    """The key entities are merged and looked up by: lower case, runs of non-word characters as one space."""
     return re.sub(r"[^\w]+", " ", name.lower()).strip()
 
 
@@ -179,7 +181,13 @@ class Ingestor:
             return s.execute(select(SourceRow).where(SourceRow.path == str(path))).scalar_one_or_none()
 
     def index_file(self, path: Path, *, force: bool = False, ocr: str = "auto", asr: str = "auto",
-                   on_stage: Callable[[str], None] | None = None) -> FileResult:
+                   on_stage: Callable[[str], None] | None = None,
+                   on_progress: Callable[[str, float, float], None] | None = None) -> FileResult:
+        """Read, summarise, embed and store one file in one transaction.
+
+        ``on_stage(name)`` at each stage (reading, embedding, storing); ``on_progress(unit, done,
+        total)`` within a stage: pages or seconds of video while reading, nodes while embedding.
+        """
         t0 = time.perf_counter()
         stage = on_stage or (lambda s: None)
         timings: dict[str, float] = {}
@@ -195,8 +203,12 @@ class Ingestor:
             return FileResult(str(path), "skipped", nodes=old.n_nodes, pages=old.pages)
         stage("reading")
         t = time.perf_counter()
+        if kind == "document":
+            from ..readers.doc_entities import preload
+
+            preload()  # the NER model loads while the file is read
         try:
-            tree = read_path(path, ocr=ocr, asr=asr)
+            tree = read_path(path, ocr=ocr, asr=asr, progress=on_progress)
         except ReaderError as e:
             return self._fail(path, str(e))
         except Exception as e:  # a reader bug must not stop the batch; say what broke
@@ -218,7 +230,8 @@ class Ingestor:
             if txt.strip():
                 texts.append(txt)
                 which.append(fn.local)
-        vecs = self.lib.embed_nodes(texts, [flat[i].node.kind for i in which])
+        vecs = self.lib.embed_nodes(texts, [flat[i].node.kind for i in which],
+                                    progress=(lambda d: on_progress("nodes", d, len(texts))) if on_progress else None)
         timings["embed"] = time.perf_counter() - t
         stage("storing")
         t = time.perf_counter()
@@ -260,19 +273,19 @@ class Ingestor:
             for fn, ntok in zip(flat, counts):
                 n = fn.node
                 nid = base + fn.local
-                tier = level_of(n.kind)
+                tier = tier_of(n.kind)
                 summary = summaries.get(id(n), "")
                 rows.append(dict(
                     id=nid, source_id=src_id, parent_id=None if fn.parent is None else base + fn.parent,
                     last_id=base + fn.last, kind=n.kind, tier=tier, ordinal=fn.ordinal, depth=fn.depth,
                     title=n.title or "", title_path=fn.title_path, text=n.text or "", summary=summary,
-                    tokens=ntok if n.text else _tok_estimate(summary), page=n.page, page_end=n.meta.get("page_end"),
+                    tokens=ntok if n.text else approx_tokens(summary), page=n.page, page_end=n.meta.get("page_end"),
                     bbox=list(n.bbox) if n.bbox else None, char_start=n.char_start, char_end=n.char_end,
                     t_start=n.t_start, t_end=n.t_end, meta={k: v for k, v in n.meta.items() if _jsonable(v)},
                 ))
             conn.execute(insert(NodeRow), rows)
             changes.rows.extend(source_rows(conn, [src_id]))
-            emb_rows = [dict(node_id=base + i, tier=level_of(flat[i].node.kind), vec=pack(v)) for i, v in zip(which, vecs)]
+            emb_rows = [dict(node_id=base + i, tier=tier_of(flat[i].node.kind), vec=pack(v)) for i, v in zip(which, vecs)]
             if emb_rows:
                 conn.execute(insert(EmbeddingRow), emb_rows)
             self._store_entities(conn, tree, flat, base, src_id, changes)
@@ -286,7 +299,7 @@ class Ingestor:
             if old.meta.get("assets") and old.content_hash[:16] != digest[:16]:
                 shutil.rmtree(lib.home / old.meta["assets"], ignore_errors=True)
         for tier in ("source", "coarse", "fine"):
-            sel = [k for k, i in enumerate(which) if level_of(flat[i].node.kind) == tier]
+            sel = [k for k, i in enumerate(which) if tier_of(flat[i].node.kind) == tier]
             if sel:
                 lib.vectors.add(tier, np.array([base + which[k] for k in sel]), vecs[sel])
         lib.vectors.generation = gen
@@ -300,7 +313,7 @@ class Ingestor:
         # the database, so one lexical row too (its final name and aliases), not one per spelling.
         lexical: dict[int, tuple[int, str, str, str]] = {}
         for ent in tree.entities:
-            norm = _norm_entity(ent.name)
+            norm = norm_entity(ent.name)
             if not norm:
                 continue
             row = conn.execute(select(EntityRow.id, EntityRow.aliases, EntityRow.name).where(EntityRow.norm == norm)).first()
@@ -349,8 +362,14 @@ class Ingestor:
         self.lib.lexical.apply(changes.deletes, changes.rows, gen)
         self.lib.vectors.remove_range(src.root_id, src.last_id)
         self.lib.vectors.generation = gen
-        if src.meta.get("assets"):
+        if src.meta.get("assets") and not self._assets_shared(src):
             shutil.rmtree(self.lib.home / src.meta["assets"], ignore_errors=True)
+
+    def _assets_shared(self, src: SourceRow) -> bool:
+        """Assets live under the content hash: an identical copy indexed elsewhere uses the same folder."""
+        with self.lib.Session() as s:
+            return s.execute(select(func.count()).where(SourceRow.content_hash == src.content_hash,
+                                                        SourceRow.id != src.id)).scalar() > 0
 
     def _fail(self, path: Path, reason: str) -> FileResult:
         reason = " ".join(reason.split())
@@ -385,17 +404,13 @@ class Ingestor:
 def token_counts(texts: list[str], chunk: int = 512) -> list[int]:
     """Word pieces per text (no special tokens), a chunk at a time: encodings hold offsets and
     strings per piece, so a whole document's at once cost ~100 bytes per piece."""
-    from .embed import _tokenizer
+    from .embed import tokenizer
 
-    tok = _tokenizer(100_000)
+    tok = tokenizer(100_000)
     out: list[int] = []
     for i in range(0, len(texts), chunk):
         out.extend(len(e.ids) - 2 for e in tok.encode_batch([t or "" for t in texts[i : i + chunk]]))
     return out
-
-
-def _tok_estimate(text: str) -> int:
-    return int(len(text.split()) * 1.3)
 
 
 def _jsonable(v) -> bool:
