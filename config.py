@@ -49,6 +49,7 @@ ENVIRONMENT: dict[str, str] = {
     "SLEUTH_DEBUG": "set to show the full traceback of an unexpected error instead of one line (for bug reports)",
     "SLEUTH_ENV": "scripts/demo.sh and scripts/test.sh: the virtual environment folder to build (default `.venv`)",
     "SLEUTH_SHARED_DATA": "tests and benchmarks: the shared data folder when `../shared/data` is not beside the checkout",
+    "SLEUTH_SKIP_SYSTEM_DEPS": "scripts/make_env.sh: set to 1 to skip apt-installing what the tests need (espeak-ng) when missing",
 }
 
 HELP_EPILOG = ("Option defaults: ./sleuth.toml, then <library>/sleuth.toml (keys are option names). Environment: "

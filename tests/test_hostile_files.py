@@ -33,6 +33,14 @@ def test_text_encodings_decode_to_the_same_text(tmp_path, encoding):
     assert "Søren Kierkegaard" in tree.text and "København" in tree.text and "Æbler og pærer" in tree.text
 
 
+@pytest.mark.parametrize("data", [b"S\xf8ren Kierkegaard was born in K\xf8benhavn.\n", b"S\xf8ren \xd8rsted, K\xf8benhavn\n",
+                                  "Le garçon était très fâché ; où est la forêt ?\n".encode("cp1252")])
+def test_short_latin1_text_is_not_read_as_gb18030(tmp_path, data):
+    p = tmp_path / "short.txt"
+    p.write_bytes(data)
+    assert read_path(p).text.strip() == data.decode("cp1252").strip()
+
+
 def test_cjk_legacy_encodings_still_decode(tmp_path):
     body = "北京是中国的首都，也是一座历史悠久的城市。\n\n上海是一个重要的港口城市，人口众多。\n"
     p = tmp_path / "zh.txt"
