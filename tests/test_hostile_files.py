@@ -271,3 +271,19 @@ def test_system_deps_installs_espeak_only_when_missing(tmp_path):
     res = subprocess.run([bash, str(REPO / "scripts" / "system_deps.sh")], capture_output=True, text=True, env=env)
     assert res.returncode == 0 and not log.exists()
     assert "system_deps.sh" in (REPO / "scripts" / "make_env.sh").read_text()
+
+
+# -- 2. the NER model loads without torch ----------------------------------------------------------
+
+def test_ner_loads_without_torch_and_finds_the_same_entities():
+    text = "The World Health Organization met in Geneva with Maria Lopez of the RSPB and Acme Corp."
+    ours = ("import sys, json, resource; from sleuth.readers.doc_entities import ner_mentions;"
+            f"m = ner_mentions([{text!r}]); assert 'torch' not in sys.modules, 'torch imported';"
+            "print(json.dumps(m))")
+    ref = ("import sys, json, spacy; import sleuth.readers.doc_entities as d;"
+           "d._import_spacy_without_torch = lambda: spacy;"  # the plain import, torch and all
+           f"m = d.ner_mentions([{text!r}]); assert 'torch' in sys.modules; print(json.dumps(m))")
+    a = subprocess.run([sys.executable, "-c", ours], capture_output=True, text=True, timeout=300, env=ENV)
+    b = subprocess.run([sys.executable, "-c", ref], capture_output=True, text=True, timeout=300, env=ENV)
+    assert a.returncode == 0 and b.returncode == 0, a.stderr[-1500:] + b.stderr[-1500:]
+    assert a.stdout == b.stdout and "Geneva" in a.stdout
