@@ -60,11 +60,6 @@ class SparseConfig:
         if not 1 <= self.min_chunk <= self.max_chunk:
             raise ValueError("kernels/config.py: need 1 <= min_chunk <= max_chunk")
 
-    @property
-    def key_budget(self) -> int:
-        """Keys a query attends to at most (selected earlier blocks plus its own block)."""
-        return (self.top_k + 1) * self.block_size
-
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

@@ -23,6 +23,10 @@ For PDF pages :func:`ocr_page` also picks the render scale from the text: a coar
 the lines, then the page is rendered so that a typical line is ~36 px tall (small print gets
 more pixels, large print fewer) and the lines are cut from that.
 
+The recogniser (PP-OCRv4, Chinese+English) often drops the narrow gaps between English words;
+every recognised line goes through :func:`.ocr_words.split_run_together`, which splits tokens
+that run English words together.
+
 Loading the ONNX sessions takes about a second, so each engine is created once per process
 (lazily, behind a lock) and reused. ``SLEUTH_OCR_THREADS`` sets the number of fast-mode workers.
 """
@@ -39,6 +43,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..core import ReaderError
+from .ocr_words import split_run_together
 
 BACKENDS = ("rapid", "paddle")
 MODES = ("fast", "thorough")
@@ -64,7 +69,7 @@ _ENGINES: dict[str, Any] = {}
 _LOCK = threading.Lock()
 # onnxruntime sessions are thread-safe for run(), but RapidOCR keeps per-call state on the object
 # (the detector's resize op, the post-processing thresholds)
-_RUN_LOCK = threading.Lock()
+RUN_LOCK = threading.Lock()
 _POOL: ThreadPoolExecutor | None = None
 
 
@@ -193,7 +198,7 @@ def _quad_box(pts) -> tuple[float, float, float, float]:
 def _boxes(raw, min_score: float, scale: float = 1.0) -> list[OcrBox]:
     out = []
     for box, text, score in raw:
-        text = " ".join(str(text).split())
+        text = split_run_together(" ".join(str(text).split()))
         if not text or float(score) < min_score:
             continue
         x0, y0, x1, y1 = (v / scale for v in _quad_box(box))
@@ -213,7 +218,7 @@ def ocr_image(image, backend: str = "rapid", min_score: float = 0.5, mode: str =
     if backend == "paddle":
         raw = _paddle_run(eng, bgr)
     elif mode == "thorough":
-        with _RUN_LOCK:
+        with RUN_LOCK:
             result, _ = eng(bgr)
         raw = [(box, text, score) for box, text, score in (result or [])]
     else:
@@ -284,7 +289,7 @@ def _detect(eng, bgr: np.ndarray, limit: int = DET_SIDE) -> list[np.ndarray]:
     h, w = bgr.shape[:2]
     f = min(1.0, limit / max(h, w))
     small = bgr if f >= 1.0 else cv2.resize(bgr, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
-    with _RUN_LOCK:
+    with RUN_LOCK:
         boxes, _ = eng.auto_text_det(small)
     if boxes is None:
         return []

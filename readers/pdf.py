@@ -9,19 +9,22 @@ PDF outline when it has one, else from font size/weight and numbering) and the t
 from __future__ import annotations
 
 import re
+import statistics
 from collections import Counter
 from pathlib import Path
 from typing import Callable
 
 from ..core import Node, ReaderError, Tree
 from . import pdf_extract as px
-from .pdf_layout import _FIGURE_CAPTION, _TABLE_CAPTION, Block, Line, Span, build_lines, layout_page
+from .pdf_layout import FIGURE_CAPTION, TABLE_CAPTION, Block, Line, Span, build_lines, layout_page
 
 OCR_MODES = ("auto", "off", "force", "rapid", "paddle", "thorough")
 
 _NUMBERED = re.compile(r"^(?:(?:chapter|section|part)\s+)?((?:\d{1,2}\.)*\d{1,2})\.?\s+(?=\S)", re.I)
 _LETTERED = re.compile(r"^(?:appendix\s+[A-Z]\b|[A-Z](?:\.\d{1,2})+\.?\s)")
 _PAGE_NUMBER = re.compile(r"^\s*(?:page\s*)?[-–—]?\s*(\d+|[ivxlcdm]+)\s*[-–—]?\s*(?:(?:of|/)\s*\d+)?\s*$", re.I)
+#: a line that opens with an amount (thousands separators, a currency, a percentage)
+_QUANTITY = re.compile(r"^\s*(?:[$€£¥]\s?\d|\d{1,3}(?:,\d{3})+\b|\d+(?:\.\d+)?\s?%)")
 _BAD_META_TITLE = re.compile(r"^(untitled|\(?anonymous\)?|microsoft word|document\d*|title|\s*)$|\.(docx?|pdf|tex|dvi|indd)\b", re.I)
 
 
@@ -54,6 +57,8 @@ def _read(pdf, path: Path, ocr: str, progress) -> Tree:
     warnings: list[str] = []
     pages: list[px.PageData] = []
     ocr_pages: list[int] = []
+    ocr_why: dict[int, str] = {}
+    garbled: dict[str, str] = {}
     ocr_failed: str | None = None
     rotated = 0
     for i in range(n_pages):
@@ -63,15 +68,31 @@ def _read(pdf, path: Path, ocr: str, progress) -> Tree:
             warnings.append(f"page {i + 1}: unreadable ({e})")
             pd = px.PageData(i, 612.0, 792.0, 0, [], [], 0, 0)
         rotated += pd.skipped_rotated
-        if ocr != "off" and ocr_failed is None and _needs_ocr(pd, ocr):
+        bad = garbled_reason(pd)
+        if bad:
+            garbled[str(i + 1)] = bad
+        why = "asked for (ocr='force')" if ocr == "force" else (bad or _ocr_reason(pd))
+        if ocr != "off" and ocr_failed is None and why:
             try:
-                pd.spans = _ocr_spans(pdf, pd, "paddle" if ocr == "paddle" else "rapid", "thorough" if ocr == "thorough" else "fast")
+                boxes = _ocr_spans(pdf, pd, "paddle" if ocr == "paddle" else "rapid", "thorough" if ocr == "thorough" else "fast")
+                if why.startswith(_SPARSE):
+                    # a scan under a small text stamp: the stamp stays, OCR adds what is beside it
+                    boxes = [b for b in boxes if not any(_overlap(b, t) for t in pd.spans)]
+                    pd.spans = pd.spans + boxes
+                else:
+                    pd.spans = boxes
                 ocr_pages.append(i + 1)
+                ocr_why[i + 1] = why
             except ReaderError as e:
                 if ocr == "paddle":  # asked for by name: say so rather than return empty pages
                     raise ReaderError(f"{name}: page {i + 1} needs OCR: {e}") from None
                 ocr_failed = str(e)
                 warnings.append(f"{name}: OCR skipped: {e}")
+        if bad and (i + 1) not in ocr_why:
+            # left unread by OCR: keep what reads, never the control characters
+            for sp in pd.spans:
+                sp.text = px.JUNK.sub("", sp.text)
+            warnings.append(f"{name}: page {i + 1}: {bad}; not OCR'd")
         pages.append(pd)
         if progress is not None:
             progress(i + 1, n_pages)
@@ -83,6 +104,10 @@ def _read(pdf, path: Path, ocr: str, progress) -> Tree:
     blocks: list[Block] = []
     for pd, lines in zip(pages, page_lines):
         blocks.extend(layout_page([], pd.index + 1, pd.width, pd.height, pd.images, drop, lines=lines))
+    for b in blocks:
+        if b.page in ocr_why and b.meta.get("ocr"):
+            b.meta["ocr_reason"] = ocr_why[b.page]
+        _scrub(b)
 
     ocr_set = set(ocr_pages)
     body = _body_size([b for b in blocks if b.page not in ocr_set])
@@ -104,6 +129,8 @@ def _read(pdf, path: Path, ocr: str, progress) -> Tree:
         "ocr_pages": ocr_pages,
         "page_sizes": _page_sizes(pages),
     }
+    if garbled:
+        root_meta["garbled_pages"] = garbled
     for k in ("Author", "Subject", "Keywords", "CreationDate"):
         if meta.get(k):
             root_meta[k.lower()] = meta[k]
@@ -116,16 +143,74 @@ def _read(pdf, path: Path, ocr: str, progress) -> Tree:
 # ----------------------------------------------------------------------------- OCR
 
 
-def _needs_ocr(pd: px.PageData, mode: str) -> bool:
-    if mode == "force":
-        return True
+#: a page's text layer is garbled when more of its characters than this are junk (control,
+#: private-use) or more of its glyphs than this have no Unicode mapping
+GARBLED_JUNK = 0.05
+GARBLED_UNMAPPED = 0.3
+_SPARSE = "text layer covers"
+
+
+def garbled_reason(pd: px.PageData) -> str:
+    """Why the page's text layer cannot be read as it is, or "" when it can."""
+    q = pd.quality
+    if q is None or q.chars < 20:
+        return ""
+    if q.junk > GARBLED_JUNK * q.chars:
+        return f"text layer garbled: {100 * q.junk / q.chars:.0f}% control or private-use characters"
+    if q.sampled and q.unmapped > GARBLED_UNMAPPED * q.sampled:
+        return f"text layer garbled: {100 * q.unmapped / q.sampled:.0f}% of glyphs without a Unicode mapping"
+    # implausible words: ordinary text has few one-letter words ("a", "I"); text whose letters
+    # come out one by one (spacing PDFium could not make sense of) has mostly those, and of
+    # every letter
+    if q.words >= 40 and q.single > 0.3 * q.words:
+        # PDFium's words are checked first because that is free; the words the layout joins
+        # (which also read the line's own letter spacing) decide
+        words = [w for ln in build_lines(pd.spans) for w in ln.text.split() if any(c.isalpha() for c in w)]
+        singles = [w for w in words if len(w) == 1 and w not in "aAI"]
+        # many different letters: a table of S/O/P marks has many single letters, but few kinds
+        if len(words) >= 40 and len(singles) > 0.3 * len(words) and len({w.lower() for w in singles}) >= 10:
+            return f"text layer garbled: {100 * len(singles) / len(words):.0f}% of words are single letters"
+        # or joined into runs far longer than words: no spacing tells the words apart
+        letters = sum(len(w) for w in words)
+        if words and letters >= 200 and statistics.median(len(w) for w in words) > 15:
+            return f"text layer garbled: letters run together (median word {statistics.median(len(w) for w in words):.0f} characters)"
+    return ""
+
+
+def _ocr_reason(pd: px.PageData) -> str:
+    """Why the page should be OCR'd although its text layer reads fine, or "" when it should not."""
     n_text = sum(len(s.text.strip()) for s in pd.spans)
-    if n_text >= 20:
-        return False
     area = pd.width * pd.height or 1.0
     img_area = sum(max(0.0, (b[2] - b[0]) * (b[3] - b[1])) for b in pd.images)
-    # scans are one big image; text converted to outlines shows up as many vector paths
-    return img_area >= 0.1 * area or pd.n_paths >= 200
+    if n_text < 20:
+        # scans are one big image; text converted to outlines shows up as many vector paths
+        if img_area >= 0.1 * area:
+            return "no text layer over an image"
+        if pd.n_paths >= 200:
+            return "no text layer (text drawn as vector paths)"
+        return ""
+    # a scanned page with a small text stamp (a court filing header, a page number) reads as a
+    # page with a text layer; its text covers a sliver of a page that is one big image
+    text_area = sum(max(0.0, (s.x1 - s.x0) * (s.bottom - s.top)) for s in pd.spans)
+    if max((b[2] - b[0]) * (b[3] - b[1]) for b in pd.images or [(0, 0, 0, 0)]) >= 0.5 * area and text_area < 0.02 * area:
+        return f"{_SPARSE} {100 * text_area / area:.1f}% of a page that is one big image"
+    return ""
+
+
+def _overlap(a: Span, b: Span) -> bool:
+    ix = min(a.x1, b.x1) - max(a.x0, b.x0)
+    iy = min(a.bottom, b.bottom) - max(a.top, b.top)
+    return ix > 0 and iy > 0.3 * min(a.bottom - a.top, b.bottom - b.top)
+
+
+def _scrub(b: Block) -> None:
+    """No control or private-use characters reach the index (PDFium marks a line-end hyphen with
+    0x02; the layout has used it by now)."""
+    b.text = px.JUNK.sub("", b.text)
+    if b.caption:
+        b.caption = px.JUNK.sub("", b.caption)
+        b.meta["caption"] = b.caption
+    b.rows = [[px.JUNK.sub("", c) for c in r] for r in b.rows]
 
 
 def _ocr_spans(pdf, pd: px.PageData, backend: str, mode: str) -> list[Span]:
@@ -221,12 +306,14 @@ def _is_heading_candidate(b: Block, body: float, is_ocr: bool) -> bool:
         return False
     if sum(ch.isalpha() for ch in t) < 2:
         return False
-    if _TABLE_CAPTION.match(t) or _FIGURE_CAPTION.match(t) or _PAGE_NUMBER.match(t):
+    if TABLE_CAPTION.match(t) or FIGURE_CAPTION.match(t) or _PAGE_NUMBER.match(t):
         return False
     if t[-1] in ",;" or (t[-1] == "." and len(words) > 6):
         return False
     if not (t[0].isupper() or t[0].isdigit()):
         return False
+    if _QUANTITY.match(t) or (t[0].isdigit() and t[-1] in ".!?" and not _numbering_depth(t)):
+        return False  # "2,000 times." or "85% of users": a figure from a slide or a sentence, not a title
     if is_ocr:
         return b.size >= 1.25 * body
     bigger = b.size >= body + max(0.9, 0.1 * body)
@@ -443,6 +530,7 @@ def _build_tree(root: Node, blocks: list[Block]) -> str:
             )
             if b.kind == "table":
                 node.meta["table_bbox"] = _round_box(b.meta["table_bbox"])
+                _add_rows(node, b, cs)
             if b.kind == "figure":
                 node.meta["image_bbox"] = _round_box(b.meta["image_bbox"])
         stack[-1][1].add(node)
@@ -450,6 +538,28 @@ def _build_tree(root: Node, blocks: list[Block]) -> str:
             sec.char_end = max(sec.char_end or 0, ce)
             sec.meta["page_end"] = max(sec.meta["page_end"], b.page)
     return "".join(parts)
+
+
+def _add_rows(table: Node, b: Block, cs: int) -> None:
+    """Each body row of a table as a child node of kind ``row``: its text names every cell by its
+    column label ("Method: Step-Back | Accuracy: 73.2%") so the row can be found, read and
+    quoted on its own, the table's caption is its title, and its char span is the row as printed
+    inside the table's text (the table node keeps the whole table)."""
+    header = b.meta.get("header")
+    pos = cs + (len(b.caption) + 1 if b.caption else 0)
+    for k, cells in enumerate(b.rows):
+        line = " | ".join(cells)
+        start, pos = pos, pos + len(line) + 1
+        if (k == 0 and header is not None) or not any(c.strip() for c in cells):
+            continue
+        if header is not None:
+            keyed = " | ".join(f"{h}: {c}" if h.strip() and c.strip() else c for h, c in zip(header, cells) if c.strip())
+        else:
+            keyed = " | ".join(c for c in cells if c.strip())
+        box = b.row_boxes[k] if k < len(b.row_boxes) else b.bbox
+        table.add(Node("row", title=b.caption, text=keyed, page=b.page, bbox=_round_box(box), char_start=start,
+                       char_end=start + len(line),
+                       meta={"row": k + 1, "cells": list(cells), "header": list(header) if header else None}))
 
 
 def _round_box(b) -> tuple[float, float, float, float]:

@@ -5,6 +5,14 @@ per line or word run): a handful of ctypes calls per object instead of several p
 which keeps extraction at a few milliseconds per page. :func:`page_spans_reference` is the plain
 per-character implementation the tests compare it to.
 
+Where words break is PDFium's call, not a gap threshold: its *text page* holds the same
+characters in content order with the spaces and line breaks it generates from the glyph
+positions and the font's own spacing, so letter-spaced text and text drawn glyph by glyph (one
+object per glyph) still splits into the right words. :func:`link_spans` places every object's
+text on the page text (one call for the whole page) and records the separator PDFium put before
+it; the layout joins spans by that. The page text also tells a garbled text layer
+(:func:`text_quality`: control and private-use characters, glyphs without a Unicode mapping).
+
 PDFium is not thread-safe and ctypes releases the GIL during calls, so every use of PDFium in
 sleuth goes through :data:`PDFIUM_LOCK`.
 """
@@ -12,6 +20,7 @@ sleuth goes through :data:`PDFIUM_LOCK`.
 from __future__ import annotations
 
 import ctypes
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,6 +111,7 @@ class PageData:
     n_chars: int  # characters on PDFium's text page (0 = no text layer)
     n_paths: int
     skipped_rotated: int = 0
+    quality: "TextQuality | None" = None
 
 
 def display_matrix(page: pdfium.PdfPage) -> tuple[Matrix, float, float, int]:
@@ -139,6 +149,8 @@ class _Scratch:
         self.buf = (ctypes.c_ushort * self.buf_len)()
         self.asc = ctypes.c_float()
         self.name = ctypes.create_string_buffer(256)
+        self.rect = pc.FS_RECTF()
+        self.rect_r = ctypes.byref(self.rect)
 
 
 def _font_info(font, scratch: _Scratch, cache: dict) -> tuple[str, bool]:
@@ -184,6 +196,7 @@ def _page_data(page, textpage, index: int) -> PageData:
     spans: list[Span] = []
     images: list[tuple[float, float, float, float]] = []
     counts = {"paths": 0, "rotated": 0}
+    text_objs: list = []
 
     def walk(parent, is_form: bool, outer: Matrix) -> None:
         count = pc.FPDFFormObj_CountObjects(parent) if is_form else pc.FPDFPage_CountObjects(parent)
@@ -194,7 +207,7 @@ def _page_data(page, textpage, index: int) -> PageData:
                 continue
             typ = pc.FPDFPageObj_GetType(obj)
             if typ == pc.FPDF_PAGEOBJ_TEXT:
-                _text_span(obj, tp, outer, s, fonts, spans, counts)
+                text_objs.append((obj, outer))
             elif typ == pc.FPDF_PAGEOBJ_IMAGE:
                 if pc.FPDFPageObj_GetBounds(obj, *s.fr):
                     f = s.f
@@ -210,18 +223,130 @@ def _page_data(page, textpage, index: int) -> PageData:
                     walk(obj, True, inner)
 
     walk(page.raw, False, disp)
-    return PageData(index, w, h, rot, spans, images, n_chars, counts["paths"], counts["rotated"])
+    text = page_text(tp, n_chars)
+    by_obj = None
+    if n_chars > 200 and len(text_objs) > 0.3 * n_chars:
+        # glyphs drawn one object each: PDFium finds an object's text by scanning the whole text
+        # page, quadratic in the page here; one pass over the characters is linear
+        by_obj = _texts_by_object(tp, text, disp, s)
+    for obj, outer in text_objs:
+        _text_span(obj, tp, outer, s, fonts, spans, counts, by_obj)
+    link_spans(spans, text)
+    pd = PageData(index, w, h, rot, spans, images, n_chars, counts["paths"], counts["rotated"])
+    pd.quality = text_quality(tp, text)
+    return pd
 
 
-def _text_span(obj, tp, outer: Matrix, s: _Scratch, fonts: dict, spans: list, counts: dict) -> None:
-    n = pc.FPDFTextObj_GetText(obj, tp, s.buf, s.buf_len * 2)
-    if n > s.buf_len * 2:
-        s.buf_len = n
-        s.buf = (ctypes.c_ushort * s.buf_len)()
+def page_text(tp, n_chars: int) -> str:
+    """All characters of PDFium's text page, its generated spaces and line breaks included;
+    index ``i`` of the string is character ``i`` of the page."""
+    if n_chars <= 0:
+        return ""
+    buf = (ctypes.c_ushort * (n_chars + 1))()
+    got = pc.FPDFText_GetText(tp, 0, n_chars, buf)
+    text = ctypes.string_at(buf, 2 * max(0, got - 1)).decode("utf-16-le", "replace")
+    if len(text) != n_chars:  # characters outside the BMP take two UTF-16 units: go char by char
+        text = "".join(chr(pc.FPDFText_GetUnicode(tp, i)) for i in range(n_chars))
+    return text
+
+
+def link_spans(spans: list[Span], text: str) -> None:
+    """Place each span (a text object, in content order) on PDFium's text page, which holds the
+    same characters in the same order with PDFium's word and line breaks between them: each span
+    gets the separator PDFium put before it (see :class:`Span`). A span not found in order keeps
+    no link, and the layout falls back on the gap between boxes."""
+    cur = 0
+    for sp in spans:
+        t = sp.text.strip()
+        if not t:
+            continue
+        i = text.find(t, cur, cur + len(t) + 64)
+        if i < 0:
+            continue
+        sep = text[cur:i]
+        sp.char0, sp.char1 = cur, i + len(t)
+        sp.gap = "" if not sep else ("\n" if ("\n" in sep or "\r" in sep) else (" " if sep.isspace() else "?"))
+        cur = i + len(t)
+
+
+#: control characters (but tab, LF, CR), C1 controls, private use, replacement character
+JUNK = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ue000-\uf8ff\ufffd]")
+
+
+@dataclass
+class TextQuality:
+    """What the text layer of a page looks like, for telling a garbled layer from a good one."""
+
+    chars: int = 0  # characters other than spaces and line breaks
+    junk: int = 0  # see JUNK
+    unmapped: int = 0  # characters PDFium could not map to Unicode (of those sampled)
+    sampled: int = 0
+    words: int = 0  # PDFium's words that hold a letter
+    single: int = 0  # of them, single letters other than "a", "A" and "I"
+
+
+def text_quality(tp, text: str, sample: int = 400) -> TextQuality:
+    """Junk characters and word statistics of the page text (words as PDFium breaks them) and, on
+    up to ``sample`` characters spread over the page, how many PDFium flags as having no Unicode
+    mapping (a font without a ToUnicode map)."""
+    idx = [i for i, ch in enumerate(text) if not ch.isspace()]
+    q = TextQuality(chars=len(idx), junk=len(JUNK.findall(text)))
+    words = [w for w in text.split() if any(c.isalpha() for c in w)]
+    q.words = len(words)
+    q.single = sum(1 for w in words if len(w) == 1 and w not in "aAI")
+    if idx:
+        step = max(1, len(idx) // sample)
+        for i in idx[::step]:
+            q.sampled += 1
+            if pc.FPDFText_HasUnicodeMapError(tp, i) == 1:
+                q.unmapped += 1
+    return q
+
+
+def _texts_by_object(tp, text: str, disp: Matrix, s: _Scratch) -> dict:
+    """Each text object's characters on the text page (as ``FPDFTextObj_GetText`` gives them) and
+    the x-extent of their advances (origin to origin plus width, PDFium's loose boxes), from one
+    pass over the characters; a generated space goes with the object before it.
+
+    Advances, not ink, because these objects are single glyphs and the gap between two of them
+    should measure the letter spacing, not the side bearings of a "1" or an "i"."""
+    out: dict = {}
+    last = None
+    a, _, c, _, e, _ = disp
+    for i, ch in enumerate(text):
+        obj = pc.FPDFText_GetTextObject(tp, i)
+        if not obj:
+            if last is not None and ch == " ":
+                out[last][0].append(ch)
+            continue
+        key = ctypes.addressof(obj.contents)
+        rec = out.get(key)
+        if rec is None:
+            rec = out[key] = [[], float("inf"), float("-inf")]
+        rec[0].append(ch)
+        if not ch.isspace() and pc.FPDFText_GetLooseCharBox(tp, i, s.rect_r):
+            r = s.rect
+            xa, xb = a * r.left + c * r.bottom + e, a * r.right + c * r.top + e
+            rec[1], rec[2] = min(rec[1], xa, xb), max(rec[2], xa, xb)
+        last = key
+    return {k: ("".join(v[0]), v[1], v[2]) for k, v in out.items()}
+
+
+def _text_span(obj, tp, outer: Matrix, s: _Scratch, fonts: dict, spans: list, counts: dict, by_obj: dict | None = None) -> None:
+    adv = None
+    if by_obj is not None:
+        text, adv0, adv1 = by_obj.get(ctypes.addressof(obj.contents), ("", 0.0, 0.0))
+        if adv0 < adv1:
+            adv = (adv0, adv1)
+    else:
         n = pc.FPDFTextObj_GetText(obj, tp, s.buf, s.buf_len * 2)
-    if n <= 2:
-        return
-    text = ctypes.string_at(s.buf, n - 2).decode("utf-16-le", "replace")
+        if n > s.buf_len * 2:
+            s.buf_len = n
+            s.buf = (ctypes.c_ushort * s.buf_len)()
+            n = pc.FPDFTextObj_GetText(obj, tp, s.buf, s.buf_len * 2)
+        if n <= 2:
+            return
+        text = ctypes.string_at(s.buf, n - 2).decode("utf-16-le", "replace")
     if not text.strip():
         return
     if not pc.FPDFPageObj_GetMatrix(obj, s.mat_r):
@@ -236,6 +361,8 @@ def _text_span(obj, tp, outer: Matrix, s: _Scratch, fonts: dict, spans: list, co
         return
     fl = s.f
     x0, top, x1, bottom = transform_box(outer, fl[0].value, fl[1].value, fl[2].value, fl[3].value)
+    if adv is not None:
+        x0, x1 = adv
     pc.FPDFTextObj_GetFontSize(obj, s.size_r)
     size = s.size.value * abs(d)
     if size <= 0:
@@ -288,6 +415,7 @@ def page_spans_reference(pdf: pdfium.PdfDocument, index: int) -> list[Span]:
                         size=0.0,
                     )
                 )
+            link_spans(out, "".join(chr(pc.FPDFText_GetUnicode(textpage.raw, i)) for i in range(textpage.count_chars())))
             return out
         finally:
             textpage.close()

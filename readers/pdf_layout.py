@@ -14,8 +14,9 @@ from typing import Any
 
 BBox = tuple[float, float, float, float]
 
-_TABLE_CAPTION = re.compile(r"^\s*(table|tab\.)\s*([0-9]+|[ivxlc]+|[a-z])\b", re.I)
-_FIGURE_CAPTION = re.compile(r"^\s*(figure|fig\.)\s*([0-9]+|[ivxlc]+|[a-z])\b", re.I)
+#: the start of a table or figure caption ("Table 3", "Fig. iv"); readers/pdf.py uses them too
+TABLE_CAPTION = re.compile(r"^\s*(table|tab\.)\s*([0-9]+|[ivxlc]+|[a-z])\b", re.I)
+FIGURE_CAPTION = re.compile(r"^\s*(figure|fig\.)\s*([0-9]+|[ivxlc]+|[a-z])\b", re.I)
 _BULLET = re.compile(r"^\s*([•◦▪‣\-–—*]|\(?\d{1,2}[.)]|\(?[a-z][.)])\s")
 _MONO = re.compile(r"mono|courier|consol|code|menlo|typewriter|[A-Z]*TT\d|tt\d", re.I)
 _SENTENCE_END = re.compile(r"[.!?:;\"”’)\]]\s*$")
@@ -35,6 +36,12 @@ class Span:
     bold: bool = False
     font: str = ""
     score: float | None = None  # OCR confidence; None for a text layer
+    # PDFium text-page indexes (-1: not from a text page): where the separator before the span
+    # starts (the end of the run before it) and one past the span's last character, so spans that
+    # follow each other keep PDFium's own word boundary between them
+    char0: int = -1
+    char1: int = -1
+    gap: str = ""  # PDFium's separator before the span: "" (none), " " (spaces), "\n" (a line break), "?" (other text)
 
 
 @dataclass(slots=True)
@@ -71,6 +78,7 @@ class Block:
     bold: bool = False
     caption: str = ""
     rows: list[list[str]] = field(default_factory=list)
+    row_boxes: list[BBox] = field(default_factory=list)  # a table's rows, as drawn
     meta: dict[str, Any] = field(default_factory=dict)
     # filled by document-level analysis
     heading_level: int = 0
@@ -90,19 +98,43 @@ def union(boxes: list[BBox]) -> BBox:
 
 
 def join_spans(spans: list[Span]) -> str:
-    """Concatenate spans left to right, adding a space where the gap between them is word-sized."""
+    """Concatenate spans left to right. Spans that follow each other on PDFium's text page keep
+    PDFium's word boundary (its real and generated spaces, which know the font's spacing); others
+    (OCR lines, spans out of stream order) and lines drawn glyph by glyph get a space where the
+    gap between them is word-sized: wider than 0.12 em beyond the line's own letter spacing
+    (see :func:`_tracking`)."""
     out: list[str] = []
     prev: Span | None = None
+    tracking = _tracking(spans)
     for s in spans:
-        t = s.text
+        # on a glyph-by-glyph line the spaces PDFium generated into a glyph's text go too
+        t = s.text if tracking is None else s.text.strip()
         if prev is not None and t:
             gap = s.x0 - prev.x1
-            if gap > 0.12 * max(s.size, prev.size) and out and not out[-1][-1:].isspace() and not t[:1].isspace():
+            em = max(s.size, prev.size)
+            if tracking is None and prev.char1 >= 0 and s.char0 == prev.char1 and s.gap in ("", " ") and gap < 0.6 * em:
+                space = s.gap == " "
+            else:
+                space = gap > 0.12 * em + (tracking or 0.0)
+            if space and out and not out[-1][-1:].isspace() and not t[:1].isspace():
                 out.append(" ")
         if t:
             out.append(t)
         prev = s
     return " ".join("".join(out).split())
+
+
+def _tracking(spans: list[Span]) -> float | None:
+    """Letter spacing of a line drawn glyph by glyph (most spans a single glyph): the gap at the
+    30th percentile, since four in five gaps fall inside words. None for other lines.
+
+    PDFium's generated spaces are no guide on such lines: with a tenth of an em of tracking it
+    already puts spaces around narrow glyphs ("Membersh i p"), as it breaks lines between glyphs
+    drawn in separate text blocks."""
+    if len(spans) < 8 or sum(1 for s in spans if len(s.text.strip()) == 1 and s.text == s.text.strip()) < 0.6 * len(spans):
+        return None  # spans that carry their own spaces ("ed ") are runs split at a kern, not glyphs
+    gaps = sorted(b.x0 - a.x1 for a, b in zip(spans, spans[1:]))
+    return max(0.0, gaps[int(0.3 * len(gaps))])
 
 
 def _make_line(spans: list[Span], row: int) -> Line:
@@ -131,25 +163,29 @@ def build_lines(spans: list[Span], split_gap: float = 1.0) -> list[Line]:
     spans = [s for s in spans if s.text.strip()]
     spans.sort(key=lambda s: (s.baseline, s.x0))
     rows: list[list[Span]] = []
-    anchors: list[tuple[float, float]] = []
+    anchors: list[tuple[float, float, float, float]] = []
     for s in spans:
         h = max(s.bottom - s.top, 0.1)
         placed = False
         # a span can only belong to one of the last few rows because spans come sorted by baseline
         for k in range(len(rows) - 1, max(-1, len(rows) - 4), -1):
-            a_top, a_bot = anchors[k]
+            a_top, a_bot, a_base, a_size = anchors[k]
             ov = min(a_bot, s.bottom) - max(a_top, s.top)
-            if ov >= 0.5 * min(h, a_bot - a_top):
+            # glyphs drawn one by one have boxes as small as their ink (a comma, a descender):
+            # on the row's baseline in the row's size they belong to it whatever their overlap
+            same_base = abs(s.baseline - a_base) <= 0.1 * a_size and abs(s.size - a_size) <= 0.2 * a_size
+            if ov >= 0.5 * min(h, a_bot - a_top) or same_base:
                 rows[k].append(s)
                 placed = True
                 break
         if not placed:
             rows.append([s])
-            anchors.append((s.top, s.bottom))
+            anchors.append((s.top, s.bottom, s.baseline, max(s.size, 0.1)))
     lines: list[Line] = []
     for r, row in enumerate(rows):
         row.sort(key=lambda s: s.x0)
         cur: list[Span] = [row[0]]
+        right = row[0].x1  # of the spans in cur
         for s in row[1:]:
             p = cur[-1]
             if (
@@ -158,12 +194,14 @@ def build_lines(spans: list[Span], split_gap: float = 1.0) -> list[Line]:
                 and s.text == p.text
             ):
                 continue  # the same text drawn twice (fake bold, shadows)
-            gap = s.x0 - max(q.x1 for q in cur)
+            gap = s.x0 - right
             if gap > split_gap * max(s.size, p.size):
                 lines.append(_make_line(cur, r))
                 cur = [s]
+                right = s.x1
             else:
                 cur.append(s)
+                right = max(right, s.x1)
         lines.append(_make_line(cur, r))
     lines.sort(key=lambda ln: (ln.top, ln.x0))
     return lines
@@ -280,19 +318,21 @@ def _table_block(members, cols, lines, used, page) -> Block | None:
     med_len = statistics.median(len(ln.text) for ln in cells)
     bbox = union([ln.bbox for ln in cells])
     size = statistics.median(ln.size for ln in cells)
-    cap_lines = _find_caption(lines, bbox, size, _TABLE_CAPTION, exclude={id(c) for c in cells})
+    cap_lines = _find_caption(lines, bbox, size, TABLE_CAPTION, exclude={id(c) for c in cells})
     # side-by-side prose columns also line up row by row; long cells without a caption are prose
     if med_len > 30 and not cap_lines:
         return None
     if not cap_lines and (n_rows < 3 or (n_cols < 3 and med_len > 20)):
         return None
     grid: list[list[str]] = []
+    row_boxes: list[BBox] = []
     for r in members:
         cells_row = [""] * n_cols
         for ln in r:
             c = max(range(n_cols), key=lambda k: min(cols[k][1], ln.x1) - max(cols[k][0], ln.x0))
             cells_row[c] = (cells_row[c] + " " + ln.text.replace("\x02", "-")).strip()
         grid.append(cells_row)
+        row_boxes.append(union([ln.bbox for ln in r]))
     for ln in cells:
         used.add(id(ln))
     caption = ""
@@ -312,8 +352,31 @@ def _table_block(members, cols, lines, used, page) -> Block | None:
         size=size,
         caption=caption,
         rows=grid,
-        meta={"rows": n_rows, "cols": n_cols, "caption": caption, "table_bbox": bbox},
+        row_boxes=row_boxes,
+        meta={"rows": n_rows, "cols": n_cols, "caption": caption, "table_bbox": bbox,
+              "header": header_row(grid, [all(ln.bold for ln in r) for r in members])},
     )
+
+
+def _numeric(cell: str) -> bool:
+    return sum(ch.isdigit() for ch in cell) > sum(ch.isalpha() for ch in cell)
+
+
+def header_row(rows: list[list[str]], bold: list[bool] | None = None) -> list[str] | None:
+    """The table's first row when it reads as column labels, else None: set in bold over a body
+    that is not, or all words over a body where numbers fill some column."""
+    if len(rows) < 2:
+        return None
+    filled = [c for c in rows[0] if c.strip()]
+    if len(filled) < 2:
+        return None
+    if bold and bold[0] and not all(bold[1:]):
+        return rows[0]
+    if any(_numeric(c) for c in filled):
+        return None
+    body = rows[1:]
+    numeric_col = any(sum(1 for r in body if j < len(r) and _numeric(r[j])) >= 0.5 * len(body) for j in range(len(rows[0])))
+    return rows[0] if numeric_col else None
 
 
 def _find_caption(lines, bbox, size, pattern, exclude) -> list[Line]:
@@ -363,7 +426,7 @@ def attach_figures(images: list[BBox], lines: list[Line], page: int, page_w: flo
         if w < 36 or h < 36 or w * h > 0.8 * page_w * page_h:
             continue
         size = statistics.median([ln.size for ln in lines]) if lines else 10.0
-        cap = _find_caption(lines, box, size, _FIGURE_CAPTION, exclude=used)
+        cap = _find_caption(lines, box, size, FIGURE_CAPTION, exclude=used)
         caption = _dehyphen_join([ln.text for ln in cap])
         for ln in cap:
             used.add(id(ln))
