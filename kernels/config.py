@@ -27,8 +27,8 @@ class SparseConfig:
     min_sparse_len: int = 16384
     #: "block" (fixed blocks) or "varlen" (variable chunks, DHSA-style, sqrt(len) pooling).
     mode: str = "block"
-    #: block-mode prefill gate: "quest" (per-row key min/max bound; lower perplexity than "mean" at
-    #: every budget measured on real weights) or "mean" (MoBA-style mean keys).
+    #: block-mode prefill gate: "quest" (per-row key min/max bound; perplexity lower than or equal to
+    #: "mean" at every budget measured on real weights, docs/kernels.md) or "mean" (MoBA-style mean keys).
     gate: str = "quest"
     #: varlen mode: chunk lengths chosen between these by key-similarity change points.
     min_chunk: int = 64
