@@ -2,10 +2,10 @@
 
 Readers produce a tree of :class:`Node` (pure data, no database ids); the index persists it;
 tools and answers point at places with :class:`Locator`. Documents and videos share one
-hierarchy:
+hierarchy of three tiers (a search ``level`` names a tier, one kind, ``any`` or ``entity``):
 
 ==============  ==================================  ===================================
-level           document                            video
+tier            document                            video
 ==============  ==================================  ===================================
 source          ``document``                        ``video``
 coarse          ``section`` (nested)                ``scene``
@@ -13,7 +13,7 @@ fine            ``paragraph`` / ``table`` / ``figure``  ``segment``
                 (a ``table``'s body rows: ``row``)
 ==============  ==================================  ===================================
 
-Entities cut across levels and are attached to the tree root (``Tree.entities``).
+Entities cut across tiers and are attached to the tree root (``Tree.entities``).
 
 Coordinates: ``page`` is 1-based; ``bbox`` is ``(x0, top, x1, bottom)`` in PDF points with the
 origin at the page's top-left corner (y grows downwards), the convention of pdfplumber and of
@@ -31,7 +31,7 @@ COARSE_KINDS = ("section", "scene")
 FINE_KINDS = ("paragraph", "table", "figure", "segment", "row")
 ALL_KINDS = SOURCE_KINDS + COARSE_KINDS + FINE_KINDS
 
-#: ``level`` names accepted by search: a tier or one kind.
+#: ``level`` names accepted by search besides ``any`` and ``entity``: a tier or one kind.
 LEVELS = {
     "source": SOURCE_KINDS,
     "coarse": COARSE_KINDS,
@@ -40,7 +40,7 @@ LEVELS = {
 }
 
 
-def level_of(kind: str) -> str:
+def tier_of(kind: str) -> str:
     """The tier (source / coarse / fine) a node kind belongs to."""
     if kind in SOURCE_KINDS:
         return "source"
@@ -180,6 +180,20 @@ class Tree:
     #: extra files to keep in the library (e.g. keyframe JPEGs): name -> bytes
     assets: dict[str, bytes] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+
+
+TOKENS_PER_WORD = 1.3  # English words to LLM tokens, roughly; budgets only need the right size
+
+
+def approx_tokens(text: str) -> int:
+    """A cheap token estimate (words x 1.3) for budgets: what ``read`` charges and the agent
+    counts. Stored node ``tokens`` are exact word-piece counts; this is for everything else."""
+    return max(1, int(len(text.split()) * TOKENS_PER_WORD)) if text else 0
+
+
+def words_for_tokens(max_tokens: int) -> int:
+    """How many words :func:`approx_tokens` lets through for ``max_tokens`` (at least one)."""
+    return max(1, int(max_tokens / TOKENS_PER_WORD))
 
 
 def sha256_file(path) -> str:

@@ -6,7 +6,9 @@
               llm="none", budget="rounds=3,calls=12", on_event=print)
     print(ans.render())
 
-``llm``: ``"none"`` (the heuristic planner, the default), ``"openai"`` (any OpenAI-compatible
+``llm``: ``"none"`` (the heuristic planner, the default here), ``"local"`` (a GGUF model in-process
+through llama.cpp, Qwen2.5-Coder-1.5B-Instruct unless ``model`` names another; see
+:mod:`sleuth.agent.models`), ``"auto"`` (local when installed, else none), ``"openai"`` (any OpenAI-compatible
 server: ``base_url``/``model``/``api_key`` or SLEUTH_BASE_URL / OPENAI_BASE_URL, SLEUTH_MODEL,
 OPENAI_API_KEY), ``"hf"`` (``model`` is a local transformers folder), or any object with a
 ``chat(messages, tools, timeout=, max_tokens=)`` method returning an :class:`LLMReply`.
@@ -42,20 +44,26 @@ def make_policy(llm="none", *, base_url=None, model=None, api_key=None, **option
         from .planner import HeuristicPlanner
 
         return HeuristicPlanner(**{k: v for k, v in options.items() if k in ("fine_k", "coarse_k", "reads_per_part", "widen", "dense")})
-    from .policy_llm import LLMPolicy
+    if options.get("agent") == "tools":  # the open-ended tool-calling loop, for large models
+        from .policy_llm import LLMPolicy
 
-    limit = options.get("max_tokens") or options.get("max_new_tokens")
-    return LLMPolicy(backend, max_tokens=int(limit) if limit else None)
+        limit = options.get("max_tokens") or options.get("max_new_tokens")
+        return LLMPolicy(backend, max_tokens=int(limit) if limit else None)
+    from .policy_compact import CompactLLMPolicy
+
+    keys = ("reads", "evidence_tokens", "fine_k", "max_queries")
+    return CompactLLMPolicy(backend, **{k: int(v) for k, v in options.items() if k in keys and v is not None})
 
 
 def ask(lib, question: str, *, llm: Any = "none", base_url: str | None = None, model: str | None = None,
         api_key: str | None = None, budget: Budget | dict | str | None = None,
         on_event: Callable[[dict], None] | None = None, thread_id: str | None = None,
-        tool_runner: Callable[..., dict] | None = None, **options: Any) -> Answer:
+        tool_runner: Callable[..., dict] | None = None, within: Any = None, **options: Any) -> Answer:
     """Answer ``question`` from ``lib``; raises :class:`AgentError` (one line) when it cannot start.
 
     ``on_event(event)`` is called in the caller's thread as steps happen (``type``: ``start``,
     ``round``, ``tool_start``, ``tool_end``, ``llm``, ``gathered``, ``budget``, ``answer``).
+    ``within``: a source name (or node id), or a list of them: every search stays inside them.
     ``thread_id`` checkpoints every step in ``<library>/agent_checkpoints.sqlite``: asking the
     same question with the same thread id resumes an interrupted run (or returns its answer).
     """
@@ -71,8 +79,9 @@ def ask(lib, question: str, *, llm: Any = "none", base_url: str | None = None, m
         raise AgentError(f"cannot open the library at {getattr(lib, 'home', '?')}: {' '.join(str(e).split())[:160]}") from None
     if n_sources == 0:
         raise AgentError(f"the library at {lib.home} has nothing indexed: run `sleuth index <files>` first")
+    scope = _scope(lib, within)
     policy = make_policy(llm, base_url=base_url, model=model, api_key=api_key, **options)
-    ctx = RunContext(lib=lib, policy=policy, budget=b, question=question, thread_id=thread_id)
+    ctx = RunContext(lib=lib, policy=policy, budget=b, question=question, thread_id=thread_id, within=scope)
     if tool_runner is not None:
         ctx.tool_runner = tool_runner
 
@@ -86,7 +95,7 @@ def ask(lib, question: str, *, llm: Any = "none", base_url: str | None = None, m
         checkpointer = SqliteSaver(conn)
         # one checkpoint thread per (thread id, question, policy): a thread id reused for another
         # question starts afresh instead of mixing two conversations
-        key = hashlib.sha1(f"{question}\x00{policy.name}".encode()).hexdigest()[:12]
+        key = hashlib.sha1(f"{question}\x00{policy.name}\x00{scope or ''}".encode()).hexdigest()[:12]
         config["configurable"] = {"thread_id": f"{thread_id}:{key}"}
     try:
         graph = build_graph(ctx, checkpointer)
@@ -129,6 +138,23 @@ def ask(lib, question: str, *, llm: Any = "none", base_url: str | None = None, m
     finally:
         if conn is not None:
             conn.close()
+
+
+def _scope(lib, within) -> list | None:
+    """``within`` as a checked list of source names / node ids; one line naming what is unknown."""
+    if within is None or within == "" or within == []:
+        return None
+    items = list(within) if isinstance(within, (list, tuple, set)) else [within]
+    out = []
+    for w in items:
+        w = int(w) if isinstance(w, int) or (isinstance(w, str) and w.strip().isdigit()) else str(w).strip()
+        try:
+            lib.searcher.resolve_within(w)
+        except ValueError as e:
+            raise AgentError(f"--within {w}: {e} (see `sleuth status` for what is indexed)") from None
+        if w not in out:
+            out.append(w)
+    return out
 
 
 def _stream(graph, inp, config, on_event, extra) -> dict | None:

@@ -111,7 +111,9 @@ def words_of(text: str) -> set[str]:
     return {w.lower() for w in _WORD.findall(text)}
 
 
-def _has(term: str, words: set[str]) -> bool:
+def has_term(term: str, words: set[str]) -> bool:
+    """``term`` is among ``words``, or (five letters or more) shares its first five letters with one:
+    a crude stem match, so "measured" supports "measurement"."""
     if term in words:
         return True
     if len(term) >= 5:
@@ -166,7 +168,7 @@ def sentences_of(evidence: list[dict], max_chars: int = 600) -> list[Sentence]:
 
 def _idf(terms: list[str], sents: list[Sentence]) -> dict[str, float]:
     n = max(1, len(sents))
-    return {t: math.log(1.0 + n / (1.0 + sum(1 for s in sents if _has(t, s.words)))) for t in terms}
+    return {t: math.log(1.0 + n / (1.0 + sum(1 for s in sents if has_term(t, s.words)))) for t in terms}
 
 
 def _type_bonus(question: str, sent: str) -> float:
@@ -214,19 +216,19 @@ def score(sub: SubQuestion, sents: list[Sentence], q_vec: np.ndarray | None = No
         dense = np.clip(s_vecs @ q_vec, 0.0, 1.0)
     src_words = src_words or {}
     for i, s in enumerate(sents):
-        got = {t for t in terms if _has(t, s.words)}
+        got = {t for t in terms if has_term(t, s.words)}
         lex[i] = sum(idf[t] for t in got) / total_w
         cwords = words_of(s.context + " " + s.prev)
-        ctx[i] = sum(idf[t] for t in terms if t not in got and _has(t, cwords)) / total_w
+        ctx[i] = sum(idf[t] for t in terms if t not in got and has_term(t, cwords)) / total_w
         if s.prev and _PRONOUN_START.match(s.text):
             # "It was led by …": the sentence before names what "it" is, and is quoted with it
             pw = words_of(s.prev)
-            lex[i] += 0.8 * sum(idf[t] for t in terms if t not in got and _has(t, pw)) / total_w
+            lex[i] += 0.8 * sum(idf[t] for t in terms if t not in got and has_term(t, pw)) / total_w
         bonus = 0.0
         if label_terms:
-            if any(_has(t, s.words) for t in label_terms):
+            if any(has_term(t, s.words) for t in label_terms):
                 bonus += 0.1
-            elif not any(_has(t, cwords | src_words.get(s.source, set())) for t in label_terms):
+            elif not any(has_term(t, cwords | src_words.get(s.source, set())) for t in label_terms):
                 lex[i] *= 0.5  # a sentence about another compared item
                 ctx[i] *= 0.5
                 bonus -= 0.1

@@ -5,6 +5,8 @@
   rejects ``tools`` it falls back to tools described in the prompt and parsed from text.
 * :class:`HFChat` — a local transformers model with its chat template; long prompts use the
   ``sleuth_sparse`` attention from :mod:`sleuth.kernels.hf` when that module is importable.
+* :class:`~sleuth.agent.llm_local.LlamaCppChat` (``local``) — a GGUF model in-process through
+  llama.cpp, by default Qwen2.5-Coder-1.5B-Instruct (see :mod:`sleuth.agent.models`).
 * ``none`` — no model: the heuristic planner (see :mod:`sleuth.agent.planner`).
 
 Messages are OpenAI-shaped dicts everywhere (that is also what the graph checkpoints).
@@ -29,6 +31,10 @@ class LLMError(AgentError):
     """The model could not be reached or loaded; one line."""
 
 
+class LLMTimeout(LLMError):
+    """The model was reached but did not answer in time: the run goes on with what it has."""
+
+
 @dataclass
 class LLMReply:
     content: str = ""
@@ -38,6 +44,8 @@ class LLMReply:
     tokens_out: int = 0
     native: bool = True  # False: tools were described in the prompt; calls must be parsed from content
     seconds: float = 0.0
+    truncated: bool = False  # the call hit its deadline; content is what was written by then
+    cached_tokens: int = 0  # prompt tokens whose KV the backend reused from its previous call
 
 
 class ChatLLM(Protocol):
@@ -127,6 +135,25 @@ class OpenAIChat:
         self.tool_mode = tool_mode
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         self.client = client or httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
+        #: prompt tokens per second, learned from the server's replies (None until one arrived)
+        self.prefill_tps: float | None = None
+
+    #: a written token costs about this many prompt tokens (154 vs 34 tokens/s for a 1.5B model on
+    #: two cores); one reply's total time gives one equation, so the ratio is assumed
+    GEN_COST = 4.5
+
+    def estimate_seconds(self, prompt_tokens: int, max_tokens: int) -> float | None:
+        """Expected seconds for a call, from the replies measured so far; None before the first."""
+        if not self.prefill_tps:
+            return None
+        return (prompt_tokens + self.GEN_COST * max_tokens) / self.prefill_tps
+
+    def _learn(self, reply: "LLMReply") -> None:
+        work = reply.tokens_in - reply.cached_tokens + self.GEN_COST * reply.tokens_out
+        if reply.seconds <= 0 or work < 16:
+            return
+        tps = work / reply.seconds
+        self.prefill_tps = tps if self.prefill_tps is None else 0.7 * self.prefill_tps + 0.3 * tps
 
     def _request(self, method: str, path: str, payload: dict | None, timeout: float | None) -> dict:
         import httpx
@@ -141,7 +168,7 @@ class OpenAIChat:
                 last = f"cannot reach the LLM server at {self.base_url} ({_reason(e)})"
                 continue
             except httpx.TimeoutException:
-                raise LLMError(f"the LLM server at {self.base_url} did not answer within {timeout or self.timeout:.0f} s") from None
+                raise LLMTimeout(f"the LLM server at {self.base_url} did not answer within {timeout or self.timeout:.0f} s") from None
             except httpx.HTTPError as e:
                 last = f"LLM server at {self.base_url} failed: {_reason(e)}"
                 continue
@@ -202,9 +229,12 @@ class OpenAIChat:
         content = msg.get("content") or ""
         if isinstance(content, list):  # content parts
             content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
-        return LLMReply(content=content, tool_calls=calls, tokens_in=int(usage.get("prompt_tokens") or 0),
-                        tokens_out=int(usage.get("completion_tokens") or 0), native=native,
-                        seconds=time.perf_counter() - t0)
+        cached = int(((usage.get("prompt_tokens_details") or {}).get("cached_tokens")) or 0)
+        reply = LLMReply(content=content, tool_calls=calls, tokens_in=int(usage.get("prompt_tokens") or 0),
+                         tokens_out=int(usage.get("completion_tokens") or 0), native=native,
+                         seconds=time.perf_counter() - t0, cached_tokens=cached)
+        self._learn(reply)
+        return reply
 
 
 class _HTTPStatus(Exception):
@@ -259,17 +289,43 @@ def _sparse_module():
         return None
 
 
+def _hf_weights(name: str) -> tuple[str, str | None]:
+    """``(folder, gguf file name or None)`` for a transformers folder, a ``.gguf`` file, or the name of
+    a packaged local model (``smollm2``, ``qwen``: resolved, joined and checked by ``agent.models``)."""
+    p = Path(name).expanduser()
+    if p.is_dir():
+        return str(p.resolve()), None
+    if p.is_file():
+        if p.suffix.lower() != ".gguf":
+            raise LLMError(f"hf backend: {name} is neither a transformers model folder nor a .gguf file")
+        return str(p.resolve().parent), p.name
+    if os.sep not in name and not name.endswith(".gguf"):
+        try:
+            from .models import ensure  # noqa: PLC0415 - packaged GGUF models, when that module exists
+        except ImportError:
+            ensure = None
+        if ensure is not None:
+            try:
+                f = ensure(name)
+            except AgentError as e:
+                raise LLMError(f"hf backend: {e}") from None
+            return str(f.parent), f.name
+    raise LLMError(f"hf backend: {name} is not a folder with a transformers model or a .gguf file (no hub downloads here)")
+
+
 class HFChat:
+    """A local model in transformers: a model folder or a GGUF file (dequantised on load), with the
+    ``sleuth_sparse`` attention and its measured defaults (``sleuth.kernels.config.SparseConfig``);
+    prompts shorter than ``min_sparse_len`` run dense."""
+
     name = "hf"
 
     def __init__(self, model: str | None = None, *, device: str | None = None, max_new_tokens: int = 512,
                  dtype: str | None = None, sparse: bool = True, temperature: float = 0.0):
         path = model or os.environ.get("SLEUTH_HF_MODEL") or os.environ.get("SLEUTH_MODEL")
         if not path:
-            raise LLMError("hf backend: pass --model with a local transformers model folder (or set SLEUTH_MODEL)")
-        if not Path(path).is_dir():
-            raise LLMError(f"hf backend: {path} is not a folder with a transformers model (no hub downloads here)")
-        self.path = str(Path(path).resolve())
+            raise LLMError("hf backend: pass --model with a transformers model folder or a .gguf file (or set SLEUTH_MODEL)")
+        self.path, self.gguf_file = _hf_weights(path)
         self.device = device
         self.max_new_tokens = max_new_tokens
         self.temperature = temperature
@@ -278,20 +334,23 @@ class HFChat:
         self.attn_implementation = getattr(self.model.config, "_attn_implementation", None)
 
     def _load(self, dtype: str | None):
-        key = (self.path, self.device, dtype, self.sparse)
+        key = (self.path, self.gguf_file, self.device, dtype, self.sparse)
         with _HF_LOCK:
             if key in _HF_CACHE:
                 return _HF_CACHE[key]
             import torch
             from transformers import AutoModelForCausalLM, AutoTokenizer
 
+            where = os.path.join(self.path, self.gguf_file) if self.gguf_file else self.path
+            kw: dict[str, Any] = {"gguf_file": self.gguf_file} if self.gguf_file else {}
             try:
-                tok = AutoTokenizer.from_pretrained(self.path)
+                tok = AutoTokenizer.from_pretrained(self.path, **kw)
             except Exception as e:  # noqa: BLE001
-                raise LLMError(f"hf backend: cannot load the tokenizer in {self.path}: {_reason(e)}") from None
-            kw: dict[str, Any] = {}
+                raise LLMError(f"hf backend: cannot load the tokenizer in {where}: {_reason(e)}") from None
             if dtype:
                 kw["dtype"] = getattr(torch, dtype)
+            elif self.gguf_file:  # dequantised weights: float32 is what the sparse defaults were measured in
+                kw["dtype"] = torch.float32
             model = None
             khf = _sparse_module() if self.sparse else None
             if khf is not None:
@@ -308,7 +367,7 @@ class HFChat:
                     except Exception as e:  # noqa: BLE001
                         err = e
                 if model is None:
-                    raise LLMError(f"hf backend: cannot load the model in {self.path}: {_reason(err)}") from None
+                    raise LLMError(f"hf backend: cannot load the model in {where}: {_reason(err)}") from None
             dev = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
             model.to(dev).eval()
             _HF_CACHE[key] = (tok, model)
@@ -386,18 +445,30 @@ class HFChat:
 
 def make_llm(kind, *, base_url: str | None = None, model: str | None = None, api_key: str | None = None,
              **options: Any) -> ChatLLM | None:
-    """``"openai"`` / ``"hf"`` / ``"none"`` (or None) → a backend; an object with ``chat`` passes through."""
+    """``"local"`` / ``"openai"`` / ``"hf"`` / ``"none"`` (or None) → a backend; an object with ``chat`` passes through.
+
+    ``"auto"`` is ``local`` when llama.cpp and the default model are installed, else ``none``.
+    """
+    if isinstance(kind, str) and kind.lower() == "auto":
+        from .models import default_available
+
+        kind = "local" if default_available() else "none"
     if kind is None or (isinstance(kind, str) and kind.lower() in ("none", "heuristic", "")):
         return None
     if not isinstance(kind, str):
         if not callable(getattr(kind, "chat", None)):
-            raise AgentError(f"llm must be 'none', 'openai', 'hf' or an object with chat(); got {type(kind).__name__}")
+            raise AgentError(f"llm must be 'local', 'none', 'openai', 'hf' or an object with chat(); got {type(kind).__name__}")
         return kind
     k = kind.lower()
+    if k in ("local", "llama-cpp", "gguf"):
+        from .llm_local import LlamaCppChat
+
+        keys = ("n_ctx", "temperature", "max_tokens", "progress")
+        return LlamaCppChat(model, **{k2: v for k2, v in options.items() if k2 in keys})
     if k in ("openai", "vllm", "ollama", "llamacpp", "llama.cpp", "server"):
         keys = ("timeout", "retries", "backoff", "temperature", "max_tokens", "tool_mode")
         return OpenAIChat(base_url, model, api_key, **{k2: v for k2, v in options.items() if k2 in keys})
-    if k in ("hf", "transformers", "local"):
+    if k in ("hf", "transformers"):
         keys = ("device", "max_new_tokens", "dtype", "sparse", "temperature")
         return HFChat(model, **{k2: v for k2, v in options.items() if k2 in keys})
-    raise AgentError(f"unknown llm {kind!r}: use none, openai or hf")
+    raise AgentError(f"unknown llm {kind!r}: use local, none, openai or hf")

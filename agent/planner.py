@@ -16,11 +16,10 @@ cited by node id.
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict
 from typing import Any
 
-from ..index.lexical import query_terms
+from ..index.lexical import identifiers, query_terms
 from .decompose import SubQuestion, decompose
 from .extract import compose, select
 
@@ -129,17 +128,6 @@ class HeuristicPlanner:
 
 
 _PURPOSE_ORDER = {"ids": 0, "fine": 1, "deep": 1, "keywords": 2, "coarse": 3, "whole": 4}
-_IDENT = re.compile(r"\"([^\"]{3,80})\"|“([^”]{3,80})”|\b([A-Za-z]*\d[\w\-./]*|[A-Z]{2,}[\w\-]*|[a-z]+[A-Z][\w\-]*)\b")
-
-
-def identifiers(text: str) -> list[str]:
-    """Quoted phrases, codes with digits (MB-1074, 3.2, 2031), acronyms (CFO, TSR), camelCase names."""
-    out = []
-    for m in _IDENT.finditer(text):
-        tok = next(g for g in m.groups() if g)
-        if tok not in out:
-            out.append(tok)
-    return out
 
 
 def _call(tool: str, args: dict[str, Any], **meta: Any) -> dict:

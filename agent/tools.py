@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from ..core import LEVELS
+from ..core import approx_tokens as tokens_of  # the library's own estimate
 
 LEVEL_NAMES = ["any", "source", "coarse", "fine", "entity", *[k for k in LEVELS if k not in ("source", "coarse", "fine")]]
 
@@ -79,11 +80,6 @@ class ToolArgError(ValueError):
     pass
 
 
-def tokens_of(text: str) -> int:
-    """The same rough count the library uses (words x 1.3)."""
-    return max(1, int(len(text.split()) * 1.3)) if text else 0
-
-
 def _coerce(name: str, args: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(args, dict):
         raise ToolArgError(f"{name}: arguments must be a JSON object, got {type(args).__name__}")
@@ -120,6 +116,14 @@ def search(lib, query: str, level: str = "any", within=None, k: int = 8, mode: s
     if mode not in ("hybrid", "exact"):
         raise ToolArgError(f"search: unknown mode {mode!r}; use hybrid or exact")
     k = max(1, min(20, int(k)))
+    if isinstance(within, (list, tuple)):
+        scopes = list(dict.fromkeys(within))
+        if len(scopes) > 1:
+            # one search per scope, merged by score: the searcher takes one id range at a time
+            hits = [h for w in scopes for h in search(lib, query, level, w, k, mode)["hits"]]
+            hits.sort(key=lambda h: -float(h.get("score") or 0.0))
+            return {"query": query, "level": level, "mode": mode, "hits": hits[:k]}
+        within = scopes[0] if scopes else None
     if mode == "exact" and level != "entity":
         hits = exact_search(lib, query, level, within, k)
     else:

@@ -70,15 +70,16 @@ _ZH_PUNCT_RE = re.compile(r"^[\W_]+$", re.UNICODE)
 _EN_WORD_RE = re.compile(r"\w+", re.UNICODE)
 
 
-def _stopwords(language: str) -> frozenset[str]:
-    from bm25s import stopwords
+def stopwords(language: str) -> frozenset[str]:
+    """bm25s's stop words for ``zh`` or English (flat BM25 and the evidence checks share them)."""
+    from bm25s import stopwords as lists
 
-    return frozenset(stopwords.STOPWORDS_CHINESE if language == "zh" else stopwords.STOPWORDS_EN)
+    return frozenset(lists.STOPWORDS_CHINESE if language == "zh" else lists.STOPWORDS_EN)
 
 
 def lexical_tokens(text: str, language: str) -> list[str]:
     """Words BM25 indexes: jieba search-mode words for Chinese, ``\\w+`` lower-cased otherwise."""
-    stop = _stopwords(language)
+    stop = stopwords(language)
     if language == "zh":
         import jieba
 

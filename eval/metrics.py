@@ -14,7 +14,6 @@ long), the intended rule is used and the comment says so.
 
 from __future__ import annotations
 
-import difflib
 import re
 import string
 from collections import Counter
@@ -108,20 +107,10 @@ def classification_score(prediction: str, ground_truth: str, **kwargs: Any) -> f
         if match_term in ground_truth and match_term != ground_truth:
             em_match_list.remove(match_term)
     # Reference quirk: ``em_match_list != 0`` compares a list to 0 and is always true, so the
-    # difflib fallback below it never runs. Kept: the official numbers come from this branch.
+    # reference's difflib fallback never runs. Kept: the official numbers come from this branch.
     if ground_truth in em_match_list:
         return 1.0 / len(em_match_list)
     return 0.0
-
-
-def classification_score_difflib_fallback(prediction: str, all_classes: Iterable[str]) -> str | None:
-    """The closest class by difflib ratio: the branch the reference meant to use with no match."""
-    best, best_sim = None, 0.0
-    for c in all_classes:
-        sim = difflib.SequenceMatcher(None, c, prediction).ratio()
-        if sim > best_sim:
-            best, best_sim = c, sim
-    return best
 
 
 def _count_matching_numbers(prediction: str, target: str) -> float:

@@ -33,7 +33,7 @@ import re
 from collections import Counter
 from typing import Any, Sequence
 
-from .baselines import Piece, _stopwords
+from .baselines import Piece, stopwords
 from .metrics import (
     normalize_answer,
     normalize_zh_answer,
@@ -95,7 +95,7 @@ def _clipped_recall(gold: Counter[str], read: Counter[str]) -> float:
 
 def content_words(text: str, language: str) -> list[str]:
     """Words that carry content: jieba / normalised words minus the stopword list."""
-    stop = _stopwords(language)
+    stop = stopwords(language)
     words = zh_tokens(text) if language == "zh" else normalize_answer(text).split()
     return [w for w in words if w not in stop]
 

@@ -35,7 +35,7 @@ from .loaders import (
 )
 from .report import e2e_summary, read_jsonl, repair_jsonl, write_jsonl, write_reports
 
-BENCHMARKS = ("longbench", "longbench-v2", "lvbench")
+BENCHMARKS = ("longbench", "longbench-v2", "lvbench", "mmlongbench")
 DEFAULT_BUDGETS = (500, 1000, 2000, 4000)
 TEXT_METHODS = ("agent", "search", "bm25", "dense", "head")
 VIDEO_METHODS = ("agent", "search")
@@ -222,15 +222,6 @@ def search_pieces(lib, t: Task, k: int = SEARCH_K) -> list[B.Piece]:
     return out
 
 
-def agent_available() -> bool:
-    try:
-        from sleuth import agent
-
-        return callable(getattr(agent, "ask", None))
-    except Exception:
-        return False
-
-
 def _get(obj, name, default=None):
     return obj.get(name, default) if isinstance(obj, dict) else getattr(obj, name, default)
 
@@ -375,15 +366,23 @@ def run_eval(
     progress: bool = True,
     methods: str | Sequence[str] | None = None,
     video_dir: str | Path | None = None,
+    library: str | Path | None = None,
 ) -> dict[str, Any]:
     """Run one benchmark and write its reports; returns a summary with the output paths.
 
     ``subset``: LongBench task names; for v2 any of short/medium/long, easy/hard, or domain
     names; for LVBench video types or keys. ``limit``: items per LongBench task, items for v2,
-    questions for LVBench. ``llm_options``: keyword arguments for ``Library.ask``.
+    questions for LVBench; for MMLongBench-Doc ``subset`` selects document types and ``library``
+    is where its PDFs are indexed (default ``<out>/mmlongbench-library``).
+    ``llm_options``: keyword arguments for ``Library.ask``.
     """
     if benchmark not in BENCHMARKS:
         raise ValueError(f"unknown benchmark {benchmark!r} (have: {', '.join(BENCHMARKS)})")
+    if benchmark == "mmlongbench":
+        from .mmlongbench import run_mmlongbench
+
+        return run_mmlongbench(data, Path(out), mode=mode, limit=limit, subset=_parse_list(subset), library=library,
+                               llm_options=llm_options, progress=progress)
     if mode not in ("retrieval", "e2e"):
         raise ValueError(f"unknown mode {mode!r} (have: retrieval, e2e)")
     out = Path(out)
@@ -400,7 +399,7 @@ def run_eval(
     if not tasks:
         raise LoaderError(f"{data}: no items selected")
     all_methods = VIDEO_METHODS if benchmark == "lvbench" else TEXT_METHODS
-    chosen = _parse_list(methods) or [m for m in all_methods if m != "agent" or agent_available()]
+    chosen = _parse_list(methods) or list(all_methods)
     bad = [m for m in chosen if m not in all_methods]
     if bad:
         raise ValueError(f"unknown method(s) {', '.join(bad)} for {benchmark} (have: {', '.join(all_methods)})")

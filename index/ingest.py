@@ -1,8 +1,9 @@
 """Index files into the library: read → summarise → embed → one transaction per file.
 
-Each file is committed in a single transaction (source row, nodes, FTS rows, embeddings,
+Each file is committed in a single database transaction (source row, nodes, embeddings,
 entities), so a run killed at any point leaves every file either fully indexed or absent; the
-next run skips what is committed (same content hash) and redoes the rest. A file that fails to
+next run skips what is committed (same content hash) and redoes the rest. The tantivy BM25
+index is committed right after and healed from the database on open (index/lexical_sync.py). A file that fails to
 read is reported and recorded in ``failures`` without touching what was indexed before.
 """
 
@@ -19,7 +20,7 @@ from typing import Callable
 import numpy as np
 from sqlalchemy import delete, func, insert, select
 
-from ..core import Node, ReaderError, Tree, level_of, sha256_file
+from ..core import Node, ReaderError, Tree, approx_tokens, tier_of, sha256_file
 from ..readers import kind_of, read_path, supported_suffixes
 from .lexical_sync import entity_row, source_rows
 from .schema import EmbeddingRow, EntityRow, FailureRow, MentionRow, NodeRow, RunRow, SourceRow, utcnow
@@ -45,23 +46,60 @@ def file_hash(path: Path) -> str:
     return sha256_file(path)
 
 
+def located(p: Path) -> Path:
+    """The absolute path a file is indexed under: its folder resolved, its own name kept.
+
+    A symlink stays the link (not its target), so errors name the link and ``--prune`` drops it
+    once the link is deleted; for a plain file this is its resolved path.
+    """
+    p = Path(os.path.abspath(p))
+    return p.parent.resolve() / p.name
+
+
 def expand_paths(paths: list[str | Path]) -> tuple[list[Path], list[FileResult]]:
-    """Files to index from files and folders (recursively); missing paths are reported."""
+    """Files to index from files and folders (recursively); missing paths, unreadable folders and
+    things that are not regular files (pipes, sockets, devices) are reported, never opened."""
     files, errors = [], []
     sup = supported_suffixes()
+
+    def fail(p, reason: str) -> None:
+        errors.append(FileResult(str(p), "failed", reason))
+
     for p in map(Path, paths):
         if p.is_dir():
-            for f in sorted(p.rglob("*")):
-                if f.is_file() and f.suffix.lower() in sup and not any(part.startswith(".") for part in f.relative_to(p).parts):
-                    files.append(f.resolve())
+            def unreadable(e: OSError) -> None:
+                fail(e.filename, f"{e.filename}: cannot read folder ({e.strerror or e}); skipped")
+
+            found = []
+            for folder, dirs, names in os.walk(p, onerror=unreadable):
+                rel = Path(folder).relative_to(p)
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                if any(part.startswith(".") for part in rel.parts):
+                    continue
+                for n in names:
+                    f = Path(folder) / n
+                    if n.startswith(".") or f.suffix.lower() not in sup:
+                        continue
+                    if f.is_file():
+                        found.append(located(f))
+                    elif f.exists() or not f.is_symlink():
+                        fail(f, f"{f}: not a regular file; skipped")
+                    else:
+                        fail(f, f"{f}: broken symlink; skipped")
+            files.extend(sorted(found))
+        elif p.is_file():
+            files.append(located(p))
         elif p.exists():
-            files.append(p.resolve())
+            fail(p, f"{p}: not a regular file (a pipe, socket or device); skipped")
+        elif p.is_symlink():
+            fail(p, f"{p}: broken symlink")
         else:
-            errors.append(FileResult(str(p), "failed", f"{p}: no such file or directory"))
+            fail(p, f"{p}: no such file or directory")
     seen, out = set(), []
     for f in files:
-        if f not in seen:
-            seen.add(f)
+        key = f.resolve()  # a file and a link to it in the same run are indexed once
+        if key not in seen:
+            seen.add(key)
             out.append(f)
     return out, errors
 
@@ -99,7 +137,7 @@ def flatten(root: Node) -> list[FlatNode]:
         out.append(FlatNode(n, me, parent, me, depth, ordinal, tp, lp))
         counts: dict[str, int] = {}
         for c in n.children:
-            tier = level_of(c.kind)
+            tier = tier_of(c.kind)
             counts[tier] = counts.get(tier, 0) + 1
             visit(c, me, depth + 1, counts[tier], tp, lp)
         out[me].last = len(out) - 1
@@ -126,7 +164,8 @@ def _embed_text(fn: FlatNode, summary: str) -> str:
     return head + (n.title + ". " if n.title else "") + n.text
 
 
-def _norm_entity(name: str) -> str:
+def norm_entity(name: str) -> str:
+    """The key entities are merged and looked up by: lower case, runs of non-word characters as one space."""
     return re.sub(r"[^\w]+", " ", name.lower()).strip()
 
 
@@ -140,7 +179,13 @@ class Ingestor:
             return s.execute(select(SourceRow).where(SourceRow.path == str(path))).scalar_one_or_none()
 
     def index_file(self, path: Path, *, force: bool = False, ocr: str = "auto", asr: str = "auto",
-                   on_stage: Callable[[str], None] | None = None) -> FileResult:
+                   on_stage: Callable[[str], None] | None = None,
+                   on_progress: Callable[[str, float, float], None] | None = None) -> FileResult:
+        """Read, summarise, embed and store one file in one transaction.
+
+        ``on_stage(name)`` at each stage (reading, embedding, storing); ``on_progress(unit, done,
+        total)`` within a stage: pages or seconds of video while reading, nodes while embedding.
+        """
         t0 = time.perf_counter()
         stage = on_stage or (lambda s: None)
         timings: dict[str, float] = {}
@@ -156,8 +201,12 @@ class Ingestor:
             return FileResult(str(path), "skipped", nodes=old.n_nodes, pages=old.pages)
         stage("reading")
         t = time.perf_counter()
+        if kind == "document":
+            from ..readers.doc_entities import preload
+
+            preload()  # the NER model loads while the file is read
         try:
-            tree = read_path(path, ocr=ocr, asr=asr)
+            tree = read_path(path, ocr=ocr, asr=asr, progress=on_progress)
         except ReaderError as e:
             return self._fail(path, str(e))
         except Exception as e:  # a reader bug must not stop the batch; say what broke
@@ -179,7 +228,8 @@ class Ingestor:
             if txt.strip():
                 texts.append(txt)
                 which.append(fn.local)
-        vecs = self.lib.embed_nodes(texts, [flat[i].node.kind for i in which])
+        vecs = self.lib.embed_nodes(texts, [flat[i].node.kind for i in which],
+                                    progress=(lambda d: on_progress("nodes", d, len(texts))) if on_progress else None)
         timings["embed"] = time.perf_counter() - t
         stage("storing")
         t = time.perf_counter()
@@ -192,8 +242,7 @@ class Ingestor:
     # -- writing ---------------------------------------------------------------------------
     def _store(self, path, st, digest, kind, tree: Tree, flat, summaries, which, vecs, old) -> FileResult:
         lib = self.lib
-        fine_texts = [fn.node.text for fn in flat]
-        counts = [len(e) for e in _token_counts(fine_texts)]
+        counts = token_counts([fn.node.text for fn in flat])
         asset_dir = None
         if tree.assets:
             asset_dir = lib.home / "assets" / digest[:16]
@@ -220,19 +269,19 @@ class Ingestor:
             for fn, ntok in zip(flat, counts):
                 n = fn.node
                 nid = base + fn.local
-                tier = level_of(n.kind)
+                tier = tier_of(n.kind)
                 summary = summaries.get(id(n), "")
                 rows.append(dict(
                     id=nid, source_id=src_id, parent_id=None if fn.parent is None else base + fn.parent,
                     last_id=base + fn.last, kind=n.kind, tier=tier, ordinal=fn.ordinal, depth=fn.depth,
                     title=n.title or "", title_path=fn.title_path, text=n.text or "", summary=summary,
-                    tokens=ntok if n.text else _tok_estimate(summary), page=n.page, page_end=n.meta.get("page_end"),
+                    tokens=ntok if n.text else approx_tokens(summary), page=n.page, page_end=n.meta.get("page_end"),
                     bbox=list(n.bbox) if n.bbox else None, char_start=n.char_start, char_end=n.char_end,
                     t_start=n.t_start, t_end=n.t_end, meta={k: v for k, v in n.meta.items() if _jsonable(v)},
                 ))
             conn.execute(insert(NodeRow), rows)
             changes.rows.extend(source_rows(conn, [src_id]))
-            emb_rows = [dict(node_id=base + i, tier=level_of(flat[i].node.kind), vec=pack(v)) for i, v in zip(which, vecs)]
+            emb_rows = [dict(node_id=base + i, tier=tier_of(flat[i].node.kind), vec=pack(v)) for i, v in zip(which, vecs)]
             if emb_rows:
                 conn.execute(insert(EmbeddingRow), emb_rows)
             self._store_entities(conn, tree, flat, base, src_id, changes)
@@ -246,7 +295,7 @@ class Ingestor:
             if old.meta.get("assets") and old.content_hash[:16] != digest[:16]:
                 shutil.rmtree(lib.home / old.meta["assets"], ignore_errors=True)
         for tier in ("source", "coarse", "fine"):
-            sel = [k for k, i in enumerate(which) if level_of(flat[i].node.kind) == tier]
+            sel = [k for k, i in enumerate(which) if tier_of(flat[i].node.kind) == tier]
             if sel:
                 lib.vectors.add(tier, np.array([base + which[k] for k in sel]), vecs[sel])
         lib.vectors.generation = gen
@@ -256,22 +305,25 @@ class Ingestor:
         if not tree.entities:
             return
         local = {id(fn.node): fn.local for fn in flat}
+        # Entities of one file may share a normalised name ("Unit", "UNIT"): they are one row in
+        # the database, so one lexical row too (its final name and aliases), not one per spelling.
+        lexical: dict[int, tuple[int, str, str, str]] = {}
         for ent in tree.entities:
-            norm = _norm_entity(ent.name)
+            norm = norm_entity(ent.name)
             if not norm:
                 continue
-            row = conn.execute(select(EntityRow.id, EntityRow.aliases).where(EntityRow.norm == norm)).first()
+            row = conn.execute(select(EntityRow.id, EntityRow.aliases, EntityRow.name).where(EntityRow.norm == norm)).first()
             aliases = sorted({a for a in ent.aliases if a and a != ent.name})
             if row is None:
                 eid = conn.execute(insert(EntityRow).values(norm=norm, name=ent.name, kind=ent.kind, aliases=aliases,
                                                             meta={k: v for k, v in ent.meta.items() if _jsonable(v)})).inserted_primary_key[0]
+                name = ent.name
             else:
-                eid = row[0]
-                merged = sorted(set(row[1] or []) | set(aliases))
+                eid, name = row[0], row[2]
+                merged = sorted(set(row[1] or []) | set(aliases) | ({ent.name} - {name}))
                 conn.execute(EntityRow.__table__.update().where(EntityRow.id == eid).values(aliases=merged))
                 aliases = merged
-            changes.deletes.append((-eid, -eid))
-            changes.rows.append(entity_row(eid, ent.name, aliases))
+            lexical[eid] = entity_row(eid, name, aliases)
             ms = []
             for m in ent.mentions:
                 li = local.get(id(m.node))
@@ -281,6 +333,9 @@ class Ingestor:
                                surface=m.surface or ent.name, t=m.t, bbox=list(m.bbox) if m.bbox else None))
             if ms:
                 conn.execute(insert(MentionRow), ms)
+        for eid, lex_row in lexical.items():
+            changes.deletes.append((-eid, -eid))
+            changes.rows.append(lex_row)
 
     def _delete_source(self, conn, old: SourceRow, changes: LexicalChanges) -> None:
         if old.root_id is not None:
@@ -303,8 +358,14 @@ class Ingestor:
         self.lib.lexical.apply(changes.deletes, changes.rows, gen)
         self.lib.vectors.remove_range(src.root_id, src.last_id)
         self.lib.vectors.generation = gen
-        if src.meta.get("assets"):
+        if src.meta.get("assets") and not self._assets_shared(src):
             shutil.rmtree(self.lib.home / src.meta["assets"], ignore_errors=True)
+
+    def _assets_shared(self, src: SourceRow) -> bool:
+        """Assets live under the content hash: an identical copy indexed elsewhere uses the same folder."""
+        with self.lib.Session() as s:
+            return s.execute(select(func.count()).where(SourceRow.content_hash == src.content_hash,
+                                                        SourceRow.id != src.id)).scalar() > 0
 
     def _fail(self, path: Path, reason: str) -> FileResult:
         reason = " ".join(reason.split())
@@ -324,7 +385,9 @@ class Ingestor:
 
     # -- runs ------------------------------------------------------------------------------
     def start_run(self) -> int:
+        """Record a run as "running"; runs still "running" were killed (this one holds the lock)."""
         with self.lib.engine.begin() as conn:
+            conn.execute(RunRow.__table__.update().where(RunRow.status == "running").values(status="killed"))
             return conn.execute(insert(RunRow).values(started=utcnow(), status="running")).inserted_primary_key[0]
 
     def finish_run(self, run_id: int, results: list[FileResult], seconds: float, status: str) -> None:
@@ -334,15 +397,16 @@ class Ingestor:
                 finished=utcnow(), seconds=seconds, status=status, **c))
 
 
-def _token_counts(texts: list[str]):
-    from .embed import _tokenizer
+def token_counts(texts: list[str], chunk: int = 512) -> list[int]:
+    """Word pieces per text (no special tokens), a chunk at a time: encodings hold offsets and
+    strings per piece, so a whole document's at once cost ~100 bytes per piece."""
+    from .embed import tokenizer
 
-    tok = _tokenizer(100_000)
-    return [e.ids[1:-1] for e in tok.encode_batch([t or "" for t in texts])]
-
-
-def _tok_estimate(text: str) -> int:
-    return int(len(text.split()) * 1.3)
+    tok = tokenizer(100_000)
+    out: list[int] = []
+    for i in range(0, len(texts), chunk):
+        out.extend(len(e.ids) - 2 for e in tok.encode_batch([t or "" for t in texts[i : i + chunk]]))
+    return out
 
 
 def _jsonable(v) -> bool:
@@ -353,10 +417,11 @@ def prune_candidates(lib, roots: list[Path]) -> list[SourceRow]:
     """Indexed sources under the given roots (or anywhere, with no roots) whose file is gone."""
     with lib.Session() as s:
         srcs = list(s.execute(select(SourceRow)).scalars())
+    bases = [r.resolve() if r.is_dir() else located(r) for r in roots]  # as expand_paths stores them
     out = []
     for src in srcs:
         p = Path(src.path)
-        under = not roots or any(str(p).startswith(str(r.resolve()) + os.sep) or p == r.resolve() for r in roots)
+        under = not roots or any(str(p).startswith(str(r) + os.sep) or p == r for r in bases)
         if under and not p.exists():
             out.append(src)
     return out

@@ -1,4 +1,4 @@
-"""SQLAlchemy schema: the database is the source of truth; faiss and FTS are derived from it."""
+"""SQLAlchemy schema: the database is the source of truth; the faiss and tantivy indexes are derived from it."""
 
 from __future__ import annotations
 
@@ -118,7 +118,7 @@ class RunRow(Base):
 
 
 class StateRow(Base):
-    """Counters that tell derived indexes (faiss files, sidecar FTS) whether they are current."""
+    """Counters that tell the derived indexes (faiss files, tantivy) whether they are current."""
 
     __tablename__ = "state"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)

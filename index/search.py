@@ -1,4 +1,4 @@
-"""Located search: dense (faiss) and lexical (FTS5 BM25) candidates fused by reciprocal rank.
+"""Located search: dense (faiss) and lexical (tantivy BM25) candidates fused by reciprocal rank.
 
 Reciprocal-rank fusion needs no score calibration between cosine and BM25, which differ in
 scale per query; both raw scores are still reported on each hit.
@@ -7,14 +7,18 @@ scale per query; both raw scores are still reported on each hit.
 from __future__ import annotations
 
 
+import numpy as np
 from sqlalchemy import select
 
 from ..core import LEVELS, Locator
 from ..readers.textsplit import CJK_RE, sentence_spans
 from .lexical import identifiers, query_terms
+from . import rank as RK
+from .rank import NodeTables, aggregate, route_scores
 from .schema import NodeRow, SourceRow
 
 RRF_K = 60
+COARSE_POOL = 20  # sections searched for coarse-to-fine (index/rank.py COARSE_W)
 TIER_OF_LEVEL = {"any": ("fine", "coarse", "source"), "source": ("source",), "coarse": ("coarse",), "fine": ("fine",)}
 
 
@@ -24,9 +28,9 @@ def tiers_for(level: str) -> tuple[tuple[str, ...], tuple[str, ...] | None]:
         return TIER_OF_LEVEL[level], None
     if level in LEVELS:
         kinds = LEVELS[level]
-        from ..core import level_of
+        from ..core import tier_of
 
-        return tuple(sorted({level_of(k) for k in kinds})), kinds
+        return tuple(sorted({tier_of(k) for k in kinds})), kinds
     raise ValueError(f"unknown level {level!r}: use any, source, coarse, fine, entity or one of {sorted(LEVELS)}")
 
 
@@ -104,6 +108,7 @@ def locator_for(row: NodeRow, src: SourceRow, scene_ordinal: int | None = None, 
 class Searcher:
     def __init__(self, lib):
         self.lib = lib
+        self.tables = NodeTables()
 
     def _lexical(self, query: str, tiers, pool: int, id_range):
         """Per-tier BM25 lists, and per-tier lists of nodes holding every identifier verbatim."""
@@ -163,6 +168,15 @@ class Searcher:
         fused = rrf(lists, weights)
         if not fused:
             return []
+        if "fine" in tiers:
+            coarse = None
+            if RK.COARSE_W:
+                cd = dense.get("coarse") or self.lib.vectors.search("coarse", qv, COARSE_POOL, id_range)
+                cl = lex.get("coarse") or self.lib.lexical.search(query, ("coarse",), COARSE_POOL, id_range)
+                cf = rrf([[i for i, _ in cd], [i for i, _ in cl]], [dense_w, 1.0])
+                coarse = (np.fromiter(cf, np.int64, len(cf)), np.fromiter(cf.values(), np.float64, len(cf)))
+            self._structure(fused, query, dense.get("fine", []), lex.get("fine", []) + exact.get("fine", []),
+                            dense_w, within is None, coarse)
         ranked = sorted(fused, key=lambda i: (-fused[i], -dense_s.get(i, 0.0)))
         terms = query_terms(query)
         chosen, start, step = [], 0, (k + 2 if kinds is None else 4 * k)
@@ -184,6 +198,21 @@ class Searcher:
                        bm25=round(lex_s[i], 3) if i in lex_s else None, neighbours=near[node.id])
             hits.append(hit)
         return hits
+
+    def _structure(self, fused: dict[int, float], query: str, dense_hits, lex_hits, dense_w: float, routing: bool,
+                   coarse=None) -> None:
+        """Rescore the fine candidates in place with their page, section and source (index/rank.py)."""
+        ids = np.fromiter(dict.fromkeys([i for i, _ in dense_hits] + [i for i, _ in lex_hits]), np.int64)
+        if not len(ids):
+            return
+        table = self.tables.get(self.lib, self.lib.vectors.generation)
+        bm, dn = dict(lex_hits), dict(dense_hits)
+        own = np.array([fused[i] for i in ids])
+        b = np.array([bm.get(i, 0.0) for i in ids])
+        d = np.array([dn.get(i, -np.inf) for i in ids])
+        route = route_scores(table, query) if routing else None
+        for i, v in zip(ids.tolist(), aggregate(ids, own, b, d, table, dense_w, route, coarse).tolist()):
+            fused[i] = v
 
     def search_entities(self, query: str, k: int) -> list[dict]:
         ids = [-i for i, _ in self.lib.lexical.search(query, ("entity",), k) if i < 0]

@@ -1,4 +1,4 @@
-"""Summaries for the coarse and source levels, made without an LLM.
+"""Summaries for the coarse and source tiers, made without an LLM.
 
 A section is described by its title path, the lead sentence of its first paragraphs and its
 most distinctive terms (tf-idf against the rest of the document), which is enough for the

@@ -22,11 +22,16 @@ class SparseConfig:
     n_local: int = 1
     #: below this many keys the attention runs dense (SDPA): the gate costs more than it saves.
     min_sparse_len: int = 8192
-    #: "block" (fixed blocks, MoBA-style) or "varlen" (variable chunks, DHSA-style, sqrt(len) pooling).
+    #: "block" (fixed blocks) or "varlen" (variable chunks, DHSA-style, sqrt(len) pooling).
     mode: str = "block"
+    #: block-mode prefill gate: "mean" (MoBA-style mean keys) or "quest" (per-row key min/max bound).
+    gate: str = "mean"
     #: varlen mode: chunk lengths chosen between these by key-similarity change points.
     min_chunk: int = 64
     max_chunk: int = 256
+    #: block-mode prefill: "torch" (block_sparse.py, any device) or "triton" (triton_prefill.py, CUDA;
+    #: same selection, compared with the reference by tests/test_kernels_triton.py).
+    prefill_backend: str = "torch"
     #: decode block summaries: "mean" (mean keys) or "quest" (element-wise min/max keys).
     decode_gate: str = "mean"
     #: query blocks processed per batched matmul; bounds the working set to
@@ -42,15 +47,14 @@ class SparseConfig:
             )
         if self.mode not in ("block", "varlen"):
             raise ValueError(f"kernels/config.py: mode must be 'block' or 'varlen', got {self.mode!r}")
+        if self.gate not in ("mean", "quest"):
+            raise ValueError(f"kernels/config.py: gate must be 'mean' or 'quest', got {self.gate!r}")
+        if self.prefill_backend not in ("torch", "triton"):
+            raise ValueError(f"kernels/config.py: prefill_backend must be 'torch' or 'triton', got {self.prefill_backend!r}")
         if self.decode_gate not in ("mean", "quest"):
             raise ValueError(f"kernels/config.py: decode_gate must be 'mean' or 'quest', got {self.decode_gate!r}")
         if not 1 <= self.min_chunk <= self.max_chunk:
             raise ValueError("kernels/config.py: need 1 <= min_chunk <= max_chunk")
-
-    @property
-    def key_budget(self) -> int:
-        """Keys a query attends to at most (selected earlier blocks plus its own block)."""
-        return (self.top_k + 1) * self.block_size
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

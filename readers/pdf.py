@@ -16,7 +16,7 @@ from typing import Callable
 
 from ..core import Node, ReaderError, Tree
 from . import pdf_extract as px
-from .pdf_layout import _FIGURE_CAPTION, _TABLE_CAPTION, Block, Line, Span, build_lines, layout_page
+from .pdf_layout import FIGURE_CAPTION, TABLE_CAPTION, Block, Line, Span, build_lines, layout_page
 
 OCR_MODES = ("auto", "off", "force", "rapid", "paddle", "thorough")
 
@@ -306,7 +306,7 @@ def _is_heading_candidate(b: Block, body: float, is_ocr: bool) -> bool:
         return False
     if sum(ch.isalpha() for ch in t) < 2:
         return False
-    if _TABLE_CAPTION.match(t) or _FIGURE_CAPTION.match(t) or _PAGE_NUMBER.match(t):
+    if TABLE_CAPTION.match(t) or FIGURE_CAPTION.match(t) or _PAGE_NUMBER.match(t):
         return False
     if t[-1] in ",;" or (t[-1] == "." and len(words) > 6):
         return False

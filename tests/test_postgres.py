@@ -1,4 +1,4 @@
-"""The library on PostgreSQL (FTS in a sidecar SQLite file), against a throwaway local server.
+"""The library on PostgreSQL (the lexical index stays a tantivy folder under --home), against a throwaway local server.
 
 Skipped when PostgreSQL's server binaries or psycopg are not installed.
 """

@@ -28,7 +28,7 @@ from .keyframes import KeyframeStore
 from .scenes import merge_shots, split_shots, split_windows
 from .shots import ShotDetector, thumb
 from .speech import recognise
-from .summary import _words, scene_text, video_text
+from .summary import content_words, scene_text, video_text
 
 __all__ = ["VIDEO_SUFFIXES", "read_video"]
 
@@ -122,7 +122,7 @@ def read_video(
     # document frequencies over segments for the extractive summaries
     doc_freq: Counter = Counter()
     for sp, sc in zip(seg_speech, seg_screen):
-        doc_freq.update(set(_words(" ".join(x["text"] for x in sp + sc))))
+        doc_freq.update(set(content_words(" ".join(x["text"] for x in sp + sc))))
 
     root = Node(kind="video", title=p.stem, t_start=0.0, t_end=round(duration, 3))
     text_parts: list[str] = []

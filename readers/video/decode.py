@@ -151,11 +151,6 @@ class FrameSource:
             return float(self._times[max(0, min(self.n_valid, len(self._times)) - 1)])
         return self._pyav_last_t
 
-    def time_of(self, i: int) -> float:
-        if self._times is not None:
-            return float(self._times[i])
-        return i / self.info.fps
-
     # -- public ---------------------------------------------------------------------------
     def sample(self, rate: float) -> Iterator[tuple[float, int, np.ndarray]]:
         """Yield (t seconds, frame index, RGB frame at self.size) about ``rate`` times a second."""

@@ -46,10 +46,10 @@ def ocr_frame(rgb: np.ndarray, scale: float = 1.0) -> list[dict]:
 
     ``scale`` maps the frame's pixels back to the video's own size (boxes are in video pixels).
     """
-    from ..ocr import _RUN_LOCK
+    from ..ocr import RUN_LOCK
 
     eng = engine()
-    with _RUN_LOCK:  # RapidOCR keeps per-call state on the engine
+    with RUN_LOCK:  # RapidOCR keeps per-call state on the engine
         result, _ = eng(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), use_cls=False)
     out = []
     for box, text, score in result or []:

@@ -163,8 +163,9 @@ def recognise(path: str, asr: str, has_audio: bool, warnings: list[str]) -> tupl
     from .decode import load_audio
     from .subtitles import find_subtitles, load_subtitles
 
-    if asr not in ("auto", "subtitles", "whisper", "pocketsphinx", "none"):
-        raise ValueError(f"asr must be auto, subtitles, whisper, pocketsphinx or none, not {asr!r}")
+    from .. import check_modes
+
+    _, asr = check_modes("auto", asr)  # ValueError naming the option; "off" means "none"
     if asr == "none":
         return [], "none"
     if asr in ("auto", "subtitles"):

@@ -7,12 +7,13 @@ import re
 from collections import Counter
 
 from ...core import Entity, fmt_time
-from .entities import STOP
+from ..names import STOP
 
 _W = re.compile(r"[a-z][a-z'\-]{2,}")
 
 
-def _words(text: str) -> list[str]:
+def content_words(text: str) -> list[str]:
+    """Lower-case words without stop words (term frequencies for summaries and scene text)."""
     return [w for w in _W.findall(text.lower()) if w not in STOP]
 
 
@@ -20,10 +21,10 @@ def pick_lines(lines: list[dict], doc_freq: Counter, n_docs: int, k: int = 3) ->
     """The k lines with the most distinctive words (tf-idf mass, mildly length-normalised), in time order."""
     if len(lines) <= k:
         return list(lines)
-    tf = Counter(w for l in lines for w in _words(l["text"]))
+    tf = Counter(w for l in lines for w in content_words(l["text"]))
 
     def score(l: dict) -> float:
-        ws = set(_words(l["text"]))
+        ws = set(content_words(l["text"]))
         if not ws:
             return 0.0
         mass = sum(tf[w] * math.log(1 + n_docs / (1 + doc_freq[w])) for w in ws)

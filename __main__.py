@@ -1,0 +1,5 @@
+"""``python -m sleuth``: the same as the ``sleuth`` command."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,249 @@
+"""The agent for small CPU models: few, short model calls around wide rounds of tools.
+
+    round 1  plan    one model call writes 2–4 search queries (a small JSON list); they fan out
+                     as parallel ``search`` calls beside the heuristic planner's free ones (each
+                     sub-question of a multi-part question, identifiers searched exactly)
+    round 2  read    the best located paragraphs across all those searches (reciprocal-rank
+                     fusion) are read in full, in parallel; the answer prompt takes them in
+                     that order until the evidence token budget is full
+    answer           one model call over the read text writes a short answer citing node ids;
+                     the graph keeps only ids that were read
+
+A 1.5B model on two cores prefills ~150 tokens/s, so every prompt is short and starts with the
+same system text: llama.cpp reuses the KV of that prefix from one call to the next (and from one
+question to the next). The evidence budget shrinks to what the backend can prefill in the time
+left, using the speed it measured; a run that runs out of time still answers from what it read.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict
+from typing import Any
+
+from ..index.lexical import identifiers
+from .decompose import SubQuestion, decompose
+from .llm import LLMTimeout
+
+SYSTEM = ("You are sleuth, a careful assistant that answers questions about documents. You plan searches and "
+          "answer only from the numbered passages you are given. Be brief and exact.")
+
+PLAN_PROMPT = ("Write 2 to 4 short search queries (keywords, names, numbers) that would find the passages "
+               "answering the question below in {scope}. Reply with a JSON list of strings only.\n\n"
+               "Question: {question}")
+
+ANSWER_PROMPT = ("Passages from {scope}:\n\n{passages}\n\nQuestion: {question}\n\n"
+                 "Answer in one or two sentences using only the passages. Give the exact value, name or list "
+                 "asked for. After each claim write the id of the passage it comes from in brackets, e.g. [{example}]. "
+                 "If the passages do not contain the answer, reply exactly: Not answerable.")
+
+PLAN_MAX_TOKENS = 80
+ANSWER_MAX_TOKENS = 120
+RRF_K = 60
+
+
+def parse_queries(text: str, limit: int = 4) -> list[str]:
+    """Queries from a model's plan: a JSON list (fenced or not), {"queries": [...]}, or one per line."""
+    text = (text or "").strip()
+    found: Any = None
+    for m in re.finditer(r"\[[^\[\]]*\]|\{[^{}]*\}", text, flags=re.S):
+        try:
+            found = json.loads(m.group())
+        except ValueError:
+            continue
+        break
+    items: list = []
+    if isinstance(found, list):
+        items = found
+    elif isinstance(found, dict):
+        v = next((v for v in found.values() if isinstance(v, list)), None)
+        items = v if v is not None else [x for x in found.values() if isinstance(x, str)]
+    else:
+        for line in text.splitlines():
+            line = re.sub(r"^\s*(?:[-*•]|\d+[.)])\s*", "", line).strip().strip('",').strip()
+            if line and not line.startswith("```") and len(line) < 160:
+                items.append(line)
+    out: list[str] = []
+    for q in items:
+        if isinstance(q, dict):
+            q = q.get("query") or next((v for v in q.values() if isinstance(v, str)), "")
+        q = " ".join(str(q).split())[:160]
+        if len(q) >= 2 and q.lower() not in (o.lower() for o in out):
+            out.append(q)
+        if len(out) >= limit:
+            break
+    return out
+
+
+def fuse(observations: list[dict], skip_containers: bool = True) -> list[tuple[int, float, dict]]:
+    """(node id, fused score, hit) over every search result, by reciprocal-rank fusion."""
+    scores: dict[int, float] = {}
+    first: dict[int, dict] = {}
+    for o in observations:
+        if o["call"]["tool"] != "search" or "error" in o["result"]:
+            continue
+        weight = 1.5 if o["call"]["meta"].get("purpose") == "ids" else 1.0
+        for rank, h in enumerate(o["result"].get("hits", [])):
+            if "entity" in h or (skip_containers and h.get("kind") in ("section", "scene", "document", "video")):
+                continue
+            i = int(h["id"])
+            scores[i] = scores.get(i, 0.0) + weight / (RRF_K + rank + 1)
+            first.setdefault(i, h)
+    return sorted(((i, s, first[i]) for i, s in scores.items()), key=lambda t: -t[1])
+
+
+def passages_text(evidence: list[dict], budget_tokens: int, count_tokens, per_passage: int = 400) -> tuple[str, list[int]]:
+    """Numbered passages ``[id] (label) text`` in the given order, up to ``budget_tokens``."""
+    blocks, ids, used = [], [], 0
+    for e in evidence:
+        text = " ".join((e.get("text") or "").split())
+        if not text:
+            continue
+        words = text.split()
+        if len(words) > int(per_passage / 1.3):
+            text = " ".join(words[: int(per_passage / 1.3)]) + " …"
+        block = f"[{e['id']}] ({e.get('label') or e.get('source', '')}) {text}"
+        t = count_tokens(block)
+        if blocks and used + t > budget_tokens:
+            continue
+        blocks.append(block)
+        ids.append(int(e["id"]))
+        used += t
+    return "\n\n".join(blocks), ids
+
+
+class CompactLLMPolicy:
+    """Plan → parallel searches → parallel reads → one cited answer, with a small model."""
+
+    def __init__(self, llm, *, reads: int = 12, evidence_tokens: int = 1200, fine_k: int = 6, max_queries: int = 4):
+        self.llm = llm
+        self.reads, self.evidence_tokens, self.fine_k, self.max_queries = reads, evidence_tokens, fine_k, max_queries
+        self.name = f"llm:{getattr(llm, 'name', type(llm).__name__)}"
+
+    # -- speed and size ------------------------------------------------------------------------
+    def _count(self, text: str) -> int:
+        f = getattr(self.llm, "count_tokens", None)
+        if f is not None:
+            try:
+                return int(f(text))
+            except Exception:  # noqa: BLE001 - fall back to the rough count
+                pass
+        return max(1, int(len(text.split()) * 1.4))
+
+    def _estimate(self, prompt_tokens: int, max_tokens: int) -> float | None:
+        """Expected seconds from the backend's measured speed; None when it has not measured yet."""
+        f = getattr(self.llm, "estimate_seconds", None)
+        if f is None:
+            return None
+        v = f(prompt_tokens, max_tokens)
+        return None if v is None else float(v)
+
+    def _timeout(self, ctx, prompt_tokens: int, max_tokens: int) -> float:
+        # three times the expected time (the machine may be busier than when it was measured),
+        # at least 20 s, but not past the question's deadline plus this call's own expected time;
+        # a backend with no measurement yet gets the time the question has left
+        est = self._estimate(prompt_tokens, max_tokens)
+        left = ctx.remaining_seconds()
+        if est is None:
+            return max(20.0, left)
+        return max(10.0, min(max(20.0, 3.0 * est), max(left, 0.0) + est))
+
+    def _chat(self, ctx, user: str, max_tokens: int) -> Any:
+        msgs = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+        n = self._count(SYSTEM) + self._count(user) + 12
+        return self.llm.chat(msgs, None, timeout=self._timeout(ctx, n, max_tokens), max_tokens=max_tokens)
+
+    @staticmethod
+    def _scope(ctx) -> str:
+        w = getattr(ctx, "within", None)
+        if w:
+            names = [str(x) for x in (w if isinstance(w, (list, tuple)) else [w])]
+            return "the document " + names[0] if len(names) == 1 else "the documents " + ", ".join(names[:5])
+        return "the library"
+
+    # -- policy protocol ---------------------------------------------------------------------
+    def start(self, question: str, ctx) -> dict:
+        return {"messages": [], "pstate": {"phase": "plan", "subs": [asdict(s) for s in decompose(question)]}}
+
+    def propose(self, state: dict, ctx) -> dict:
+        ps = dict(state["pstate"])
+        if ps["phase"] == "plan":
+            return self._plan(state, ps, ctx)
+        if ps["phase"] == "read":
+            calls = self._reads(state, ctx)
+            ps.update(phase="answer", last_round=True)
+            return {"calls": calls, "pstate": ps}
+        return {"calls": [], "pstate": {**ps, "last_round": True}}
+
+    def _plan(self, state: dict, ps: dict, ctx) -> dict:
+        question = state["question"]
+        subs = [SubQuestion(**s) for s in ps["subs"]]
+        calls: list[dict] = []
+        seen: set[str] = set()
+
+        def add(query: str, purpose: str, sub: int, **args: Any) -> None:
+            key = (query.lower(), args.get("mode", "hybrid"))
+            if key in seen:
+                return
+            seen.add(key)
+            calls.append({"tool": "search", "args": {"query": query, "level": "fine", "k": self.fine_k, **args},
+                          "meta": {"purpose": purpose, "sub": sub}})
+
+        # the free round: what needs no model
+        for i, s in enumerate(subs):
+            add(s.query, "fine", i)
+            ids = identifiers(s.query)
+            if ids:
+                add(" ".join(ids), "ids", i, mode="exact", k=4)
+        if len(subs) > 1:
+            add(question, "whole", -1)
+        out: dict[str, Any] = {"pstate": {**ps, "phase": "read"}}
+        try:
+            reply = self._chat(ctx, PLAN_PROMPT.format(question=question, scope=self._scope(ctx)), PLAN_MAX_TOKENS)
+        except LLMTimeout as e:  # reached but slow: the free round still runs (unreachable: one error line)
+            out["pstate"]["plan_error"] = str(e)
+            out["calls"] = calls
+            return out
+        queries = parse_queries(reply.content, self.max_queries)
+        for q in queries:
+            add(q, "model", -2)
+        out["pstate"]["queries"] = queries
+        out.update(calls=calls, tokens_in=reply.tokens_in, tokens_out=reply.tokens_out, llm_calls=1)
+        return out
+
+    def _reads(self, state: dict, ctx) -> list[dict]:
+        # paragraphs are mostly shorter than an even share of the budget: read twice as many as
+        # an even split would fit, each up to twice its share; the answer prompt takes them in
+        # fused order until the evidence budget is full
+        per = max(120, 2 * self.evidence_tokens // max(1, self.reads))
+        return [{"tool": "read", "args": {"node": i, "max_tokens": per}, "meta": {"purpose": "read"}}
+                for i, _score, _hit in fuse(state["observations"])[: self.reads]]
+
+    # -- the answer ------------------------------------------------------------------------------
+    def _answer_budget(self, ctx) -> int:
+        """Evidence tokens the answer call can afford: the configured budget, less when time is short."""
+        fixed = self._count(SYSTEM) + 120
+        est = self._estimate(fixed, ANSWER_MAX_TOKENS)
+        f = getattr(self.llm, "prefill_tps", None)
+        affordable = int((ctx.remaining_seconds() - est) * float(f)) if (f and est is not None) else self.evidence_tokens
+        return max(200, min(self.evidence_tokens, ctx.budget.tokens, affordable))
+
+    def ordered_evidence(self, state: dict) -> list[dict]:
+        """Read passages in fused search order; search snippets only when nothing could be read."""
+        rank = {i: n for n, (i, _s, _h) in enumerate(fuse(state["observations"]))}
+        ev = [e for e in state["evidence"] if not e.get("container")]
+        read = sorted((e for e in ev if e.get("via") == "read"), key=lambda e: rank.get(int(e["id"]), 10 ** 6))
+        rest = sorted((e for e in ev if e.get("via") != "read" and int(e["id"]) in rank), key=lambda e: rank[int(e["id"])])
+        return read or rest
+
+    def finalize(self, state: dict, ctx, reason: str | None = None) -> dict:
+        ev = self.ordered_evidence(state)
+        if not ev:
+            return {"text": "Not answerable: nothing relevant was found."}
+        text, ids = passages_text(ev, self._answer_budget(ctx), self._count)
+        prompt = ANSWER_PROMPT.format(scope=self._scope(ctx), passages=text, question=state["question"], example=ids[0])
+        reply = self._chat(ctx, prompt, ANSWER_MAX_TOKENS)
+        content = reply.content.strip()
+        return {"text": content, "tokens_in": reply.tokens_in, "tokens_out": reply.tokens_out, "llm_calls": 1,
+                "shown": ids}

@@ -1,0 +1,294 @@
+"""MMLongBench-Doc end to end: the agent, flat RAG and the heuristic, paired on the same questions.
+
+For every selected question, scoped to its own document (``within``) as the benchmark intends:
+
+* ``agent`` — :class:`~sleuth.agent.policy_compact.CompactLLMPolicy` with the chosen model;
+* ``flat_rag`` — the baseline a user would otherwise build: the document's paragraphs ranked by
+  the library's BM25 + dense fusion, the top text up to the *same* evidence token budget put into
+  the *same* answer prompt, one answer call with the *same* model;
+* ``heuristic`` — the no-LLM planner (extractive answer).
+
+Each free-form answer goes through the benchmark's own extraction prompt (same model) and its
+rule-based scoring (:mod:`.mmlb_score`). Citations are mapped to pages and compared with the gold
+evidence pages. Records go to ``mmlongbench-e2e.jsonl`` one per (question, system) as they finish,
+so a run can be stopped and resumed; the report is JSON, Markdown and a plot.
+
+Subset rule (``per_doc``): the first N questions of every document in the benchmark's file order.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Callable
+
+from .loaders import MMLongBenchItem, load_mmlongbench
+from .mmlb_prompts import extraction_messages, parse_extraction
+from .mmlb_score import NOT_ANSWERABLE, acc_and_f1, eval_score
+from .report import read_jsonl, repair_jsonl, write_jsonl
+
+SYSTEMS = ("agent", "flat_rag", "heuristic")
+_MARK = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+
+
+def select_items(data: str | Path, per_doc: int | None = 2, limit: int | None = None,
+                 doc_types: list[str] | None = None) -> list[MMLongBenchItem]:
+    """The first ``per_doc`` questions of every document (file order), at most ``limit`` in all."""
+    items = load_mmlongbench(data, doc_types=doc_types)
+    if per_doc:
+        seen: dict[str, int] = defaultdict(int)
+        kept = []
+        for it in items:
+            if seen[it.doc_id] < per_doc:
+                kept.append(it)
+                seen[it.doc_id] += 1
+        items = kept
+    return items[:limit] if limit else items
+
+
+def flat_rag(lib, llm, question: str, doc: str, evidence_tokens: int, k: int = 24) -> dict:
+    """One hybrid search over the document, its top text under the budget, one answer call."""
+    from ..agent.policy_compact import ANSWER_MAX_TOKENS, ANSWER_PROMPT, SYSTEM, passages_text
+
+    t0 = time.perf_counter()
+    hits = lib.search(question, level="fine", within=doc, k=k)
+    ev = []
+    for h in hits:
+        r = lib.read(int(h["id"]), max_tokens=400)  # the whole paragraph, not the snippet
+        text = " ".join(it["text"] for it in r.get("items", []))
+        ev.append({"id": int(h["id"]), "label": h.get("label", ""), "text": text, "locator": h.get("locator") or {}})
+    count = getattr(llm, "count_tokens", None) or (lambda s: max(1, int(len(s.split()) * 1.4)))
+    text, shown = passages_text(ev, evidence_tokens, count)
+    if not shown:
+        return {"text": f"{NOT_ANSWERABLE}: nothing was found.", "pages": [], "seconds": time.perf_counter() - t0,
+                "tokens_in": 0, "tokens_out": 0, "llm_calls": 0, "tool_calls": 1, "rounds": 1}
+    prompt = ANSWER_PROMPT.format(scope=f"the document {doc}", passages=text, question=question, example=shown[0])
+    reply = llm.chat([{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}], None,
+                     max_tokens=ANSWER_MAX_TOKENS, timeout=600)
+    by_id = {e["id"]: e for e in ev}
+    cited = [int(i) for m in _MARK.finditer(reply.content) for i in re.split(r"[,;]\s*", m.group(1)) if i.strip()]
+    pages = sorted({by_id[i]["locator"].get("page") for i in cited if i in by_id and i in shown
+                    and by_id[i]["locator"].get("page") is not None})
+    return {"text": reply.content, "pages": pages, "seconds": time.perf_counter() - t0, "tokens_in": reply.tokens_in,
+            "tokens_out": reply.tokens_out, "llm_calls": 1, "tool_calls": 1, "rounds": 1, "shown": len(shown)}
+
+
+def run_agent(lib, llm, question: str, doc: str, evidence_tokens: int, seconds: float) -> dict:
+    from ..agent import ask
+
+    events: list[dict] = []
+    t0 = time.perf_counter()
+    ans = ask(lib, question, llm=llm if llm is not None else "none", within=doc, on_event=events.append,
+              budget={"seconds": seconds}, evidence_tokens=evidence_tokens)
+    first = next((e for e in events if e.get("type") == "round" and e.get("round") == 1), None)
+    first_searches = sum(1 for c in (first or {}).get("calls", []) if c["tool"] == "search")
+    pages = sorted({c.locator.get("page") for c in ans.citations if c.locator.get("page") is not None})
+    return {"text": ans.text, "pages": pages, "seconds": time.perf_counter() - t0, "tokens_in": ans.cost.tokens_in,
+            "tokens_out": ans.cost.tokens_out, "llm_calls": ans.cost.llm_calls, "tool_calls": ans.cost.tool_calls,
+            "rounds": ans.cost.rounds, "tokens_read": ans.cost.tokens_read, "first_round_searches": first_searches,
+            "first_round_parallel": _overlapping(events, 1), "notes": ans.notes}
+
+
+def _overlapping(events: list[dict], rnd: int) -> int:
+    """How many searches of round ``rnd`` were running at the same moment (from tool start/end times)."""
+    starts = {e["id"]: e["t"] for e in events if e.get("type") == "tool_start" and e.get("round") == rnd and e["tool"] == "search"}
+    spans = [(starts[e["id"]], starts[e["id"]] + e["seconds"]) for e in events
+             if e.get("type") == "tool_end" and e.get("round") == rnd and e["id"] in starts]
+    best = 0
+    for s, _ in spans:
+        best = max(best, sum(1 for a, b in spans if a <= s < b or a == s))
+    return best
+
+
+def extractor_for(llm):
+    """The extraction backend: for the local model a second llama.cpp context over the same weights,
+    so the benchmark's ~900-token prompt stays cached between questions instead of being
+    evicted by the answer calls."""
+    from ..agent.llm_local import LlamaCppChat
+
+    if isinstance(llm, LlamaCppChat):
+        return LlamaCppChat(str(llm.path), n_ctx=llm.n_ctx, slot="extract")
+    return llm
+
+
+def extract(llm, question: str, answer: str) -> tuple[str, str]:
+    """(extracted answer, raw response) through the benchmark's prompt; the heuristic's too.
+
+    Citation markers are taken out first: they are places, not part of the answer, and a small
+    extractor otherwise returns "[2]" as the answer.
+    """
+    answer = " ".join(_MARK.sub("", answer).split())
+    reply = llm.chat(extraction_messages(question, answer), None, max_tokens=64, timeout=600)
+    return parse_extraction(reply.content), reply.content
+
+
+def run(data: str | Path, lib, llm, out: str | Path, *, per_doc: int | None = 2, limit: int | None = None,
+        systems=SYSTEMS, evidence_tokens: int = 1200, seconds: float = 900.0,
+        on_item: Callable[[int, int, dict], None] | None = None, doc_types: list[str] | None = None) -> list[dict]:
+    """Answer, extract and score every selected question with every system; resumable by (id, system)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "mmlongbench-e2e.jsonl"
+    repair_jsonl(path)
+    done = {(r["id"], r["system"]) for r in read_jsonl(path)}
+    items = select_items(data, per_doc=per_doc, limit=limit, doc_types=doc_types)
+    indexed = {s["name"] for s in lib.sources()}
+    extractor = extractor_for(llm)
+    for n, it in enumerate(items, 1):
+        todo = [s for s in systems if (it.id, s) not in done]
+        if not todo:
+            on_item and on_item(n, len(items), {"id": it.id, "skipped": "done"})
+            continue
+        if it.doc_id not in indexed:
+            on_item and on_item(n, len(items), {"id": it.id, "skipped": f"{it.doc_id} is not indexed"})
+            continue
+        answers: dict[str, dict] = {}
+        for s in todo:
+            try:
+                if s == "agent":
+                    answers[s] = run_agent(lib, llm, it.question, it.doc_id, evidence_tokens, seconds)
+                elif s == "heuristic":
+                    answers[s] = run_agent(lib, None, it.question, it.doc_id, evidence_tokens, seconds)
+                else:
+                    answers[s] = flat_rag(lib, llm, it.question, it.doc_id, evidence_tokens)
+            except Exception as e:  # noqa: BLE001 - one failed question is a wrong answer, the run goes on
+                answers[s] = {"text": "", "pages": [], "seconds": 0.0, "error": f"{type(e).__name__}: {e}"}
+        # the three extraction calls back to back: their long shared prefix stays in llama.cpp's cache
+        recs = []
+        for s, a in answers.items():
+            t0 = time.perf_counter()
+            pred, raw = extract(extractor, it.question, a["text"]) if a["text"] else ("Fail to answer", "")
+            score = eval_score(it.answer, pred, it.answer_format)
+            gold = set(it.evidence_pages)
+            rec = {"id": it.id, "system": s, "doc_id": it.doc_id, "doc_type": it.doc_type, "question": it.question,
+                   "answer": it.answer, "answer_format": it.answer_format, "evidence_pages": it.evidence_pages,
+                   "evidence_sources": it.evidence_sources, "pred": pred, "extracted": raw, "score": score,
+                   "cited_pages": a.get("pages", []),
+                   "gold_cited": (bool(gold & set(a.get("pages", [])))) if it.answer != NOT_ANSWERABLE else None,
+                   "extract_seconds": round(time.perf_counter() - t0, 2),
+                   **{k: (round(v, 2) if isinstance(v, float) else v) for k, v in a.items() if k not in ("pages",)}}
+            recs.append(rec)
+        write_jsonl(path, recs, append=True)
+        on_item and on_item(n, len(items), {"id": it.id, "scores": {r["system"]: r["score"] for r in recs}})
+    return list(read_jsonl(path))
+
+
+def summarise(records: list[dict], paired: bool = True) -> dict[str, Any]:
+    """Per system: accuracy, F1, gold-page citation rate, p50 seconds, mean rounds/calls/tokens.
+
+    ``paired``: only questions every system finished, so the figures compare like with like.
+    """
+    by_sys: dict[str, dict[str, dict]] = defaultdict(dict)
+    for r in records:
+        by_sys[r["system"]][r["id"]] = r
+    ids = set.intersection(*(set(v) for v in by_sys.values())) if (paired and by_sys) else None
+    out: dict[str, Any] = {"questions": len(ids) if ids is not None else None, "systems": {}}
+    for s, recs in by_sys.items():
+        rs = [r for i, r in recs.items() if ids is None or i in ids]
+        if not rs:
+            continue
+        acc, f1 = acc_and_f1(rs)
+        answerable = [r for r in rs if r["answer"] != NOT_ANSWERABLE]
+        secs = [r.get("seconds", 0.0) for r in rs]
+        row = {"n": len(rs), "accuracy": round(100 * acc, 1), "f1": round(100 * f1, 1),
+               "gold_page_cited": round(100 * sum(1 for r in answerable if r.get("gold_cited")) / len(answerable), 1) if answerable else None,
+               "answerable": len(answerable), "p50_seconds": round(statistics.median(secs), 1),
+               "mean_seconds": round(statistics.fmean(secs), 1), "errors": sum(1 for r in rs if r.get("error"))}
+        for k in ("rounds", "tool_calls", "llm_calls", "tokens_in", "tokens_out"):
+            vals = [r.get(k) or 0 for r in rs]
+            row[f"mean_{k}"] = round(statistics.fmean(vals), 1)
+        fr = [r.get("first_round_searches") for r in rs if r.get("first_round_searches") is not None]
+        if fr:
+            row["first_round_2plus_searches"] = round(100 * sum(1 for x in fr if x >= 2) / len(fr), 1)
+            par = [r.get("first_round_parallel") or 0 for r in rs]
+            row["first_round_2plus_parallel"] = round(100 * sum(1 for x in par if x >= 2) / len(par), 1)
+        out["systems"][s] = row
+    return out
+
+
+def write_report(records: list[dict], out: str | Path, command: str = "") -> dict[str, str]:
+    out = Path(out)
+    summ = summarise(records)
+    (out / "mmlongbench-e2e.json").write_text(json.dumps(summ, indent=2))
+    cols = ["n", "accuracy", "f1", "gold_page_cited", "p50_seconds", "mean_rounds", "mean_tool_calls", "mean_llm_calls",
+            "mean_tokens_in", "mean_tokens_out", "first_round_2plus_parallel", "errors"]
+    lines = [f"# MMLongBench-Doc end to end ({summ['questions']} paired questions)", ""]
+    if command:
+        lines += [f"Command: `{command}`", ""]
+    lines += ["| system | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for s, row in summ["systems"].items():
+        lines.append(f"| {s} | " + " | ".join("" if row.get(c) is None else str(row.get(c)) for c in cols) + " |")
+    lines += ["", "accuracy / F1: the benchmark's rule-based scoring of answers extracted with its own prompt "
+              "(by the same local model); gold_page_cited: share of answerable questions whose citations include "
+              "a gold evidence page."]
+    md = out / "mmlongbench-e2e.md"
+    md.write_text("\n".join(lines) + "\n")
+    png = out / "mmlongbench-e2e.png"
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        names = list(summ["systems"])
+        fig, ax = plt.subplots(figsize=(6, 3.2))
+        x = range(len(names))
+        ax.bar([i - 0.2 for i in x], [summ["systems"][n]["accuracy"] for n in names], 0.4, label="accuracy %")
+        ax.bar([i + 0.2 for i in x], [summ["systems"][n]["gold_page_cited"] or 0 for n in names], 0.4, label="gold page cited %")
+        ax.set_xticks(list(x), names)
+        ax.set_title(f"MMLongBench-Doc dev, {summ['questions']} paired questions")
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(png, dpi=110)
+        plt.close(fig)
+    except Exception:  # noqa: BLE001 - a missing plot never loses the figures
+        png = None
+    return {"json": str(out / "mmlongbench-e2e.json"), "markdown": str(md), **({"plot": str(png)} if png else {})}
+
+
+def run_mode(data: str | Path, out: str | Path, *, llm_options: dict | None = None, limit: int | None = None,
+             subset: list[str] | None = None, library: str | Path | None = None, progress: bool = True) -> dict[str, Any]:
+    """``sleuth eval mmlongbench --mode e2e`` (registered in :data:`.mmlongbench.MODES`).
+
+    ``llm_options``: ``llm`` (default ``local``), ``model``, ``base_url``, and this mode's
+    ``per_doc``, ``systems``, ``evidence_tokens`` and ``command`` (written into the report).
+    """
+    from ..agent.llm import make_llm
+    from .mmlongbench import _progress_bar, open_library
+
+    o = dict(llm_options or {})
+    systems = o.get("systems") or list(SYSTEMS)
+    bad = [s for s in systems if s not in SYSTEMS]
+    if bad:
+        raise ValueError(f"unknown system(s) {', '.join(bad)} (have: {', '.join(SYSTEMS)})")
+    llm = o.get("llm") or "local"
+    backend = make_llm(llm, model=o.get("model"), base_url=o.get("base_url"))
+    if backend is None:
+        raise ValueError("--mode e2e needs a model (--llm local, openai or hf): answers are extracted by a model call")
+    out = Path(out)
+    items = select_items(data, per_doc=o.get("per_doc", 2), limit=limit, doc_types=subset)
+    if not items:
+        raise ValueError(f"{data}: no questions selected")
+    with _progress_bar(progress) as prog:
+        lib = open_library(Path(data), items, library, out, prog)
+        bar = None
+
+        def on_item(n: int, total: int, info: dict) -> None:
+            nonlocal bar
+            if bar is None:
+                bar = prog.add_task("questions", total=total)
+            prog.update(bar, completed=n)
+            if info.get("skipped") and info["skipped"] != "done":
+                prog.console.print(f"skipped {info['id']}: {info['skipped']}", markup=False, highlight=False)
+
+        try:
+            records = run(data, lib, backend, out, per_doc=o.get("per_doc", 2), limit=limit, systems=systems,
+                          evidence_tokens=int(o.get("evidence_tokens") or 1200), on_item=on_item, doc_types=subset)
+        finally:
+            lib.close()
+    paths = write_report(records, out, o.get("command", ""))
+    return {**summarise(records), "records": str(out / "mmlongbench-e2e.jsonl"), **paths}
