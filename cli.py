@@ -71,6 +71,8 @@ def index(paths: List[Path] = typer.Argument(..., help="Files and folders (docum
     def on_result(r):
         if r.status == "failed":
             progress.console.print(terminal.text(("error:", "red"), " ", " ".join(terminal.clean(r.reason).split())))
+        for w in r.warnings:
+            progress.console.print(terminal.text(("warning:", "yellow"), " ", " ".join(terminal.clean(w).split())))
 
     # SIGTERM behaves like Ctrl-C: the file in flight is rolled back, committed work stays.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))

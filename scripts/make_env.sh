@@ -14,6 +14,7 @@ if ! command -v pdftotext >/dev/null 2>&1; then
     echo "make_env.sh: pdftotext (poppler-utils) is missing; install it for benchmarks/bench_reader.py" >&2
   fi
 fi
+bash "$ROOT/scripts/system_deps.sh"  # apt packages the tests need (espeak-ng), only when missing
 if [ ! -x "$ENV_DIR/bin/python" ]; then
   "$PY" -m venv "$ENV_DIR"
 fi
