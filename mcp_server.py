@@ -112,9 +112,11 @@ async def serve_stdio(lib, llm_options: dict[str, Any] | None = None) -> None:
 
 @app.command(name="mcp")
 def mcp_cmd(library: Optional[str] = LIB_OPT, home: Optional[str] = HOME_OPT,
-            llm: str = typer.Option("none", envvar="SLEUTH_LLM", help="LLM for the ask tool: none (heuristic planner), openai, hf."),
+            llm: str = typer.Option("none", envvar="SLEUTH_LLM",
+                                    help="LLM for the ask tool: none (heuristic planner: fast, and the client has its own "
+                                         "model), local, auto, openai, hf; as for `sleuth ask`."),
             base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible server URL (ask)."),
-            model: Optional[str] = typer.Option(None, "--model", help="Model name (openai) or local path (hf) for ask.")):
+            model: Optional[str] = typer.Option(None, "--model", help="The ask tool's model, as for `sleuth ask --model`.")):
     """Serve the library's tools (search, read, outline, entity, look, ask) to MCP clients over stdio.
 
     stdout carries the protocol; everything else goes to stderr.
