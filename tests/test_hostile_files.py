@@ -120,9 +120,9 @@ def test_ocr_renders_within_the_pixel_cap(tmp_path, monkeypatch):
 # -- 2. long texts: bounded tokenisation ----------------------------------------------------------
 
 def test_head_ids_equal_full_tokenisation():
-    from sleuth.index.embed import _tokenizer, head_ids
+    from sleuth.index.embed import head_ids, tokenizer
 
-    tok = _tokenizer(64)
+    tok = tokenizer(64)
     long_words = " ".join(f"word{i} supercalifragilistic{i}" for i in range(3000))
     texts = ["", "short text", long_words, "x" * 5000, "北京" * 3000, "a " * 10 + "b" * 4000 + " c" * 2000,
              ("Paths [/etc/hosts] and Søren. " * 400)]
