@@ -18,7 +18,7 @@ from typing import Any, Optional
 
 import typer
 
-from .cli import HOME_OPT, LIB_OPT, _open, app
+from .cli import HOME_OPT, LIB_OPT, app, open_or_exit
 
 SERVER_NAME = "sleuth"
 
@@ -123,7 +123,7 @@ def mcp_cmd(library: Optional[str] = LIB_OPT, home: Optional[str] = HOME_OPT,
     """
     import anyio
 
-    lib = _open(library, home)
+    lib = open_or_exit(library, home)
     opts = {k: v for k, v in {"llm": llm, "base_url": base_url, "model": model}.items() if v}
     try:
         anyio.run(serve_stdio, lib, opts)
