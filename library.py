@@ -79,7 +79,7 @@ class Library:
     - answers: :meth:`ask`.
 
     ``home`` (the folder) and ``url`` (the database) are public. The rest (``engine``,
-    ``Session``, ``lexical``, ``vectors``, ``embedder``, ``searcher``, ``ingestor`` and the row
+    ``Session``, ``lexical``, ``vectors``, ``embedder``, ``searcher`` and the row
     helpers ``fetch_nodes``, ``node_dict``, ``locator``, ``neighbours_many``, ``embed_*``) are the
     collaborators ``index/`` and ``agent/`` work through: internal, may change.
     """
@@ -112,7 +112,7 @@ class Library:
         self.vectors.loader = lambda ids: load_vectors(self.engine, ids)
         self.embedder = embedder or Embedder()
         self.searcher = Searcher(self)
-        self.ingestor = Ingestor(self)
+        self._ingestor = Ingestor(self)
         self._refresh_lock = threading.Lock()
         self._qcache: dict[str, np.ndarray] = {}
         self._heal_if_free()
@@ -211,12 +211,12 @@ class Library:
         with self.write_lock():
             heal_lexical(self)
             self.refresh()
-            run_id = self.ingestor.start_run()
+            run_id = self._ingestor.start_run()
             status = "done"
             try:
                 for n, f in enumerate(files):
                     progress and progress("start", str(f), n, len(files))
-                    res = self.ingestor.index_file(
+                    res = self._ingestor.index_file(
                         f, force=force, ocr=ocr, asr=asr,
                         on_stage=(lambda st, f=f, n=n: progress("stage:" + st, str(f), n, len(files))) if progress else None,
                         on_progress=(lambda unit, d, t, f=f: progress("within:" + unit, str(f), d, t)) if progress else None)
@@ -227,7 +227,7 @@ class Library:
                         self.vectors.save(self.vectors.generation)
                 if prune:
                     for src in prune_candidates(self, [Path(p) for p in paths]):
-                        self.ingestor.remove(src)
+                        self._ingestor.remove(src)
                         r = FileResult(src.path, "pruned", "file no longer exists")
                         report.results.append(r)
                         on_result and on_result(r)
@@ -239,7 +239,7 @@ class Library:
                 if self.vectors.dirty:
                     self.vectors.save(self.vectors.generation)
                 report.seconds = time.perf_counter() - t0
-                self.ingestor.finish_run(run_id, report.results, report.seconds, status)
+                self._ingestor.finish_run(run_id, report.results, report.seconds, status)
         return report
 
     def find_source(self, name_or_path: str) -> dict:
@@ -278,7 +278,7 @@ class Library:
             if row is None:  # removed by someone else meanwhile
                 return False
             try:
-                self.ingestor.remove(row)
+                self._ingestor.remove(row)
             finally:
                 self.lexical.close_writer()
             self.vectors.save(self.vectors.generation)

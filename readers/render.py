@@ -14,10 +14,12 @@ from . import pdf_extract as px
 
 BBox = tuple[float, float, float, float]
 
-# A render costs ~13 bytes a pixel at its peak (PDFium's BGRA bitmap, the RGB copy, the OCR's
-# array copies): 36 MP is ~470 MB. A US Letter page at the OCR's finest 4 px/pt is 7.8 MP; a
-# 14,400 pt page (the PDF maximum) at 1.25 px/pt would be 324 MP and 4.5 GB.
-MAX_PIXELS = 36_000_000
+# A render costs ~13-20 bytes a pixel at its peak (PDFium's BGRA bitmap, the RGB copy, the OCR's
+# array copies and line crops): at 36 MP indexing a 14,400 pt page peaked at 994 MB, at 25 MP
+# it stays well under 1 GB (benchmarks/bench_memory.py). A US Letter page at the OCR's finest
+# 4 px/pt is 7.8 MP and an A0 poster at 1.25 px/pt 12.5 MP; a 14,400 pt page (the PDF maximum)
+# at 1.25 px/pt would be 324 MP and 4.5 GB.
+MAX_PIXELS = 25_000_000
 
 
 def max_scale(width_pt: float, height_pt: float, max_pixels: int | None = None) -> float:

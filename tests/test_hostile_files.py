@@ -33,6 +33,14 @@ def test_text_encodings_decode_to_the_same_text(tmp_path, encoding):
     assert "Søren Kierkegaard" in tree.text and "København" in tree.text and "Æbler og pærer" in tree.text
 
 
+@pytest.mark.parametrize("data", [b"S\xf8ren Kierkegaard was born in K\xf8benhavn.\n", b"S\xf8ren \xd8rsted, K\xf8benhavn\n",
+                                  "Le garçon était très fâché ; où est la forêt ?\n".encode("cp1252")])
+def test_short_latin1_text_is_not_read_as_gb18030(tmp_path, data):
+    p = tmp_path / "short.txt"
+    p.write_bytes(data)
+    assert read_path(p).text.strip() == data.decode("cp1252").strip()
+
+
 def test_cjk_legacy_encodings_still_decode(tmp_path):
     body = "北京是中国的首都，也是一座历史悠久的城市。\n\n上海是一个重要的港口城市，人口众多。\n"
     p = tmp_path / "zh.txt"
@@ -263,3 +271,19 @@ def test_system_deps_installs_espeak_only_when_missing(tmp_path):
     res = subprocess.run([bash, str(REPO / "scripts" / "system_deps.sh")], capture_output=True, text=True, env=env)
     assert res.returncode == 0 and not log.exists()
     assert "system_deps.sh" in (REPO / "scripts" / "make_env.sh").read_text()
+
+
+# -- 2. the NER model loads without torch ----------------------------------------------------------
+
+def test_ner_loads_without_torch_and_finds_the_same_entities():
+    text = "The World Health Organization met in Geneva with Maria Lopez of the RSPB and Acme Corp."
+    ours = ("import sys, json, resource; from sleuth.readers.doc_entities import ner_mentions;"
+            f"m = ner_mentions([{text!r}]); assert 'torch' not in sys.modules, 'torch imported';"
+            "print(json.dumps(m))")
+    ref = ("import sys, json, spacy; import sleuth.readers.doc_entities as d;"
+           "d._import_spacy_without_torch = lambda: spacy;"  # the plain import, torch and all
+           f"m = d.ner_mentions([{text!r}]); assert 'torch' in sys.modules; print(json.dumps(m))")
+    a = subprocess.run([sys.executable, "-c", ours], capture_output=True, text=True, timeout=300, env=ENV)
+    b = subprocess.run([sys.executable, "-c", ref], capture_output=True, text=True, timeout=300, env=ENV)
+    assert a.returncode == 0 and b.returncode == 0, a.stderr[-1500:] + b.stderr[-1500:]
+    assert a.stdout == b.stdout and "Geneva" in a.stdout
