@@ -53,7 +53,6 @@ ENVIRONMENT: dict[str, str] = {
     "SLEUTH_ENV": "scripts/demo.sh and scripts/test.sh: the virtual environment folder to build (default `.venv`)",
     "SLEUTH_LONGBENCH_V2": "benchmarks/bench_sparse_quality.py: the LongBench v2 folder when `../shared/data/longbench_v2` is not beside the checkout",
     "SLEUTH_SHARED_DATA": "tests and benchmarks: the shared data folder when `../shared/data` is not beside the checkout",
-    "SLEUTH_SKIP_SYSTEM_DEPS": "scripts/make_env.sh: set to 1 to skip apt-installing what the tests need (espeak-ng) when missing",
 }
 
 HELP_EPILOG = ("Option defaults: ./sleuth.toml, then <library>/sleuth.toml (keys are option names). Environment: "
