@@ -107,7 +107,7 @@ class Library:
             self.home.mkdir(parents=True, exist_ok=True)
         self.engine = make_engine(self.url, read_only=self.read_only, lock_dir=None if self.read_only else self.home)
         self.Session = sessionmaker(self.engine, expire_on_commit=False)
-        self.lexical = Lexical(self.home / "lexical")
+        self.lexical = Lexical(self.home / "lexical", read_only=self.read_only)
         self.vectors = VectorStore(self.home / "vectors")
         self.vectors.loader = lambda ids: load_vectors(self.engine, ids)
         self.embedder = embedder or Embedder()

@@ -28,6 +28,7 @@ from .store import bump_generation
 from .summarize import summarise_tree
 from .vectors import pack
 
+MAX_WARNINGS = 20  # per file, in its result and its source row
 FINE_EMBED_TOKENS = 64  # see README "What gets embedded": lexical search covers the full text
 
 
@@ -40,6 +41,7 @@ class FileResult:
     pages: int | None = None
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # what the reader could not do (file indexed)
 
 
 def file_hash(path: Path) -> str:
@@ -237,6 +239,8 @@ class Ingestor:
         timings["store"] = time.perf_counter() - t
         result.seconds = time.perf_counter() - t0
         result.timings = timings
+        result.warnings = tree.warnings[:MAX_WARNINGS] + (
+            [f"{path.name}: {len(tree.warnings) - MAX_WARNINGS} more warnings"] if len(tree.warnings) > MAX_WARNINGS else [])
         return result
 
     # -- writing ---------------------------------------------------------------------------

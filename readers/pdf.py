@@ -61,11 +61,14 @@ def _read(pdf, path: Path, ocr: str, progress) -> Tree:
     garbled: dict[str, str] = {}
     ocr_failed: str | None = None
     rotated = 0
+    unreadable: list[int] = []
     for i in range(n_pages):
         try:
             pd = px.page_data(pdf, i)
         except px.pdfium.PdfiumError as e:
-            warnings.append(f"page {i + 1}: unreadable ({e})")
+            unreadable.append(i + 1)
+            if len(unreadable) == 1:
+                first_error = str(e)
             pd = px.PageData(i, 612.0, 792.0, 0, [], [], 0, 0)
         rotated += pd.skipped_rotated
         bad = garbled_reason(pd)
@@ -98,6 +101,20 @@ def _read(pdf, path: Path, ocr: str, progress) -> Tree:
             progress(i + 1, n_pages)
     if rotated:
         warnings.append(f"{name}: {rotated} rotated text runs skipped")
+    if unreadable:
+        # A page tree may declare pages that are not there (/Count 100000 over one page): the
+        # count recorded is up to the last page that loads, and the failures are one warning.
+        declared = n_pages
+        while pages and pages[-1].index + 1 in unreadable[-1:]:
+            pages.pop()
+            unreadable.pop()
+        n_pages = len(pages)
+        if n_pages == 0:
+            raise ReaderError(f"{name}: none of its {declared} pages can be read ({first_error})")
+        if declared > n_pages:
+            warnings.insert(0, f"{name}: declares {declared} pages, only {n_pages} exist")
+        if unreadable:
+            warnings.insert(0, f"{name}: {len(unreadable)} unreadable page(s): {_page_list(unreadable)} ({first_error})")
 
     page_lines = [build_lines(pd.spans) for pd in pages]
     drop = _running_lines(page_lines, pages)
@@ -457,6 +474,11 @@ def _doc_title(meta: dict, title_block: Block | None, path: Path) -> tuple[str, 
     if title_block is not None:
         return title_block.text, "layout"
     return path.stem, "filename"
+
+
+def _page_list(pages: list[int], limit: int = 8) -> str:
+    shown = ", ".join(map(str, pages[:limit]))
+    return shown + (f" and {len(pages) - limit} more" if len(pages) > limit else "")
 
 
 def _page_sizes(pages: list[px.PageData]) -> list[list[float]]:
