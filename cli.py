@@ -35,9 +35,9 @@ HOME_OPT = typer.Option(None, "--home", envvar="SLEUTH_HOME", help="Folder for v
 JSON_OPT = typer.Option(False, "--json", help="Machine-readable JSON on stdout.")
 
 
-def _open(library: Optional[str], home: Optional[str] = None, *, create: bool = False):
-    """The library; read-only commands (``create=False``) never create one and open it read-only
-    where it cannot be written (a read-only mount)."""
+def open_or_exit(library: Optional[str], home: Optional[str] = None, *, create: bool = False):
+    """The library for a command, or exit 2 with one line. Read-only commands (``create=False``)
+    never create one and open it read-only where it cannot be written (a read-only mount)."""
     from .library import Library, mask_url
 
     where = library or ".sleuth"
@@ -48,7 +48,8 @@ def _open(library: Optional[str], home: Optional[str] = None, *, create: bool = 
         raise typer.Exit(2)
 
 
-def _emit_json(obj) -> None:
+def emit_json(obj) -> None:
+    """``--json`` output: one JSON document on stdout (UTF-8 as is, anything else as its str)."""
     sys.stdout.write(json.dumps(obj, ensure_ascii=False, indent=2, default=str) + "\n")
 
 
@@ -65,7 +66,7 @@ def index(paths: List[Path] = typer.Argument(..., help="Files and folders (docum
     from .readers import check_modes
 
     ocr, asr = check_modes(ocr, asr)  # the choices are checked while parsing; this maps off -> none
-    lib = _open(library, home, create=True)
+    lib = open_or_exit(library, home, create=True)
     progress = IndexProgress(err.get(), disable=as_json)
 
     def on_result(r):
@@ -89,7 +90,7 @@ def index(paths: List[Path] = typer.Argument(..., help="Files and folders (docum
         raise typer.Exit(130)
     lib.close()
     if as_json:
-        _emit_json(report.to_dict())
+        emit_json(report.to_dict())
     else:
         t = Table(title=f"indexed in {report.seconds:.1f}s")
         for col in ("file", "status", "nodes", "pages", "seconds"):
@@ -112,14 +113,14 @@ def search(query: str, library: Optional[str] = LIB_OPT, home: Optional[str] = H
            k: int = typer.Option(8, "-k", "--top-k", min=1, max=100, help="Number of hits (1-100)."),
            as_json: bool = JSON_OPT):
     """Plain located search (no agent)."""
-    lib = _open(library, home)
+    lib = open_or_exit(library, home)
     try:
         hits = lib.search(query, level=level, within=within, k=k)
     except (ValueError, KeyError) as e:
         error(e.args[0] if isinstance(e, KeyError) and e.args else e)
         raise typer.Exit(2)
     if as_json:
-        _emit_json(hits)
+        emit_json(hits)
         return
     if not hits:
         console.print("no hits")
@@ -141,7 +142,7 @@ def show(node: int, library: Optional[str] = LIB_OPT, home: Optional[str] = HOME
          png: Optional[Path] = typer.Option(None, "--png", help="Render the node's page (or keyframe) with its box to this PNG."),
          as_json: bool = JSON_OPT):
     """Print a node in its context (parent path, neighbours); optionally render it."""
-    lib = _open(library, home)
+    lib = open_or_exit(library, home)
     try:
         d = lib.get_node(node)
     except KeyError as e:
@@ -152,7 +153,7 @@ def show(node: int, library: Optional[str] = LIB_OPT, home: Optional[str] = HOME
     if png is not None:
         d["png"] = str(_render(lib, d, png))
     if as_json:
-        _emit_json(d)
+        emit_json(d)
         return
     say((d["label"], "bold"), "  ", (f"#{d['id']} {d['kind']}", "dim"))
     if d["title_path"]:
@@ -202,10 +203,10 @@ def _render(lib, d: dict, out: Path) -> Path:
 @app.command()
 def status(library: Optional[str] = LIB_OPT, home: Optional[str] = HOME_OPT, as_json: bool = JSON_OPT):
     """Counts per tier and kind, size on disk, the last run and recent failures."""
-    lib = _open(library, home)
+    lib = open_or_exit(library, home)
     st = lib.status()
     if as_json:
-        _emit_json(st)
+        emit_json(st)
         return
     t = Table(title=terminal.text(f"library {st['library']}"))
     t.add_column("what")
@@ -250,7 +251,7 @@ def ask(question: str, library: Optional[str] = LIB_OPT, home: Optional[str] = H
     from .agent import AgentError, Budget, format_event
     from .agent import ask as agent_ask
 
-    lib = _open(library, home)
+    lib = open_or_exit(library, home)
 
     def on_event(ev: dict):
         if as_json or not trace:
@@ -266,7 +267,7 @@ def ask(question: str, library: Optional[str] = LIB_OPT, home: Optional[str] = H
         error(e)
         raise typer.Exit(2)
     if as_json:
-        _emit_json(ans.to_dict())
+        emit_json(ans.to_dict())
         return
     say(ans.render(trace=trace))
 
@@ -299,7 +300,7 @@ def models(as_json: bool = JSON_OPT,
 
     runtime = importlib.util.find_spec("llama_cpp") is not None
     if as_json:
-        _emit_json({"llama_cpp": runtime, "models_dir": str(M.models_dir()), "default": M.DEFAULT, "models": rows})
+        emit_json({"llama_cpp": runtime, "models_dir": str(M.models_dir()), "default": M.DEFAULT, "models": rows})
         return
     if not runtime:
         error("llama-cpp-python is not installed: scripts/make_env.sh installs it (or use --llm none / openai)")
@@ -350,7 +351,7 @@ def eval_cmd(benchmark: str = typer.Argument(..., callback=check_benchmark, help
         error(e)
         raise typer.Exit(2)
     if as_json:
-        _emit_json(summary)
+        emit_json(summary)
     else:
         md = next((v for v in summary.values() if isinstance(v, str) and v.endswith(".md") and Path(v).is_file()), None)
         say(Path(md).read_text() if md else str(summary))

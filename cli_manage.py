@@ -13,7 +13,7 @@ import typer
 from rich.table import Table
 
 from . import terminal
-from .cli import HOME_OPT, JSON_OPT, LIB_OPT, _emit_json, _open, app, console
+from .cli import HOME_OPT, JSON_OPT, LIB_OPT, app, console, emit_json, open_or_exit
 from .core import fmt_time
 
 
@@ -34,7 +34,7 @@ def _span(d: dict) -> str:
 @app.command(name="ls")
 def ls_cmd(library: Optional[str] = LIB_OPT, home: Optional[str] = HOME_OPT, as_json: bool = JSON_OPT):
     """List the library's documents and videos: pages or duration, status, when indexed."""
-    lib = _open(library, home)
+    lib = open_or_exit(library, home)
     rows = lib.sources(check_files=True)
     indexed = {r["path"] for r in rows}
     # files that never indexed (their only version failed) are part of the picture too
@@ -44,7 +44,7 @@ def ls_cmd(library: Optional[str] = LIB_OPT, home: Optional[str] = HOME_OPT, as_
     rows = rows + failed_only
     lib.close()
     if as_json:
-        _emit_json(rows)
+        emit_json(rows)
         return
     if not rows:
         terminal.say("the library is empty: add files with `sleuth index PATH`")
@@ -70,7 +70,7 @@ def rm_cmd(sources: List[str] = typer.Argument(..., metavar="SOURCE...", help="I
     """Remove documents or videos from the library (the files themselves are not touched)."""
     from .library import LibraryBusy
 
-    lib = _open(library, home)
+    lib = open_or_exit(library, home)
     found = []
     try:
         for name in sources:  # resolve them all first: nothing is removed if one is wrong
@@ -94,7 +94,7 @@ def rm_cmd(sources: List[str] = typer.Argument(..., metavar="SOURCE...", help="I
         _fail(str(e), 2)
     lib.close()
     if as_json:
-        _emit_json({"removed": removed})
+        emit_json({"removed": removed})
         return
     for r in removed:
         terminal.say("removed ", r["path"], f" ({r['nodes']} nodes)")
@@ -105,7 +105,7 @@ def outline_cmd(source: str = typer.Argument(..., help="An indexed file (path or
                 depth: int = typer.Option(3, "--depth", "-d", min=1, max=20, help="Levels below SOURCE to show."),
                 library: Optional[str] = LIB_OPT, home: Optional[str] = HOME_OPT, as_json: bool = JSON_OPT):
     """A document's sections or a video's scenes as a tree, with node ids, pages and times."""
-    lib = _open(library, home)
+    lib = open_or_exit(library, home)
     try:
         if source.isdigit():
             root_id = int(source)
@@ -127,7 +127,7 @@ def outline_cmd(source: str = typer.Argument(..., help="An indexed file (path or
             break
     lib.close()
     if as_json:
-        _emit_json({"root": root_id, "depth": depth, "items": items})
+        emit_json({"root": root_id, "depth": depth, "items": items})
         return
     for it in items:
         loc = it["locator"]

@@ -322,6 +322,17 @@ def answer(model, cache, suffix: list[int], max_new: int, eos: set[int], device:
     return "", new, (t_dec / n_dec if n_dec else float("nan"))
 
 
+def live_kv_bytes(cache) -> int:
+    """KV bytes on the compute device at the worst moment of a decode step: what stays between
+    steps (summaries, on-device K/V) plus the largest one layer gathers, since each layer's
+    gathered blocks are freed before the next layer runs."""
+    layers = [layer for layer in cache.layers if hasattr(layer, "last_step_bytes")]
+    if not layers:
+        return resident_kv_bytes(cache)
+    kept = sum(layer.resident_kv_bytes() - layer.last_step_bytes for layer in layers)
+    return kept + max(layer.last_step_bytes for layer in layers)
+
+
 def resident_kv_bytes(cache) -> int:
     if hasattr(cache, "resident_kv_bytes"):
         return int(cache.resident_kv_bytes())
@@ -434,6 +445,7 @@ def run(args) -> None:
                           "kind": "decode" if placement == "disk" else "decode-dense", "needle": None, "config": cfg,
                           "placement": placement, "prefill_s": pre["prefill_s"], "tokens": len(new),
                           "decode_ms_per_token": 1000 * s_tok, "resident_kv_mib": resident_kv_bytes(cache) / 2**20,
+                          "live_kv_mib": live_kv_bytes(cache) / 2**20,
                           "answer": tok.decode(new, skip_special_tokens=True)[:80] if tok else ""})
                     log(f"  decode {placement}: {1000 * s_tok:.0f} ms/token, resident KV {resident_kv_bytes(cache) / 2**20:.1f} MiB")
                     del cache
@@ -445,7 +457,12 @@ def run(args) -> None:
 # -- report ---------------------------------------------------------------------------------------------
 
 def summarise(path: Path) -> list[dict]:
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except ValueError:  # a run killed mid-write leaves a partial last line
+            continue
     groups: dict[tuple, dict] = {}
     for r in rows:
         key = (r["model"], r["length"], r["setting"])
@@ -458,7 +475,8 @@ def summarise(path: Path) -> list[dict]:
             g["found"] += bool(r["found"])
             g.setdefault("answers", {})[r["needle"]] = r["answer"]
         elif r["kind"] in ("decode", "decode-dense"):
-            g.setdefault("decode", []).append({k: r[k] for k in ("placement", "decode_ms_per_token", "resident_kv_mib")})
+            g.setdefault("decode", []).append({k: r.get(k) for k in ("placement", "decode_ms_per_token", "resident_kv_mib",
+                                                                     "live_kv_mib", "answer")})
     out = []
     for key in sorted(groups, key=lambda k: (k[0], k[1], k[2] != "dense", k[2])):
         g = groups[key]
@@ -489,10 +507,13 @@ def table(rows: list[dict]) -> str:
                      f"{f('prefill_s', '{:.1f}')} | {f('speedup', '{:.2f}x')} | {f('peak_mib', '{:.0f}')} |")
     dec = [(g, d) for g in rows for d in g.get("decode", [])]
     if dec:
-        lines += ["", "| model | length | setting | KV placement | ms/token | resident KV MiB |", "|---|---|---|---|---|---|"]
+        lines += ["", "| model | length | setting | KV placement | ms/token | KV on device, all layers MiB "
+                  "| live at once MiB | answer |", "|---|---|---|---|---|---|---|---|"]
         for g, d in dec:
+            live = f"{d['live_kv_mib']:.1f}" if d.get("live_kv_mib") is not None else ""
             lines.append(f"| {g['model']} | {g['length']} | {g['setting']} | {d['placement']} | "
-                         f"{d['decode_ms_per_token']:.0f} | {d['resident_kv_mib']:.1f} |")
+                         f"{d['decode_ms_per_token']:.0f} | {d['resident_kv_mib']:.1f} | {live} | "
+                         f"{json.dumps((d.get('answer') or '').split(chr(10))[0])} |")
     return "\n".join(lines)
 
 

@@ -385,7 +385,8 @@ def plot(summary: dict[str, Any], path: Path) -> Path:
 # ------------------------------------------------------------------ driver
 
 
-def _progress_bar(progress: bool):
+def progress_bar(progress: bool):
+    """The Rich progress bar the MMLongBench runners share (disabled when ``progress`` is false)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -429,7 +430,7 @@ def run_retrieval(data, out: Path, limit=None, subset=None, library=None, progre
         raise LoaderError(f"{data}: no answerable questions with evidence pages selected")
     out.mkdir(parents=True, exist_ok=True)
     stem = out / "mmlongbench-retrieval"
-    with _progress_bar(progress) as prog:
+    with progress_bar(progress) as prog:
         lib = open_library(Path(data), items, library, out, prog)
         indexed = {src["name"] for src in lib.sources()}
         missing = sorted({it.doc_id for it in items} - indexed)
