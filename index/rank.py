@@ -40,8 +40,6 @@ COARSE_W = 0.0
 #: its own score. Damping it (0.25) lost recall on half A of the dev documents (OCR'd slides: short
 #: text is the content there), so it only stays out of its page's and section's sums.
 CONTENTLESS = 1.0
-#: page-group keys of nodes without a page start here (above any source * 1e6 + page)
-PAGELESS = 1 << 40
 
 _ALPHA_WORD = re.compile(r"[^\W\d_]{3,}")
 _REF_TITLE = re.compile(r"^\s*(?:\d+(?:\.\d+)*\.?\s*)?(references|bibliography|works cited|literature cited|citations)\s*$", re.I)
@@ -143,6 +141,9 @@ class NodeTable:
                 df[t] += 1
         return cls(generation, page, source, section, last, contentless, dict(names), dict(df))
 
+
+#: group keys from here up stand for a single node (no page / no section)
+OWN_GROUP = 1 << 50
 
 #: entity names per source that route questions to it (its most mentioned ones)
 ENTITY_NAMES = 12
@@ -257,11 +258,11 @@ def aggregate(ids: np.ndarray, own: np.ndarray, bm25: np.ndarray, dense: np.ndar
     b = np.where(cl, 0.0, bm25)
     d = np.where(cl, -np.inf, dense)
     src = table.source[safe].astype(np.int64)
-    # a node without a page (text, Markdown, HTML, video) is a page of its own, so its evidence
-    # competes with whole PDF pages instead of missing the page term altogether
-    pages = np.where(inside & (table.page[safe] >= 0), src * 1_000_000 + table.page[safe], PAGELESS + ids)
-    pages = np.where(inside, pages, -1)
-    secs = np.where(inside, table.section[safe], -1)
+    # a node with no page (Markdown, text) or no section is its own group, so a source without
+    # pages competes on equal terms with a PDF whose page holds several matches
+    alone = OWN_GROUP + ids
+    pages = np.where(inside & (table.page[safe] >= 0), src * 1_000_000 + table.page[safe], alone)
+    secs = np.where(inside & (table.section[safe] >= 0), table.section[safe], alone)
     score = own + PAGE_W * group_scores(pages, b, d, dense_w) + SECTION_W * group_scores(secs, b, d, dense_w)
     if route:
         score = score + ROUTE_W * np.array([route.get(int(s), 0.0) for s in src]) * inside / RRF_K
@@ -292,15 +293,13 @@ def aggregate_reference(ids, own, bm25, dense, table: NodeTable, dense_w: float 
         return out
 
     def page_of(nid):
-        if nid >= len(table.page):
-            return None
-        if table.page[nid] < 0:
-            return PAGELESS + int(nid)
+        if nid >= len(table.page) or table.page[nid] < 0:
+            return OWN_GROUP + int(nid)
         return int(table.source[nid]) * 1_000_000 + int(table.page[nid])
 
     def sec_of(nid):
         if nid >= len(table.page) or table.section[nid] < 0:
-            return None
+            return OWN_GROUP + int(nid)
         return int(table.section[nid])
 
     pg, sc = fused(page_of), fused(sec_of)
