@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 from pathlib import Path
 from typing import List, Literal, Optional
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from . import terminal
 from .cli_conventions import (ASR_CHOICES, LEVEL_CHOICES, OCR_CHOICES, SleuthGroup, check_benchmark, parse_agent_budget,
                               parse_budgets, root)
 from .cli_progress import IndexProgress
@@ -24,8 +24,10 @@ app = typer.Typer(cls=SleuthGroup, add_completion=True, no_args_is_help=True,
                   help="sleuth: agentic retrieval over long documents and videos, with located citations.",
                   epilog=HELP_EPILOG)
 app.callback()(root)
-console = Console(stderr=False)
-err = Console(stderr=True)
+# All output goes through sleuth.terminal: markup off, control characters removed, so document
+# text, file names and model output are shown verbatim and never styled, linked or obeyed.
+console, err = terminal.out, terminal.err
+say, error = terminal.say, terminal.error
 
 LIB_OPT = typer.Option(None, "--library", "-L", envvar="SLEUTH_LIBRARY",
                        help="Library folder or SQLAlchemy URL (default ./.sleuth).")
@@ -33,17 +35,21 @@ HOME_OPT = typer.Option(None, "--home", envvar="SLEUTH_HOME", help="Folder for v
 JSON_OPT = typer.Option(False, "--json", help="Machine-readable JSON on stdout.")
 
 
-def _open(library: Optional[str], home: Optional[str] = None):
-    from .library import Library
+def open_or_exit(library: Optional[str], home: Optional[str] = None, *, create: bool = False):
+    """The library for a command, or exit 2 with one line. Read-only commands (``create=False``)
+    never create one and open it read-only where it cannot be written (a read-only mount)."""
+    from .library import Library, mask_url
 
+    where = library or ".sleuth"
     try:
-        return Library(library or ".sleuth", home=home)
-    except Exception as e:  # a bad URL or an unwritable folder: one line, no traceback
-        err.print(f"[red]error:[/] cannot open library {library or '.sleuth'}: {e}")
+        return Library(where, home=home, create=create)
+    except Exception as e:  # missing, a bad URL, an unwritable folder, a damaged file: one line
+        error(mask_url(f"{mask_url(where)}: {e}" if str(where) not in str(e) else str(e)))
         raise typer.Exit(2)
 
 
-def _emit_json(obj) -> None:
+def emit_json(obj) -> None:
+    """``--json`` output: one JSON document on stdout (UTF-8 as is, anything else as its str)."""
     sys.stdout.write(json.dumps(obj, ensure_ascii=False, indent=2, default=str) + "\n")
 
 
@@ -52,42 +58,46 @@ def index(paths: List[Path] = typer.Argument(..., help="Files and folders (docum
           library: Optional[str] = LIB_OPT, home: Optional[str] = HOME_OPT,
           prune: bool = typer.Option(False, "--prune", help="Drop indexed files under PATHS that no longer exist."),
           force: bool = typer.Option(False, "--force", help="Re-index even unchanged files."),
-          ocr: Literal[OCR_CHOICES] = typer.Option("auto", help="OCR for image-only pages: auto (fast PP-OCR), thorough, force, off, paddle."),
-          asr: Literal[ASR_CHOICES] = typer.Option("auto", help="Speech for videos without subtitles: auto (subtitles, else whisper, else pocketsphinx), subtitles, whisper, pocketsphinx, off."),
+          ocr: Literal[OCR_CHOICES] = typer.Option("auto", help="OCR for image-only pages: auto (fast PP-OCR), rapid, thorough, force, off, paddle."),
+          asr: Literal[ASR_CHOICES] = typer.Option("auto", help="Speech for videos: auto (subtitles, else whisper, else pocketsphinx), subtitles, whisper, pocketsphinx, off (= none)."),
           as_json: bool = JSON_OPT):
     """Build or update the library from PATHS (incremental by content hash)."""
     from .library import LibraryBusy
+    from .readers import check_modes
 
-    lib = _open(library, home)
-    progress = IndexProgress(err, disable=as_json)
+    ocr, asr = check_modes(ocr, asr)  # the choices are checked while parsing; this maps off -> none
+    lib = open_or_exit(library, home, create=True)
+    progress = IndexProgress(err.get(), disable=as_json)
 
     def on_result(r):
         if r.status == "failed":
-            progress.console.print(f"[red]error:[/] {escape(r.reason)}", highlight=False)
+            progress.console.print(terminal.text(("error:", "red"), " ", " ".join(terminal.clean(r.reason).split())))
+        for w in r.warnings:
+            progress.console.print(terminal.text(("warning:", "yellow"), " ", " ".join(terminal.clean(w).split())))
 
     # SIGTERM behaves like Ctrl-C: the file in flight is rolled back, committed work stays.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         with progress:
-            report = lib.add([str(p) for p in paths], prune=prune, force=force, ocr=ocr, asr="none" if asr == "off" else asr,
+            report = lib.add([str(p) for p in paths], prune=prune, force=force, ocr=ocr, asr=asr,
                              progress=progress, on_result=on_result)
     except LibraryBusy as e:
-        err.print(f"[red]error:[/] {e}")
+        error(e)
         raise typer.Exit(3)
     except KeyboardInterrupt:
         lib.close()
-        err.print("[yellow]cancelled:[/] files indexed so far are kept; run the same command to resume.")
+        error("files indexed so far are kept; run the same command to resume.", label="cancelled:")
         raise typer.Exit(130)
     lib.close()
     if as_json:
-        _emit_json(report.to_dict())
+        emit_json(report.to_dict())
     else:
         t = Table(title=f"indexed in {report.seconds:.1f}s")
         for col in ("file", "status", "nodes", "pages", "seconds"):
             t.add_column(col, justify="right" if col in ("nodes", "pages", "seconds") else "left")
         for r in report.results:
             style = {"failed": "red", "skipped": "dim", "pruned": "yellow"}.get(r.status, "green")
-            t.add_row(Path(r.path).name, f"[{style}]{r.status}[/]", str(r.nodes or ""), str(r.pages or ""),
+            t.add_row(terminal.text(Path(r.path).name), terminal.text((r.status, style)), str(r.nodes or ""), str(r.pages or ""),
                       f"{r.seconds:.2f}" if r.seconds else "")
         console.print(t)
         counts = ", ".join(f"{report.count(k)} {k}" for k in ("added", "updated", "skipped", "failed", "pruned") if report.count(k))
@@ -103,14 +113,14 @@ def search(query: str, library: Optional[str] = LIB_OPT, home: Optional[str] = H
            k: int = typer.Option(8, "-k", "--top-k", min=1, max=100, help="Number of hits (1-100)."),
            as_json: bool = JSON_OPT):
     """Plain located search (no agent)."""
-    lib = _open(library, home)
+    lib = open_or_exit(library, home)
     try:
         hits = lib.search(query, level=level, within=within, k=k)
     except (ValueError, KeyError) as e:
-        err.print(f"[red]error:[/] {e}")
+        error(e.args[0] if isinstance(e, KeyError) and e.args else e)
         raise typer.Exit(2)
     if as_json:
-        _emit_json(hits)
+        emit_json(hits)
         return
     if not hits:
         console.print("no hits")
@@ -118,12 +128,13 @@ def search(query: str, library: Optional[str] = LIB_OPT, home: Optional[str] = H
     for i, h in enumerate(hits, 1):
         if level == "entity":
             e = h["entity"]
-            console.print(f"[bold]{i}. {e['name']}[/] ({e['kind']}; {e['n_mentions']} mentions; {', '.join(e['modalities'])})")
+            say((f"{i}. {terminal.clean(e['name'])}", "bold"),
+                f" ({e['kind']}; {e['n_mentions']} mentions; {', '.join(e['modalities'])})")
             for m in h["mentions"][:3]:
-                console.print(f"     {m['label']} [dim]{m['modality']}[/] {m['surface']}")
+                say("     ", m["label"], " ", (m["modality"], "dim"), " ", m["surface"])
             continue
-        console.print(f"[bold]{i}. {h['label']}[/]  [dim]#{h['id']} {h['kind']} score {h['score']:.4f}[/]")
-        console.print(f"   {h['snippet']}", highlight=False)
+        say((f"{i}. {terminal.clean(h['label'])}", "bold"), "  ", (f"#{h['id']} {h['kind']} score {h['score']:.4f}", "dim"))
+        say("   ", h["snippet"])
 
 
 @app.command()
@@ -131,62 +142,73 @@ def show(node: int, library: Optional[str] = LIB_OPT, home: Optional[str] = HOME
          png: Optional[Path] = typer.Option(None, "--png", help="Render the node's page (or keyframe) with its box to this PNG."),
          as_json: bool = JSON_OPT):
     """Print a node in its context (parent path, neighbours); optionally render it."""
-    lib = _open(library, home)
+    lib = open_or_exit(library, home)
     try:
         d = lib.get_node(node)
     except KeyError as e:
-        err.print(f"[red]error:[/] {e.args[0]}")
+        error(e.args[0])
         raise typer.Exit(2)
     r = lib.fetch_nodes([node])[node]
     d["neighbours"] = lib.neighbours(r[0])
     if png is not None:
         d["png"] = str(_render(lib, d, png))
     if as_json:
-        _emit_json(d)
+        emit_json(d)
         return
-    console.print(f"[bold]{d['label']}[/]  [dim]#{d['id']} {d['kind']}[/]")
+    say((d["label"], "bold"), "  ", (f"#{d['id']} {d['kind']}", "dim"))
     if d["title_path"]:
-        console.print("  " + " › ".join(d["title_path"]))
+        say("  " + " › ".join(d["title_path"]))
     for n in d["neighbours"]:
         if n["rel"] == "prev":
-            console.print(f"  [dim]↑ #{n['id']} {n['snippet']}[/]", highlight=False)
-    console.print(d["text"] or d["summary"], highlight=False)
+            say((f"  ↑ #{n['id']} {terminal.clean(n['snippet'])}", "dim"))
+    say(d["text"] or d["summary"])
     for n in d["neighbours"]:
         if n["rel"] == "next":
-            console.print(f"  [dim]↓ #{n['id']} {n['snippet']}[/]", highlight=False)
+            say((f"  ↓ #{n['id']} {terminal.clean(n['snippet'])}", "dim"))
     if png is not None:
-        console.print(f"wrote {d['png']}")
+        say("wrote ", d["png"])
 
 
 def _render(lib, d: dict, out: Path) -> Path:
+    from .core import ReaderError
+
     loc = d["locator"]
-    if loc["kind"] == "video":
-        look = lib.look(d["id"])
-        if not look.get("keyframe"):
-            err.print(f"[red]error:[/] node {d['id']} has no keyframe")
-            raise typer.Exit(2)
-        from PIL import Image
-
-        Image.open(look["keyframe"]).save(out)
-        return out
-    if not loc.get("page") or not loc["path"].lower().endswith(".pdf"):
-        err.print(f"[red]error:[/] node {d['id']} is not on a PDF page; --png needs one")
+    if out.is_dir():
+        error(f"{out}: is a directory; --png needs a file name")
         raise typer.Exit(2)
-    from .readers.render import render_box
+    try:
+        if loc["kind"] == "video":
+            look = lib.look(d["id"])
+            if not look.get("keyframe"):
+                error(f"node {d['id']} has no keyframe")
+                raise typer.Exit(2)
+            from PIL import Image
 
-    render_box(loc["path"], loc["page"], loc.get("bbox"), out)
+            Image.open(look["keyframe"]).save(out, format="PNG")
+            return out
+        if not loc.get("page") or not loc["path"].lower().endswith(".pdf"):
+            error(f"node {d['id']} is not on a PDF page; --png needs one")
+            raise typer.Exit(2)
+        from .readers.render import render_box
+
+        # The stored box belongs to the file as indexed: never draw it on another file.
+        lib.check_unchanged(d["source_id"])
+        render_box(loc["path"], loc["page"], loc.get("bbox"), out)
+    except (ReaderError, OSError) as e:
+        error(e if isinstance(e, ReaderError) else f"{getattr(e, 'filename', None) or out}: {e.strerror or e}")
+        raise typer.Exit(2)
     return out
 
 
 @app.command()
 def status(library: Optional[str] = LIB_OPT, home: Optional[str] = HOME_OPT, as_json: bool = JSON_OPT):
     """Counts per tier and kind, size on disk, the last run and recent failures."""
-    lib = _open(library, home)
+    lib = open_or_exit(library, home)
     st = lib.status()
     if as_json:
-        _emit_json(st)
+        emit_json(st)
         return
-    t = Table(title=f"library {st['library']}")
+    t = Table(title=terminal.text(f"library {st['library']}"))
     t.add_column("what")
     t.add_column("count", justify="right")
     for k, v in sorted(st["sources"].items()):
@@ -199,10 +221,10 @@ def status(library: Optional[str] = LIB_OPT, home: Optional[str] = HOME_OPT, as_
     console.print(t)
     lr = st["last_run"]
     if lr:
-        console.print(f"last run {lr['started']} ({lr['status']}, {lr['seconds']}s): {lr['added']} added, "
-                      f"{lr['updated']} updated, {lr['skipped']} skipped, {lr['failed']} failed, {lr['pruned']} pruned")
+        say(f"last run {lr['started']} ({lr['status']}, {lr['seconds']}s): {lr['added']} added, "
+            f"{lr['updated']} updated, {lr['skipped']} skipped, {lr['failed']} failed, {lr['pruned']} pruned")
     for f in st["failures"]:
-        console.print(f"[red]failed:[/] {f['reason']}")
+        say(("failed:", "red"), " ", f["reason"])
 
 
 def _mb(n: int) -> str:
@@ -229,25 +251,25 @@ def ask(question: str, library: Optional[str] = LIB_OPT, home: Optional[str] = H
     from .agent import AgentError, Budget, format_event
     from .agent import ask as agent_ask
 
-    lib = _open(library, home)
+    lib = open_or_exit(library, home)
 
     def on_event(ev: dict):
         if as_json or not trace:
             return
         line = format_event(ev)
         if line:
-            err.print(line, style="dim", highlight=False, markup=False)
+            err.print(terminal.text((terminal.clean(line), "dim")))
 
     try:
         ans = agent_ask(lib, question, llm=llm, base_url=base_url, model=model, within=within or None,
                         budget=Budget.parse(budget) if budget else None, on_event=on_event, thread_id=thread)
     except AgentError as e:
-        err.print(f"error: {e}", highlight=False, markup=False, soft_wrap=True)
+        error(e)
         raise typer.Exit(2)
     if as_json:
-        _emit_json(ans.to_dict())
+        emit_json(ans.to_dict())
         return
-    console.print(ans.render(trace=trace), highlight=False)
+    say(ans.render(trace=trace))
 
 
 @app.command()
@@ -262,7 +284,7 @@ def models(as_json: bool = JSON_OPT,
         try:
             M.ensure(M.DEFAULT)
         except AgentError as e:
-            err.print(f"error: {e}", highlight=False, markup=False, soft_wrap=True)
+            error(e)
             raise typer.Exit(2)
     if measure:
         from .agent.llm_local import measure as measure_model
@@ -272,17 +294,16 @@ def models(as_json: bool = JSON_OPT,
                 try:
                     measure_model(row["name"])
                 except AgentError as e:
-                    err.print(f"error: {row['name']}: {e}", highlight=False, markup=False, soft_wrap=True)
+                    error(f"{row['name']}: {e}")
     rows = M.describe()
     import importlib.util
 
     runtime = importlib.util.find_spec("llama_cpp") is not None
     if as_json:
-        _emit_json({"llama_cpp": runtime, "models_dir": str(M.models_dir()), "default": M.DEFAULT, "models": rows})
+        emit_json({"llama_cpp": runtime, "models_dir": str(M.models_dir()), "default": M.DEFAULT, "models": rows})
         return
     if not runtime:
-        err.print("llama-cpp-python is not installed: scripts/make_env.sh installs it (or use --llm none / openai)",
-                  highlight=False, markup=False)
+        error("llama-cpp-python is not installed: scripts/make_env.sh installs it (or use --llm none / openai)")
     t = Table("model", "installed", "file", "prefill tok/s", "generate tok/s", "licence")
     for r in rows:
         sp = r.get("speed") or {}
@@ -327,16 +348,16 @@ def eval_cmd(benchmark: str = typer.Argument(..., callback=check_benchmark, help
                            budgets=[int(b) for b in budgets.split(",") if b.strip()], out=out,
                            llm_options=options, video_dir=videos, library=eval_library, progress=not as_json)
     except (ValueError, FileNotFoundError, AgentError) as e:
-        err.print(f"[red]error:[/] {e}")
+        error(e)
         raise typer.Exit(2)
     if as_json:
-        _emit_json(summary)
+        emit_json(summary)
     else:
         md = next((v for v in summary.values() if isinstance(v, str) and v.endswith(".md") and Path(v).is_file()), None)
-        console.print(Path(md).read_text() if md else summary, highlight=False, markup=False)
+        say(Path(md).read_text() if md else str(summary))
         for k, v in summary.items():
             if isinstance(v, str) and Path(v).suffix in (".md", ".png", ".jsonl"):
-                console.print(f"{k}: {v}", highlight=False)
+                say(f"{k}: {v}")
 
 
 @app.command()
@@ -345,7 +366,7 @@ def demo(workdir: Path = typer.Option(Path("demo_out"), help="Where the sample c
     """Generate a sample corpus, index it, and answer questions about it (no network, no GPU)."""
     from .demo import run_demo
 
-    raise typer.Exit(run_demo(workdir, as_json=as_json, console=console))
+    raise typer.Exit(run_demo(workdir, as_json=as_json, say=say))
 
 
 # commands that live in their own modules register on the same app
@@ -354,7 +375,28 @@ from . import mcp_server  # noqa: E402,F401
 
 
 def main() -> None:
-    app()
+    """The ``sleuth`` entry point: whatever escapes a command is one line, never a traceback
+    (``SLEUTH_DEBUG=1`` shows the traceback for a bug report)."""
+    try:
+        app()
+    except Exception as e:  # noqa: BLE001 - the last line of defence; commands handle what they expect
+        if os.environ.get("SLEUTH_DEBUG"):
+            raise
+        error(describe(e))
+        sys.exit(1)
+
+
+def describe(e: BaseException) -> str:
+    """One line for an unexpected exception: the object it names and the reason."""
+    from .library import mask_url
+
+    orig = getattr(e, "orig", None)  # SQLAlchemy wraps the driver's error
+    if orig is not None:
+        return mask_url(f"database: {orig}")
+    if isinstance(e, OSError) and e.filename:
+        return f"{e.filename}: {e.strerror or e}"
+    msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    return mask_url(f"{type(e).__name__}: {msg}" if msg else type(e).__name__)
 
 
 if __name__ == "__main__":

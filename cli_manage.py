@@ -1,7 +1,8 @@
 """``sleuth ls``, ``sleuth rm`` and ``sleuth outline``: what is in the library, taking a file out,
 and a document's or video's structure with node ids, pages and times.
 
-File names, titles and section headings are document text: printed with markup off.
+File names, titles and section headings are document text: printed through
+:mod:`sleuth.terminal` (no markup, control characters removed).
 """
 
 from __future__ import annotations
@@ -9,15 +10,15 @@ from __future__ import annotations
 from typing import List, Optional
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
-from .cli import HOME_OPT, JSON_OPT, LIB_OPT, _emit_json, _open, app, console, err
+from . import terminal
+from .cli import HOME_OPT, JSON_OPT, LIB_OPT, app, console, emit_json, open_or_exit
 from .core import fmt_time
 
 
 def _fail(msg: str, code: int) -> None:
-    err.print(f"[red]error:[/] {escape(msg)}", highlight=False)
+    terminal.error(msg)
     raise typer.Exit(code)
 
 
@@ -33,7 +34,7 @@ def _span(d: dict) -> str:
 @app.command(name="ls")
 def ls_cmd(library: Optional[str] = LIB_OPT, home: Optional[str] = HOME_OPT, as_json: bool = JSON_OPT):
     """List the library's documents and videos: pages or duration, status, when indexed."""
-    lib = _open(library, home)
+    lib = open_or_exit(library, home)
     rows = lib.sources(check_files=True)
     indexed = {r["path"] for r in rows}
     # files that never indexed (their only version failed) are part of the picture too
@@ -43,10 +44,10 @@ def ls_cmd(library: Optional[str] = LIB_OPT, home: Optional[str] = HOME_OPT, as_
     rows = rows + failed_only
     lib.close()
     if as_json:
-        _emit_json(rows)
+        emit_json(rows)
         return
     if not rows:
-        console.print("the library is empty: add files with `sleuth index PATH`", markup=False)
+        terminal.say("the library is empty: add files with `sleuth index PATH`")
         return
     t = Table(show_edge=False, pad_edge=False)
     for col, just in (("name", "left"), ("kind", "left"), ("length", "right"), ("nodes", "right"),
@@ -55,12 +56,12 @@ def ls_cmd(library: Optional[str] = LIB_OPT, home: Optional[str] = HOME_OPT, as_
                      no_wrap=col != "name")
     style = {"indexed": "green", "modified": "yellow", "missing": "yellow", "failed": "red"}
     for r in rows:
-        t.add_row(escape(r["name"]), r["kind"] or "", _span(r), str(r["nodes"] or ""),
-                  f"[{style.get(r['status'], '')}]{r['status']}[/]", (r["indexed_at"] or "")[:16].replace("T", " "))
+        t.add_row(terminal.text(r["name"]), r["kind"] or "", _span(r), str(r["nodes"] or ""),
+                  terminal.text((r["status"], style.get(r["status"], ""))), (r["indexed_at"] or "")[:16].replace("T", " "))
     console.print(t)
     for r in rows:
         if r.get("reason"):
-            console.print(f"[red]failed:[/] {escape(r['reason'])}", highlight=False)
+            terminal.error(r["reason"], label="failed:")
 
 
 @app.command(name="rm")
@@ -69,7 +70,7 @@ def rm_cmd(sources: List[str] = typer.Argument(..., metavar="SOURCE...", help="I
     """Remove documents or videos from the library (the files themselves are not touched)."""
     from .library import LibraryBusy
 
-    lib = _open(library, home)
+    lib = open_or_exit(library, home)
     found = []
     try:
         for name in sources:  # resolve them all first: nothing is removed if one is wrong
@@ -88,12 +89,15 @@ def rm_cmd(sources: List[str] = typer.Argument(..., metavar="SOURCE...", help="I
     except LibraryBusy as e:
         lib.close()
         _fail(str(e), 3)
+    except PermissionError as e:  # a read-only library
+        lib.close()
+        _fail(str(e), 2)
     lib.close()
     if as_json:
-        _emit_json({"removed": removed})
+        emit_json({"removed": removed})
         return
     for r in removed:
-        console.print(f"removed {r['path']} ({r['nodes']} nodes)", markup=False, highlight=False)
+        terminal.say("removed ", r["path"], f" ({r['nodes']} nodes)")
 
 
 @app.command(name="outline")
@@ -101,7 +105,7 @@ def outline_cmd(source: str = typer.Argument(..., help="An indexed file (path or
                 depth: int = typer.Option(3, "--depth", "-d", min=1, max=20, help="Levels below SOURCE to show."),
                 library: Optional[str] = LIB_OPT, home: Optional[str] = HOME_OPT, as_json: bool = JSON_OPT):
     """A document's sections or a video's scenes as a tree, with node ids, pages and times."""
-    lib = _open(library, home)
+    lib = open_or_exit(library, home)
     try:
         if source.isdigit():
             root_id = int(source)
@@ -123,7 +127,7 @@ def outline_cmd(source: str = typer.Argument(..., help="An indexed file (path or
             break
     lib.close()
     if as_json:
-        _emit_json({"root": root_id, "depth": depth, "items": items})
+        emit_json({"root": root_id, "depth": depth, "items": items})
         return
     for it in items:
         loc = it["locator"]
@@ -134,5 +138,4 @@ def outline_cmd(source: str = typer.Argument(..., help="An indexed file (path or
             where = f"p.{loc['page']}" + (f"–{end}" if end and end != loc["page"] else "")
         else:
             where = ""
-        line = f"{'  ' * it['depth']}#{it['id']} {it['kind']}: {it['title']}"
-        console.print(f"{line}  {where}".rstrip(), markup=False, highlight=False, overflow="fold")
+        terminal.say(f"{'  ' * it['depth']}#{it['id']} {it['kind']}: ", it["title"], (f"  {where}" if where else ""))

@@ -14,6 +14,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Column
 
+from .terminal import clean
+
 NAME_WIDTH = 24
 DETAIL_WIDTH = 22
 # Where each stage sits inside one file's share of the bar. Rough (reading dominates scanned
@@ -68,7 +70,7 @@ class IndexProgress:
         if self.task is None:
             self.total = max(int(total), 1) if event in ("start", "done") or event.startswith("stage:") else 1
             self.task = self.progress.add_task("indexing", total=self.total, name="", files="", detail="")
-        name = Path(path).name
+        name = clean(Path(path).name)
         if event == "start":
             self.files_done, self.stage = int(done), "starting"
             self._show(name, self.files_done, self.stage)

@@ -31,7 +31,7 @@ from typing import Any, Mapping
 
 CONFIG_NAME = "sleuth.toml"
 
-#: Every environment variable sleuth reads: name -> what it sets. ``docs/environment.md`` and
+#: Every environment variable sleuth reads: name -> what it sets. ``docs/configuration.md`` and
 #: ``sleuth --help`` are made from this table; a test checks the code reads no other.
 ENVIRONMENT: dict[str, str] = {
     "SLEUTH_LIBRARY": "library folder or SQLAlchemy URL (`--library`; default `./.sleuth`)",
@@ -44,9 +44,14 @@ ENVIRONMENT: dict[str, str] = {
     "OPENAI_API_KEY": "API key when SLEUTH_API_KEY is unset",
     "SLEUTH_MODEL": "model name for the OpenAI-compatible server, or a local folder for `--llm hf` (`--model`)",
     "SLEUTH_HF_MODEL": "local transformers model folder for `--llm hf` (wins over SLEUTH_MODEL there)",
+    "SLEUTH_MODELS": "folder for local GGUF models joined from their packages (`sleuth models`; default `~/.cache/sleuth/models`)",
+    "SLEUTH_LLM_THREADS": "threads for the local llama.cpp model (default: from the cores that are free)",
     "SLEUTH_OCR_THREADS": "threads per OCR model (default: one per model, two models in parallel)",
     "SLEUTH_CACHE": "cache folder for downloaded-once artefacts such as converted speech models (default `~/.cache/sleuth`)",
+    "SLEUTH_DEBUG": "set to show the full traceback of an unexpected error instead of one line (for bug reports)",
+    "SLEUTH_SKIP_SYSTEM_DEPS": "scripts/system_deps.sh (run by make_env.sh): `1` skips installing the system packages the tests need (espeak-ng) with apt",
     "SLEUTH_ENV": "scripts/demo.sh and scripts/test.sh: the virtual environment folder to build (default `.venv`)",
+    "SLEUTH_LONGBENCH_V2": "benchmarks/bench_sparse_quality.py: the LongBench v2 folder when `../shared/data/longbench_v2` is not beside the checkout",
     "SLEUTH_SHARED_DATA": "tests and benchmarks: the shared data folder when `../shared/data` is not beside the checkout",
 }
 

@@ -44,9 +44,11 @@ def make_demo_video(corpus: Path) -> Path:
     return path
 
 
-def run_demo(workdir: Path, *, as_json: bool = False, console=None, llm: str | None = None) -> int:
+def run_demo(workdir: Path, *, as_json: bool = False, say=None, llm: str | None = None) -> int:
     """Index a generated corpus and answer its questions; ``llm`` (default ``$SLEUTH_LLM`` or ``auto``:
-    the embedded local model when installed, else the heuristic planner)."""
+    the embedded local model when installed, else the heuristic planner). ``say(*parts)`` prints plain
+    strings verbatim and ``(text, style)`` pairs styled (:func:`sleuth.terminal.say`); answers and
+    snippets are never read as markup."""
     from .library import Library
     from .samples import DEMO_FACTS, make_demo_corpus
 
@@ -60,15 +62,16 @@ def run_demo(workdir: Path, *, as_json: bool = False, console=None, llm: str | N
     report = lib.add([corpus])
     out = {"corpus": [str(f) for f in files], "index": report.to_dict()["counts"],
            "index_seconds": round(time.perf_counter() - t0, 2), "search": [], "answers": []}
-    say = (lambda *a, **k: None) if as_json or console is None else console.print
-    say(f"[bold]indexed[/] {len(files)} files in {out['index_seconds']}s: "
+    if as_json or say is None:
+        say = lambda *a: None  # noqa: E731
+    say(("indexed", "bold"), f" {len(files)} files in {out['index_seconds']}s: "
         + ", ".join(f"{v} {k}" for k, v in out["index"].items() if v))
     for r in report.failed:
-        say(f"[red]failed:[/] {r.reason}")
-    say("\n[bold]sleuth search[/] \"marine growth on the blades\" --level fine")
+        say(("failed:", "red"), " ", r.reason)
+    say("\n", ("sleuth search", "bold"), ' "marine growth on the blades" --level fine')
     for h in lib.search("marine growth on the blades", level="fine", k=3):
         out["search"].append(h)
-        say(f"  {escape(h['label'])}  [dim]{escape(h['snippet'][:110])}[/]", highlight=False)
+        say(f"  {h['label']}  ", (h["snippet"][:110], "dim"))
     questions = [(f["question"], [f["answer"]]) for f in DEMO_FACTS]
     questions += [(VIDEO_FACT["question"], [VIDEO_FACT["answer"]]), (TWO_PART["question"], TWO_PART["answer"])]
     from .agent.llm import make_llm
@@ -76,7 +79,7 @@ def run_demo(workdir: Path, *, as_json: bool = False, console=None, llm: str | N
     llm = llm or os.environ.get("SLEUTH_LLM", "auto")
     backend = make_llm(llm) if llm != "none" else None  # loaded once for every question
     out["llm"] = getattr(backend, "name", "none (heuristic planner)")
-    say(f"\n[bold]answering with[/] {out['llm']}", highlight=False)
+    say("\n", ("answering with", "bold"), f" {out['llm']}")
     found = 0
     for q, expected in questions:
         t_q = time.perf_counter()
@@ -84,12 +87,12 @@ def run_demo(workdir: Path, *, as_json: bool = False, console=None, llm: str | N
         ok = all(e.lower() in ans.text.lower() for e in expected)
         found += ok
         out["answers"].append({"question": q, "expected": expected, "found": ok, "answer": ans.to_dict()})
-        say(f"\n[bold]Q:[/] {escape(q)}")
-        say(ans.render(), highlight=False, markup=False)  # model and document text is data, not markup
-        say(f"[{'green' if ok else 'red'}]expected {' + '.join(expected)}: {'found' if ok else 'not found'}[/]"
-            f" [dim]({time.perf_counter() - t_q:.1f} s)[/]")
+        say("\n", ("Q:", "bold"), f" {q}")
+        say(ans.render())
+        say((f"expected {' + '.join(expected)}: {'found' if ok else 'not found'}", "green" if ok else "red"),
+            (f" ({time.perf_counter() - t_q:.1f} s)", "dim"))
     out["found"] = f"{found}/{len(questions)}"
-    say(f"\n[bold]{found}/{len(questions)}[/] answers contain the known fact.")
+    say("\n", (f"{found}/{len(questions)}", "bold"), " answers contain the known fact.")
     if as_json:
         print(json.dumps(out, ensure_ascii=False, indent=2, default=str))
     lib.close()

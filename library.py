@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import threading
 import time
 from contextlib import contextmanager
@@ -36,6 +37,15 @@ from .index.vectors import VectorStore, load_vectors
 
 class LibraryBusy(RuntimeError):
     pass
+
+
+class LibraryMissing(FileNotFoundError):
+    """A read-only command named a library that does not exist (or whose database is gone)."""
+
+
+def mask_url(text: str) -> str:
+    """``text`` with the password of any ``scheme://user:password@host`` URL in it replaced."""
+    return re.sub(r"(\w[\w+.-]*://[^\s:/@]*:)[^\s@/]*@", r"\1***@", str(text))
 
 
 @dataclass
@@ -75,18 +85,29 @@ class Library:
     """
 
     def __init__(self, location: str | os.PathLike = ".sleuth", *, home: str | os.PathLike | None = None,
-                 embedder: Embedder | None = None):
+                 embedder: Embedder | None = None, create: bool = True):
+        """``create=False`` (read-only commands): a missing library, or a folder whose
+        library.db was deleted, raises LibraryMissing instead of becoming a new empty library,
+        and a library that cannot be written (a read-only mount) is opened read-only."""
         loc = str(location)
+        self.read_only = False
         if "://" in loc:
             self.url = loc
             self.home = Path(home or ".sleuth").resolve()
         else:
             self.home = Path(loc).resolve()
             self.url = f"sqlite:///{self.home / 'library.db'}"
-        self.home.mkdir(parents=True, exist_ok=True)
-        self.engine = make_engine(self.url)
+            if not create:
+                db = self.home / "library.db"
+                if not db.is_file():
+                    what = "no library.db in it" if self.home.is_dir() else "no such folder"
+                    raise LibraryMissing(f"{self.home}: not a sleuth library ({what}); `sleuth index` creates one")
+                self.read_only = not os.access(self.home, os.W_OK) or not os.access(db, os.W_OK)
+        if not self.read_only:
+            self.home.mkdir(parents=True, exist_ok=True)
+        self.engine = make_engine(self.url, read_only=self.read_only, lock_dir=None if self.read_only else self.home)
         self.Session = sessionmaker(self.engine, expire_on_commit=False)
-        self.lexical = Lexical(self.home / "lexical")
+        self.lexical = Lexical(self.home / "lexical", read_only=self.read_only)
         self.vectors = VectorStore(self.home / "vectors")
         self.vectors.loader = lambda ids: load_vectors(self.engine, ids)
         self.embedder = embedder or Embedder()
@@ -109,7 +130,7 @@ class Library:
     def _heal_if_free(self) -> None:
         """On open: heal the lexical index if a run was killed between its database commit and
         the lexical commit, unless an index run holds the library (it heals when it starts)."""
-        if self.lexical.generation() == int(get_state(self.engine, "generation", "0")):
+        if self.read_only or self.lexical.generation() == int(get_state(self.engine, "generation", "0")):
             return
         try:
             with self.write_lock():
@@ -171,8 +192,14 @@ class Library:
         ``nodes`` embedded), ``done`` of ``total`` in that unit.
 
         Ctrl-C between or during files stops cleanly: committed files stay, the file in flight is
-        rolled back, and the next run picks up where this one stopped.
+        rolled back, and the next run picks up where this one stopped. Bad ``ocr``/``asr`` values
+        raise ValueError before any work.
         """
+        from .readers import check_modes
+
+        ocr, asr = check_modes(ocr, asr)
+        if self.read_only:
+            raise PermissionError(f"{self.home}: library is read-only")
         if isinstance(paths, (str, os.PathLike)):
             paths = [paths]
         t0 = time.perf_counter()
@@ -237,11 +264,13 @@ class Library:
     def remove(self, name_or_path: str) -> bool:
         """Drop one source (by path, or by a file name only one source has) and everything derived
         from it. False when nothing matches; ValueError when a name is ambiguous; LibraryBusy while an
-        index run holds the library."""
+        index run holds the library; PermissionError for a read-only library."""
         try:
             src = self.find_source(name_or_path)
         except KeyError:
             return False
+        if self.read_only:
+            raise PermissionError(f"{self.home}: library is read-only")
         with self.write_lock():
             heal_lexical(self)
             with self.Session() as s:
@@ -258,6 +287,7 @@ class Library:
     # -- node views ------------------------------------------------------------------------
     def fetch_nodes(self, ids: list[int]) -> dict[int, tuple[NodeRow, SourceRow]]:
         """Rows of the given node ids with their sources, in one query (missing ids are absent)."""
+        ids = [i for i in ids if navigate.valid_id(i)]  # a database integer is 64-bit: larger ids match nothing
         if not ids:
             return {}
         with self.Session() as s:
@@ -291,7 +321,7 @@ class Library:
 
     def get_node(self, node_id: int) -> dict:
         """One node with its text, summary, parent id and locator; KeyError for an unknown id."""
-        r = self.fetch_nodes([int(node_id)]).get(int(node_id))
+        r = self.fetch_nodes([int(node_id)]).get(int(node_id)) if navigate.valid_id(node_id) else None
         if r is None:
             raise KeyError(f"no node {node_id}")
         return self.node_dict(*r, full=True)
@@ -358,6 +388,35 @@ class Library:
         ``look({"source": "talk.mp4", "t": 75.5})``."""
         return navigate.look(self, node_or_time)
 
+    def check_unchanged(self, source_id: int) -> None:
+        """ReaderError unless the source's file still has the content it was indexed with (boxes
+        and pages belong to that content, not to whatever file now sits at the path)."""
+        from .core import ReaderError, sha256_file
+
+        with self.Session() as s:
+            src = s.get(SourceRow, int(source_id))
+        if src is None:
+            raise KeyError(f"no source {source_id}")
+        p = Path(src.path)
+        if not p.is_file():
+            raise ReaderError(f"{src.path}: no longer exists (indexed as {src.name}); re-index it")
+        if sha256_file(p) != src.content_hash:
+            raise ReaderError(f"{src.path}: changed since it was indexed; run `sleuth index` on it first")
+
+    def _index_lock_free(self) -> bool:
+        """True when no index run holds this library (a run marked "running" was killed)."""
+        try:
+            fh = open(self.home / "index.lock", "r")
+        except OSError:
+            return True
+        with fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            return True
+
     # -- status ----------------------------------------------------------------------------
     def status(self) -> dict:
         """Counts per source kind, tier and node kind, entities, vectors, bytes on disk, the last
@@ -373,12 +432,14 @@ class Library:
         vec_bytes = sum(p.stat().st_size for p in (self.home / "vectors").glob("*.faiss"))
         lex_bytes = sum(p.stat().st_size for p in (self.home / "lexical").iterdir() if p.is_file())
         return {
-            "library": str(self.home), "database": self.url.split("@")[-1],
+            "library": str(self.home), "database": mask_url(self.url).split("@")[-1], "read_only": self.read_only,
             "sources": sources, "tiers": tiers, "kinds": kinds, "entities": int(n_ent or 0), "embeddings": int(n_emb or 0),
             "vectors": {t: self.vectors.count(t) for t in ("source", "coarse", "fine")},
             "bytes": {"database": db_size(self.engine, self.home), "vectors": vec_bytes, "lexical": lex_bytes},
             "last_run": None if last is None else {
-                "started": last.started.isoformat(), "seconds": round(last.seconds or 0, 2), "status": last.status,
+                "started": last.started.isoformat(), "seconds": round(last.seconds or 0, 2),
+                # a run is recorded "running" when it starts; if no process holds the lock it died
+                "status": "killed" if last.status == "running" and self._index_lock_free() else last.status,
                 "added": last.added, "updated": last.updated, "skipped": last.skipped, "failed": last.failed, "pruned": last.pruned},
             "failures": [{"path": f.path, "reason": f.reason} for f in fails],
         }
@@ -416,7 +477,7 @@ class Library:
     def close(self) -> None:
         """Commit what the derived indexes hold and release the database."""
         self.lexical.close_writer()
-        if self.vectors.dirty:
+        if self.vectors.dirty and not self.read_only:
             self.vectors.save(self.vectors.generation)
         self.engine.dispose()
 

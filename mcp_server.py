@@ -18,7 +18,7 @@ from typing import Any, Optional
 
 import typer
 
-from .cli import HOME_OPT, LIB_OPT, _open, app
+from .cli import HOME_OPT, LIB_OPT, app, open_or_exit
 
 SERVER_NAME = "sleuth"
 
@@ -112,16 +112,18 @@ async def serve_stdio(lib, llm_options: dict[str, Any] | None = None) -> None:
 
 @app.command(name="mcp")
 def mcp_cmd(library: Optional[str] = LIB_OPT, home: Optional[str] = HOME_OPT,
-            llm: str = typer.Option("none", envvar="SLEUTH_LLM", help="LLM for the ask tool: none (heuristic planner), openai, hf."),
+            llm: str = typer.Option("none", envvar="SLEUTH_LLM",
+                                    help="LLM for the ask tool: none (heuristic planner: fast, and the client has its own "
+                                         "model), local, auto, openai, hf; as for `sleuth ask`."),
             base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible server URL (ask)."),
-            model: Optional[str] = typer.Option(None, "--model", help="Model name (openai) or local path (hf) for ask.")):
+            model: Optional[str] = typer.Option(None, "--model", help="The ask tool's model, as for `sleuth ask --model`.")):
     """Serve the library's tools (search, read, outline, entity, look, ask) to MCP clients over stdio.
 
     stdout carries the protocol; everything else goes to stderr.
     """
     import anyio
 
-    lib = _open(library, home)
+    lib = open_or_exit(library, home)
     opts = {k: v for k, v in {"llm": llm, "base_url": base_url, "model": model}.items() if v}
     try:
         anyio.run(serve_stdio, lib, opts)

@@ -289,17 +289,43 @@ def _sparse_module():
         return None
 
 
+def _hf_weights(name: str) -> tuple[str, str | None]:
+    """``(folder, gguf file name or None)`` for a transformers folder, a ``.gguf`` file, or the name of
+    a packaged local model (``smollm2``, ``qwen``: resolved, joined and checked by ``agent.models``)."""
+    p = Path(name).expanduser()
+    if p.is_dir():
+        return str(p.resolve()), None
+    if p.is_file():
+        if p.suffix.lower() != ".gguf":
+            raise LLMError(f"hf backend: {name} is neither a transformers model folder nor a .gguf file")
+        return str(p.resolve().parent), p.name
+    if os.sep not in name and not name.endswith(".gguf"):
+        try:
+            from .models import ensure  # noqa: PLC0415 - packaged GGUF models, when that module exists
+        except ImportError:
+            ensure = None
+        if ensure is not None:
+            try:
+                f = ensure(name)
+            except AgentError as e:
+                raise LLMError(f"hf backend: {e}") from None
+            return str(f.parent), f.name
+    raise LLMError(f"hf backend: {name} is not a folder with a transformers model or a .gguf file (no hub downloads here)")
+
+
 class HFChat:
+    """A local model in transformers: a model folder or a GGUF file (dequantised on load), with the
+    ``sleuth_sparse`` attention and its measured defaults (``sleuth.kernels.config.SparseConfig``);
+    prompts shorter than ``min_sparse_len`` run dense."""
+
     name = "hf"
 
     def __init__(self, model: str | None = None, *, device: str | None = None, max_new_tokens: int = 512,
                  dtype: str | None = None, sparse: bool = True, temperature: float = 0.0):
         path = model or os.environ.get("SLEUTH_HF_MODEL") or os.environ.get("SLEUTH_MODEL")
         if not path:
-            raise LLMError("hf backend: pass --model with a local transformers model folder (or set SLEUTH_MODEL)")
-        if not Path(path).is_dir():
-            raise LLMError(f"hf backend: {path} is not a folder with a transformers model (no hub downloads here)")
-        self.path = str(Path(path).resolve())
+            raise LLMError("hf backend: pass --model with a transformers model folder or a .gguf file (or set SLEUTH_MODEL)")
+        self.path, self.gguf_file = _hf_weights(path)
         self.device = device
         self.max_new_tokens = max_new_tokens
         self.temperature = temperature
@@ -308,20 +334,23 @@ class HFChat:
         self.attn_implementation = getattr(self.model.config, "_attn_implementation", None)
 
     def _load(self, dtype: str | None):
-        key = (self.path, self.device, dtype, self.sparse)
+        key = (self.path, self.gguf_file, self.device, dtype, self.sparse)
         with _HF_LOCK:
             if key in _HF_CACHE:
                 return _HF_CACHE[key]
             import torch
             from transformers import AutoModelForCausalLM, AutoTokenizer
 
+            where = os.path.join(self.path, self.gguf_file) if self.gguf_file else self.path
+            kw: dict[str, Any] = {"gguf_file": self.gguf_file} if self.gguf_file else {}
             try:
-                tok = AutoTokenizer.from_pretrained(self.path)
+                tok = AutoTokenizer.from_pretrained(self.path, **kw)
             except Exception as e:  # noqa: BLE001
-                raise LLMError(f"hf backend: cannot load the tokenizer in {self.path}: {_reason(e)}") from None
-            kw: dict[str, Any] = {}
+                raise LLMError(f"hf backend: cannot load the tokenizer in {where}: {_reason(e)}") from None
             if dtype:
                 kw["dtype"] = getattr(torch, dtype)
+            elif self.gguf_file:  # dequantised weights: float32 is what the sparse defaults were measured in
+                kw["dtype"] = torch.float32
             model = None
             khf = _sparse_module() if self.sparse else None
             if khf is not None:
@@ -338,7 +367,7 @@ class HFChat:
                     except Exception as e:  # noqa: BLE001
                         err = e
                 if model is None:
-                    raise LLMError(f"hf backend: cannot load the model in {self.path}: {_reason(err)}") from None
+                    raise LLMError(f"hf backend: cannot load the model in {where}: {_reason(err)}") from None
             dev = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
             model.to(dev).eval()
             _HF_CACHE[key] = (tok, model)

@@ -329,6 +329,8 @@ def summarise(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 def markdown(summary: dict[str, Any]) -> str:
     lines = [f"### MMLongBench-Doc evidence-page recall (× 100), {summary['n_questions']} answerable questions", ""]
+    if summary.get("documents_not_indexed"):
+        lines += [f"Not indexed (their questions left out): {', '.join(summary['documents_not_indexed'])}", ""]
     for scope in SCOPES:
         sc = summary["scopes"].get(scope)
         if not sc:
@@ -383,7 +385,8 @@ def plot(summary: dict[str, Any], path: Path) -> Path:
 # ------------------------------------------------------------------ driver
 
 
-def _progress_bar(progress: bool):
+def progress_bar(progress: bool):
+    """The Rich progress bar the MMLongBench runners share (disabled when ``progress`` is false)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -405,7 +408,14 @@ def open_library(data: Path, items: Sequence[MMLongBenchItem], library: str | Pa
             if prog is not None and event == "done":
                 prog.update(task, completed=done)
 
-        report = lib.add(todo, progress=on_progress)
+        from ..library import LibraryBusy
+
+        try:
+            report = lib.add(todo, progress=on_progress)
+        except LibraryBusy as e:  # another run is indexing it: evaluate what is there, and say so
+            if prog is not None:
+                prog.console.print(f"[yellow]warning:[/] {e}; evaluating the documents indexed so far")
+            return lib
         for r in report.failed:
             if prog is not None:
                 prog.console.print(f"[red]error:[/] {r.reason}")
@@ -420,9 +430,14 @@ def run_retrieval(data, out: Path, limit=None, subset=None, library=None, progre
         raise LoaderError(f"{data}: no answerable questions with evidence pages selected")
     out.mkdir(parents=True, exist_ok=True)
     stem = out / "mmlongbench-retrieval"
-    with _progress_bar(progress) as prog:
+    with progress_bar(progress) as prog:
         lib = open_library(Path(data), items, library, out, prog)
+        indexed = {src["name"] for src in lib.sources()}
+        missing = sorted({it.doc_id for it in items} - indexed)
+        items = [it for it in items if it.doc_id in indexed]
         try:
+            if not items:
+                raise LoaderError(f"{data}: none of the questions' documents is indexed")
             t = prog.add_task("page corpora", total=None)
             corpora = build_corpora(page_texts(lib), _cached_embed(lib, out / "mmlongbench-cache"))
             prog.update(t, total=1, completed=1)
@@ -437,12 +452,13 @@ def run_retrieval(data, out: Path, limit=None, subset=None, library=None, progre
     jsonl = stem.with_suffix(".jsonl")
     jsonl.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
     summary = summarise(records)
+    summary["documents_not_indexed"] = missing
     js = stem.with_suffix(".json")
     js.write_text(json.dumps(summary, indent=2), encoding="utf-8")
     md = stem.with_suffix(".md")
     md.write_text(markdown(summary), encoding="utf-8")
     png = plot(summary, stem.with_suffix(".png"))
-    return {"items": len(items), "records": str(jsonl), "json": str(js), "markdown": str(md), "plot": str(png),
+    return {"items": len(items), "documents_not_indexed": missing, "records": str(jsonl), "json": str(js), "markdown": str(md), "plot": str(png),
             "recall@5": {s: {m: v["r@5"] for m, v in summary["scopes"][s]["methods"].items()} for s in SCOPES}}
 
 

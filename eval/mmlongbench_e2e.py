@@ -258,7 +258,7 @@ def run_mode(data: str | Path, out: str | Path, *, llm_options: dict | None = No
     ``per_doc``, ``systems``, ``evidence_tokens`` and ``command`` (written into the report).
     """
     from ..agent.llm import make_llm
-    from .mmlongbench import _progress_bar, open_library
+    from .mmlongbench import progress_bar, open_library
 
     o = dict(llm_options or {})
     systems = o.get("systems") or list(SYSTEMS)
@@ -273,7 +273,7 @@ def run_mode(data: str | Path, out: str | Path, *, llm_options: dict | None = No
     items = select_items(data, per_doc=o.get("per_doc", 2), limit=limit, doc_types=subset)
     if not items:
         raise ValueError(f"{data}: no questions selected")
-    with _progress_bar(progress) as prog:
+    with progress_bar(progress) as prog:
         lib = open_library(Path(data), items, library, out, prog)
         bar = None
 

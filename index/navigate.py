@@ -106,7 +106,7 @@ def outline(lib, node_id: int | None = None, depth: int = 2, cursor: str | None 
         if node_id is None:
             base_depth, lo, hi = 0, 0, None
         else:
-            base = s.get(NodeRow, int(node_id))
+            base = s.get(NodeRow, int(node_id)) if valid_id(node_id) else None
             if base is None:
                 raise KeyError(f"no node {node_id}")
             base_depth, lo, hi = base.depth, base.id, base.last_id
@@ -139,7 +139,7 @@ def entity(lib, name_or_id, max_mentions: int = 50) -> dict:
     """An entity card and its located mentions; by id, by normalised name, else by BM25 over names."""
     with lib.Session() as s:
         ent = None
-        if isinstance(name_or_id, int) or str(name_or_id).isdigit():
+        if (isinstance(name_or_id, int) or str(name_or_id).isdigit()) and valid_id(name_or_id):
             ent = s.get(EntityRow, int(name_or_id))
         if ent is None:
             ent = s.execute(select(EntityRow).where(EntityRow.norm == norm_entity(str(name_or_id)))).scalars().first()
@@ -182,6 +182,8 @@ def look(lib, node_or_time) -> dict:
         t = parse_time(ts)
     else:
         node_id = int(node_or_time)
+    if node_id is not None and not valid_id(node_id):
+        raise KeyError(f"no node {node_id}")
     with lib.Session() as s:
         if node_id is not None:
             n = s.get(NodeRow, int(node_id))
@@ -218,6 +220,14 @@ def look(lib, node_or_time) -> dict:
             "keyframe": str(asset_dir / best["name"]) if best and asset_dir else None,
             "keyframe_t": float(best.get("t", 0)) if best else None,
             "ocr": ocr, "speech": speech}
+
+
+def valid_id(node_id) -> bool:
+    """A node id the database can hold (a 64-bit integer above 0); larger ones match nothing."""
+    try:
+        return 0 < int(node_id) < 2**63
+    except (TypeError, ValueError):
+        return False
 
 
 def clip(text: str, n: int) -> str:

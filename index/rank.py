@@ -1,5 +1,5 @@
 """Structure-aware ranking of search candidates: evidence added up by page and by section,
-sources named in the question preferred, and contentless nodes pushed down.
+sources named in the question preferred, and contentless nodes kept out of those sums.
 
 Search first gathers candidate paragraphs (BM25 and dense pools, fused by reciprocal rank in
 :mod:`sleuth.index.search`). Scoring each paragraph alone misses answers spread over a table
@@ -19,10 +19,11 @@ from __future__ import annotations
 import re
 import threading
 from collections import defaultdict
+from itertools import chain
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
 from .schema import EntityRow, MentionRow, NodeRow, SourceRow
 
@@ -35,8 +36,10 @@ ROUTE_W = 1.0
 #: weight of the fused score of a matched section on the paragraphs it holds (coarse-to-fine);
 #: 0 skips the section searches of a level="fine" query
 COARSE_W = 0.0
-#: a contentless node (lone number, running header/footer, reference entry) keeps this share
-CONTENTLESS = 0.25
+#: a contentless node (lone number, running header/footer, reference entry) keeps this share of
+#: its own score. Damping it (0.25) lost recall on half A of the dev documents (OCR'd slides: short
+#: text is the content there), so it only stays out of its page's and section's sums.
+CONTENTLESS = 1.0
 
 _ALPHA_WORD = re.compile(r"[^\W\d_]{3,}")
 _REF_TITLE = re.compile(r"^\s*(?:\d+(?:\.\d+)*\.?\s*)?(references|bibliography|works cited|literature cited|citations)\s*$", re.I)
@@ -69,33 +72,44 @@ class NodeTable:
     source_names: dict[int, set[str]]
     name_df: dict[str, int]
 
+    def sources_named(self, word: str) -> list[int]:
+        inv = self.__dict__.get("_inverted")
+        if inv is None:
+            inv = defaultdict(list)
+            for sid, toks in self.source_names.items():
+                for t in toks:
+                    inv[t].append(sid)
+            self.__dict__["_inverted"] = inv
+        return inv.get(word, [])
+
     @classmethod
     def load(cls, lib, generation: int) -> "NodeTable":
+        tier_code = case((NodeRow.tier == "fine", 0), (NodeRow.tier == "coarse", 1), else_=2)
         with lib.Session() as s:
-            rows = s.execute(select(NodeRow.id, NodeRow.page, NodeRow.source_id, NodeRow.parent_id, NodeRow.last_id,
-                                    NodeRow.tier, NodeRow.tokens, NodeRow.title_path)).all()
+            rows = s.execute(select(NodeRow.id, func.coalesce(NodeRow.page, -1), NodeRow.source_id,
+                                    func.coalesce(NodeRow.parent_id, -1), NodeRow.last_id, tier_code)).all()
+            sections = s.execute(select(NodeRow.id, NodeRow.last_id, NodeRow.title).where(NodeRow.tier == "coarse")).all()
             short = s.execute(select(NodeRow.id, NodeRow.source_id, NodeRow.page, NodeRow.text)
                               .where(NodeRow.tier == "fine", NodeRow.tokens <= 24)).all()
             srcs = s.execute(select(SourceRow.id, SourceRow.name, SourceRow.title)).all()
             ents = s.execute(select(MentionRow.source_id, EntityRow.name, func.count())
                              .join(EntityRow, EntityRow.id == MentionRow.entity_id)
                              .group_by(MentionRow.source_id, EntityRow.id)).all()
-        n = (max((r[0] for r in rows), default=0) + 1)
+        arr = np.fromiter(chain.from_iterable(rows), np.int64, 6 * len(rows)).reshape(-1, 6)  # Rows as tuples: fast
+        n = int(arr[:, 0].max()) + 1 if len(arr) else 1
         page = np.full(n, -1, np.int32)
         source = np.zeros(n, np.int32)
         parent = np.full(n, -1, np.int64)
         last = np.zeros(n, np.int64)
-        tier = np.zeros(n, np.int8)
+        tier = np.full(n, 2, np.int8)
+        ids = arr[:, 0]
+        page[ids], source[ids], parent[ids], last[ids], tier[ids] = arr[:, 1], arr[:, 2], arr[:, 3], arr[:, 4], arr[:, 5]
         contentless = np.zeros(n, bool)
-        for nid, pg, sid, par, lst, tr, _toks, tpath in rows:
-            page[nid] = -1 if pg is None else pg
-            source[nid] = sid
-            parent[nid] = -1 if par is None else par
-            last[nid] = lst
-            tier[nid] = {"fine": 0, "coarse": 1}.get(tr, 2)
-            if tr == "fine" and tpath and any(_REF_TITLE.match(str(t)) for t in tpath):
-                contentless[nid] = True
-        # the section of a node: its nearest coarse ancestor (ids are few levels deep)
+        # everything under a "References" / "Bibliography" section
+        for sid, lst, title in sections:
+            if title and _REF_TITLE.match(title) and sid < n:
+                contentless[sid + 1 : min(lst, n - 1) + 1] |= tier[sid + 1 : min(lst, n - 1) + 1] == 0
+        # the section of a node: its nearest coarse ancestor (paragraphs sit a level or two down)
         section = parent.copy()
         for _ in range(4):
             up = (section >= 0) & (tier[np.clip(section, 0, n - 1)] == 0)
@@ -103,16 +117,14 @@ class NodeTable:
                 break
             section[up] = parent[section[up]]
         # the queries are separate reads: a file committed between them may add nodes past n
-        short = [r for r in short if r[0] < n]
+        short = [(nid, sid, pg, text, repeat_key(text)) for nid, sid, pg, text in short if nid < n]
         repeats: dict[tuple[int, str], set[int]] = defaultdict(set)
-        # without one read transaction, rows written since the first query can show up here
-        short = [r for r in short if r[0] < n]
-        for nid, sid, pg, text in short:
+        for nid, sid, pg, text, key in short:
             if is_contentless(text):
                 contentless[nid] = True
-            repeats[(sid, repeat_key(text))].add(pg if pg is not None else -1)
-        for nid, sid, pg, text in short:
-            if len(repeats[(sid, repeat_key(text))]) >= 3:
+            repeats[(sid, key)].add(pg if pg is not None else -1)
+        for nid, sid, _pg, _text, key in short:
+            if len(repeats[(sid, key)]) >= 3:
                 contentless[nid] = True
         names: dict[int, set[str]] = defaultdict(set)
         for sid, name, title in srcs:
@@ -129,6 +141,9 @@ class NodeTable:
                 df[t] += 1
         return cls(generation, page, source, section, last, contentless, dict(names), dict(df))
 
+
+#: group keys from here up stand for a single node (no page / no section)
+OWN_GROUP = 1 << 50
 
 #: entity names per source that route questions to it (its most mentioned ones)
 ENTITY_NAMES = 12
@@ -164,11 +179,10 @@ def route_scores(table: NodeTable, query: str) -> dict[int, float]:
     if not words or not table.source_names:
         return {}
     n = len(table.source_names)
-    raw: dict[int, float] = {}
-    for sid, toks in table.source_names.items():
-        hit = words & toks
-        if hit:
-            raw[sid] = sum(np.log((n + 1) / (table.name_df.get(t, 0) + 0.5)) for t in hit)
+    raw: dict[int, float] = defaultdict(float)
+    for w in words:  # through the inverted list: the cost follows the matches, not the library
+        for sid in table.sources_named(w):
+            raw[sid] += float(np.log((n + 1) / (table.name_df.get(w, 0) + 0.5)))
     if not raw or len(raw) == n:
         return {}
     top = max(raw.values())
@@ -244,8 +258,11 @@ def aggregate(ids: np.ndarray, own: np.ndarray, bm25: np.ndarray, dense: np.ndar
     b = np.where(cl, 0.0, bm25)
     d = np.where(cl, -np.inf, dense)
     src = table.source[safe].astype(np.int64)
-    pages = np.where(inside & (table.page[safe] >= 0), src * 1_000_000 + table.page[safe], -1)
-    secs = np.where(inside, table.section[safe], -1)
+    # a node with no page (Markdown, text) or no section is its own group, so a source without
+    # pages competes on equal terms with a PDF whose page holds several matches
+    alone = OWN_GROUP + ids
+    pages = np.where(inside & (table.page[safe] >= 0), src * 1_000_000 + table.page[safe], alone)
+    secs = np.where(inside & (table.section[safe] >= 0), table.section[safe], alone)
     score = own + PAGE_W * group_scores(pages, b, d, dense_w) + SECTION_W * group_scores(secs, b, d, dense_w)
     if route:
         score = score + ROUTE_W * np.array([route.get(int(s), 0.0) for s in src]) * inside / RRF_K
@@ -277,12 +294,12 @@ def aggregate_reference(ids, own, bm25, dense, table: NodeTable, dense_w: float 
 
     def page_of(nid):
         if nid >= len(table.page) or table.page[nid] < 0:
-            return None
+            return OWN_GROUP + int(nid)
         return int(table.source[nid]) * 1_000_000 + int(table.page[nid])
 
     def sec_of(nid):
         if nid >= len(table.page) or table.section[nid] < 0:
-            return None
+            return OWN_GROUP + int(nid)
         return int(table.section[nid])
 
     pg, sc = fused(page_of), fused(sec_of)

@@ -122,7 +122,7 @@ class Searcher:
             return None
         with self.lib.Session() as s:
             if isinstance(within, int) or (isinstance(within, str) and within.isdigit()):
-                row = s.get(NodeRow, int(within))
+                row = s.get(NodeRow, int(within)) if int(within) < 2**63 else None  # ids are 64-bit
                 if row is None:
                     raise ValueError(f"no node {within}")
                 return row.id, row.last_id

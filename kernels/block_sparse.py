@@ -21,7 +21,15 @@ import torch
 import torch.nn.functional as F
 
 from .config import SparseConfig
-from .gating import change_point_boundaries, pooled_block_keys, pooled_chunk_keys, select_blocks
+from .gating import (
+    block_key_bounds,
+    change_point_boundaries,
+    pooled_block_keys,
+    pooled_chunk_keys,
+    quest_block_scores,
+    select_blocks,
+    top_blocks,
+)
 
 # CPU flash attention that also returns the log-sum-exp we need to merge partial results.
 _FLASH_CPU = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
@@ -102,21 +110,35 @@ def _dense_prefix(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: floa
     return out
 
 
-def _select(qg_sparse: torch.Tensor, k: torch.Tensor, cfg: SparseConfig, first_block: int) -> torch.Tensor:
-    """Gate for the query blocks ``qg_sparse [b, h_kv, G, n, block, d]`` starting at absolute block ``first_block``."""
-    b, hkv, _, n = qg_sparse.shape[:4]
+def _select(
+    qg_sparse: torch.Tensor, k: torch.Tensor, cfg: SparseConfig, first_block: int, scale: float, lq: int, front: int
+) -> torch.Tensor:
+    """Gate for the query blocks ``qg_sparse [b, h_kv, G, n, block, d]`` starting at absolute block
+    ``first_block``; ``front`` padded rows precede the ``lq`` real queries on the block grid."""
+    b, hkv, group, n, bs, d = qg_sparse.shape
     if n == 0:
         return torch.empty(b, hkv, 0, cfg.top_k, dtype=torch.long, device=k.device)
     q_blocks = torch.arange(first_block, first_block + n, device=k.device)
+    if cfg.gate == "quest":
+        # row validity on the block grid: padded query rows must not vote for blocks
+        grid = torch.arange(n * bs, device=k.device) + (q_blocks[0] * bs - (k.shape[2] - lq))
+        valid = ((grid >= 0) & (grid < lq)).view(n, 1, bs).expand(n, group, bs).reshape(n, group * bs)
+        rows = qg_sparse.permute(0, 1, 3, 2, 4, 5).reshape(b, hkv, n, group * bs, d)
+        kmin, kmax = block_key_bounds(k, cfg.block_size)
+        scores = quest_block_scores(rows, kmin, kmax, q_blocks, scale, valid)
+        return top_blocks(scores, q_blocks, cfg.top_k, cfg.n_sink, cfg.n_local)
     q_sum = qg_sparse.sum(dim=(2, 4), dtype=torch.float32)
     return select_blocks(q_sum, pooled_block_keys(k, cfg.block_size), q_blocks, cfg.top_k, cfg.n_sink, cfg.n_local)
 
 
-def plan_blocks(q: torch.Tensor, k: torch.Tensor, config: SparseConfig | None = None) -> BlockSelection:
+def plan_blocks(
+    q: torch.Tensor, k: torch.Tensor, config: SparseConfig | None = None, *, scale: float | None = None
+) -> BlockSelection:
     """The :class:`BlockSelection` :func:`block_sparse_attention` would use, without attending
     (the GPU kernel takes it as input)."""
     cfg = config or SparseConfig()
     b, hq, lq, d, hkv, lk = _check(q, k, k)
+    scale = 1.0 / math.sqrt(d) if scale is None else scale
     bs = cfg.block_size
     off = lk - lq
     nkb, jq0 = -(-lk // bs), off // bs
@@ -125,7 +147,7 @@ def plan_blocks(q: torch.Tensor, k: torch.Tensor, config: SparseConfig | None = 
     n_dense = max(0, min(cfg.top_k - jq0 + 1, nqb))
     qp = F.pad(q, (0, 0, front, pad_k)) if (front or pad_k) else q
     qg = qp.view(b, hkv, hq // hkv, nqb, bs, d)
-    return BlockSelection(bs, jq0, n_dense, _select(qg[:, :, :, n_dense:], k, cfg, jq0 + n_dense))
+    return BlockSelection(bs, jq0, n_dense, _select(qg[:, :, :, n_dense:], k, cfg, jq0 + n_dense, scale, lq, front))
 
 
 def block_sparse_attention(
@@ -171,7 +193,7 @@ def block_sparse_attention(
         out[:, :, :, :n_dense] = dense.view(b, hkv, group, n_dense, bs, d).to(q.dtype)
 
     n_sparse = nqb - n_dense
-    sel = _select(qg[:, :, :, n_dense:], k, cfg, jq0 + n_dense)
+    sel = _select(qg[:, :, :, n_dense:], k, cfg, jq0 + n_dense, scale, lq, front)
     if n_sparse:
         kb = kp.view(b, hkv, nkb, bs, d)
         vb = vp.view(b, hkv, nkb, bs, d)

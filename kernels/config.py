@@ -20,15 +20,24 @@ class SparseConfig:
     top_k: int = 31
     n_sink: int = 1
     n_local: int = 1
-    #: below this many keys the attention runs dense (SDPA): the gate costs more than it saves.
-    min_sparse_len: int = 8192
-    #: "block" (fixed blocks, MoBA-style) or "varlen" (variable chunks, DHSA-style, sqrt(len) pooling).
+    #: below this many keys the attention runs dense (SDPA). 16K because on real weights no budget
+    #: kept accuracy at 8K (SmolLM2-135M: 4,096 of 8,192 keys with the quest gate still cost 4% in
+    #: perplexity and half the needle answers differ from dense; docs/kernels.md), and the CPU
+    #: prefill only gets faster than SDPA from ~16K keys. Sparse above it is unmeasured for accuracy.
+    min_sparse_len: int = 16384
+    #: "block" (fixed blocks) or "varlen" (variable chunks, DHSA-style, sqrt(len) pooling).
     mode: str = "block"
+    #: block-mode prefill gate: "quest" (per-row key min/max bound; perplexity lower than or equal to
+    #: "mean" at every budget measured on real weights, docs/kernels.md) or "mean" (MoBA-style mean keys).
+    gate: str = "quest"
     #: varlen mode: chunk lengths chosen between these by key-similarity change points.
     min_chunk: int = 64
     max_chunk: int = 256
+    #: block-mode prefill: "torch" (block_sparse.py, any device) or "triton" (triton_prefill.py, CUDA;
+    #: same selection, compared with the reference by tests/test_kernels_triton.py).
+    prefill_backend: str = "torch"
     #: decode block summaries: "mean" (mean keys) or "quest" (element-wise min/max keys).
-    decode_gate: str = "mean"
+    decode_gate: str = "quest"
     #: query blocks processed per batched matmul; bounds the working set to
     #: q_tile * (top_k + 1) * block_size keys per kv head.
     q_tile: int = 8
@@ -42,6 +51,10 @@ class SparseConfig:
             )
         if self.mode not in ("block", "varlen"):
             raise ValueError(f"kernels/config.py: mode must be 'block' or 'varlen', got {self.mode!r}")
+        if self.gate not in ("mean", "quest"):
+            raise ValueError(f"kernels/config.py: gate must be 'mean' or 'quest', got {self.gate!r}")
+        if self.prefill_backend not in ("torch", "triton"):
+            raise ValueError(f"kernels/config.py: prefill_backend must be 'torch' or 'triton', got {self.prefill_backend!r}")
         if self.decode_gate not in ("mean", "quest"):
             raise ValueError(f"kernels/config.py: decode_gate must be 'mean' or 'quest', got {self.decode_gate!r}")
         if not 1 <= self.min_chunk <= self.max_chunk:

@@ -24,6 +24,7 @@ import torch
 from transformers.cache_utils import DynamicCache, DynamicLayer
 
 from .config import SparseConfig
+from .gating import quest_bounds
 
 _NUMPY_STORAGE = {torch.float32: np.float32, torch.float16: np.float16, torch.bfloat16: np.uint16}
 
@@ -221,14 +222,17 @@ class BlockSummaries:
                 t.scatter_reduce_(2, blk[None, None, :, None].expand_as(kf), kf, how, include_self=True)
                 setattr(self, name, t)
 
-    def scores(self, q: torch.Tensor, n_blocks: int) -> torch.Tensor:
-        """``q [b, h_kv, G, d]`` -> ``[b, h_kv, n_blocks]`` gate scores summed over the query group."""
+    def scores(self, q: torch.Tensor, n_blocks: int, scale: float | None = None) -> torch.Tensor:
+        """``q [b, h_kv, R, d]`` (query rows of the group) -> ``[b, h_kv, n_blocks]`` gate scores.
+
+        Mean: ``sum_rows q . kbar`` (MoBA). Quest: per row ``log_softmax(scale * UB)`` over the
+        blocks, best row per block, like the prefill gate (``gating.quest_block_scores``)."""
         qf = q.float()
         if not self.quest:
             return torch.einsum("bhd,bhnd->bhn", qf.sum(2), self.sums[:, :, :n_blocks]) / self.block_size
-        lo, hi = self.mins[:, :, None, :n_blocks], self.maxs[:, :, None, :n_blocks]
-        qe = qf[:, :, :, None, :]
-        return torch.maximum(qe * lo, qe * hi).sum(-1).sum(2)
+        scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
+        ub = quest_bounds(qf, self.mins[:, :, :n_blocks], self.maxs[:, :, :n_blocks]) * scale  # [b, h, R, n]
+        return torch.log_softmax(ub, dim=-1).amax(2)
 
     def nbytes(self) -> int:
         n = sum(t.numel() for t in (self.sums, self.mins, self.maxs) if t is not None)
@@ -324,13 +328,13 @@ class SleuthLayer(DynamicLayer):
         self.last_step_bytes = 0
 
 
-def select_decode_blocks(layer: SleuthLayer, q: torch.Tensor, n_blocks: int) -> torch.Tensor:
-    """Top-k complete blocks ``[b, h_kv, min(top_k, n_blocks)]`` (ascending) for query ``q [b, h_kv, G, d]``."""
+def select_decode_blocks(layer: SleuthLayer, q: torch.Tensor, n_blocks: int, scale: float | None = None) -> torch.Tensor:
+    """Top-k complete blocks ``[b, h_kv, min(top_k, n_blocks)]`` (ascending) for query rows ``q [b, h_kv, R, d]``."""
     cfg = layer.cfg
     b, h = q.shape[0], q.shape[1]
     if n_blocks <= cfg.top_k:
         return torch.arange(n_blocks, device=q.device).expand(b, h, n_blocks)
-    scores = layer.summaries.scores(q, n_blocks)
+    scores = layer.summaries.scores(q, n_blocks, scale)
     ids = torch.arange(n_blocks, device=q.device)
     forced = (ids < cfg.n_sink) | (ids >= n_blocks - cfg.n_local)
     scores = scores.masked_fill(forced, 1e30)
@@ -352,7 +356,7 @@ def sparse_decode_attention(
     first_new = n - lq
     cur = first_new // bs  # the block holding the first new token is always attended in full
     qg = query.reshape(b, hkv, group * lq, d)  # rows ordered (group head, token)
-    sel = select_decode_blocks(layer, qg, cur)
+    sel = select_decode_blocks(layer, qg, cur, scale)
     k_sel, v_sel = layer.store.gather_blocks(sel, bs) if sel.shape[-1] else (None, None)
     k_tail, v_tail = layer.store.read(cur * bs, n)
     k = k_tail if k_sel is None else torch.cat([k_sel, k_tail], dim=2)

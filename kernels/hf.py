@@ -151,6 +151,10 @@ def sleuth_sparse_attention_forward(
             out = sparse_decode_attention(query, layer, scale=scale, softcap=softcap)
         elif cfg.mode == "varlen":
             out = varlen_sparse_attention(query, key, value, cfg, scale=scale, softcap=softcap)
+        elif cfg.prefill_backend == "triton":
+            from .triton_prefill import triton_block_sparse_attention  # noqa: PLC0415 - CUDA only
+
+            out = triton_block_sparse_attention(query, key, value, cfg, scale=scale, softcap=softcap)
         else:
             out = block_sparse_attention(query, key, value, cfg, scale=scale, softcap=softcap)
     return out.transpose(1, 2).contiguous(), None

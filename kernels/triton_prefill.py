@@ -148,7 +148,7 @@ def triton_block_sparse_attention(
     b, hq, lq, d = q.shape
     hkv, lk = k.shape[1], k.shape[2]
     scale = 1.0 / math.sqrt(d) if scale is None else scale
-    selection = selection if selection is not None else plan_blocks(q, k, cfg)
+    selection = selection if selection is not None else plan_blocks(q, k, cfg, scale=scale)
     n_kb = -(-lk // bs)
     table = block_table(selection, n_kb, cfg.top_k)
     q, k, v = q.contiguous(), k.contiguous(), v.contiguous()

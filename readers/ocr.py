@@ -241,11 +241,15 @@ def ocr_page(
     matched to the size of the print (see the module docstring)."""
     if mode not in MODES:
         raise ValueError(f"unknown OCR mode {mode!r}; expected one of {MODES}")
+    from .render import max_scale
+
+    cap = max_scale(width_pt, height_pt)  # bounded pixels on any page size (readers.render)
     if backend == "paddle" or mode == "thorough":
-        return _boxes_scaled(ocr_image(render(REFERENCE_SCALE), backend, min_score, mode), REFERENCE_SCALE)
+        s = min(REFERENCE_SCALE, cap)
+        return _boxes_scaled(ocr_image(render(s), backend, min_score, mode), s)
     eng = get_engine(backend, "fast")
     long_side = max(width_pt, height_pt, 1.0)
-    det_scale = DET_SIDE / long_side
+    det_scale = min(cap, DET_SIDE / long_side)
     det_img = _to_array(render(det_scale))[..., ::-1].copy()
     quads = _detect(eng, det_img)
     if not quads:
@@ -253,13 +257,13 @@ def ocr_page(
     line_px = float(np.median([_quad_height(q) for q in quads]))
     if line_px < MIN_DET_LINE_PX:
         # print too small for a 960 px detector: find the lines again at a finer scale
-        det_scale = min(MAX_SCALE, det_scale * MIN_DET_LINE_PX * 1.25 / line_px)
+        det_scale = min(MAX_SCALE, cap, det_scale * MIN_DET_LINE_PX * 1.25 / line_px)
         det_img = _to_array(render(det_scale))[..., ::-1].copy()
         quads = _detect(eng, det_img, limit=max(det_img.shape[:2]))
         if not quads:
             return []
         line_px = float(np.median([_quad_height(q) for q in quads]))
-    rec_scale = min(MAX_SCALE, max(MIN_SCALE, LINE_PX * det_scale / line_px))
+    rec_scale = min(MAX_SCALE, cap, max(MIN_SCALE, LINE_PX * det_scale / line_px))
     if abs(rec_scale / det_scale - 1.0) < 0.1:
         rec_scale, rec_img = det_scale, det_img
     else:

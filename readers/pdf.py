@@ -9,6 +9,7 @@ PDF outline when it has one, else from font size/weight and numbering) and the t
 from __future__ import annotations
 
 import re
+import statistics
 from collections import Counter
 from pathlib import Path
 from typing import Callable
@@ -60,11 +61,14 @@ def _read(pdf, path: Path, ocr: str, progress) -> Tree:
     garbled: dict[str, str] = {}
     ocr_failed: str | None = None
     rotated = 0
+    unreadable: list[int] = []
     for i in range(n_pages):
         try:
             pd = px.page_data(pdf, i)
         except px.pdfium.PdfiumError as e:
-            warnings.append(f"page {i + 1}: unreadable ({e})")
+            unreadable.append(i + 1)
+            if len(unreadable) == 1:
+                first_error = str(e)
             pd = px.PageData(i, 612.0, 792.0, 0, [], [], 0, 0)
         rotated += pd.skipped_rotated
         bad = garbled_reason(pd)
@@ -97,6 +101,20 @@ def _read(pdf, path: Path, ocr: str, progress) -> Tree:
             progress(i + 1, n_pages)
     if rotated:
         warnings.append(f"{name}: {rotated} rotated text runs skipped")
+    if unreadable:
+        # A page tree may declare pages that are not there (/Count 100000 over one page): the
+        # count recorded is up to the last page that loads, and the failures are one warning.
+        declared = n_pages
+        while pages and pages[-1].index + 1 in unreadable[-1:]:
+            pages.pop()
+            unreadable.pop()
+        n_pages = len(pages)
+        if n_pages == 0:
+            raise ReaderError(f"{name}: none of its {declared} pages can be read ({first_error})")
+        if declared > n_pages:
+            warnings.insert(0, f"{name}: declares {declared} pages, only {n_pages} exist")
+        if unreadable:
+            warnings.insert(0, f"{name}: {len(unreadable)} unreadable page(s): {_page_list(unreadable)} ({first_error})")
 
     page_lines = [build_lines(pd.spans) for pd in pages]
     drop = _running_lines(page_lines, pages)
@@ -159,14 +177,20 @@ def garbled_reason(pd: px.PageData) -> str:
     if q.sampled and q.unmapped > GARBLED_UNMAPPED * q.sampled:
         return f"text layer garbled: {100 * q.unmapped / q.sampled:.0f}% of glyphs without a Unicode mapping"
     # implausible words: ordinary text has few one-letter words ("a", "I"); text whose letters
-    # come out one by one (spacing PDFium could not make sense of) has mostly those
+    # come out one by one (spacing PDFium could not make sense of) has mostly those, and of
+    # every letter
     if q.words >= 40 and q.single > 0.3 * q.words:
         # PDFium's words are checked first because that is free; the words the layout joins
         # (which also read the line's own letter spacing) decide
         words = [w for ln in build_lines(pd.spans) for w in ln.text.split() if any(c.isalpha() for c in w)]
-        single = sum(1 for w in words if len(w) == 1 and w not in "aAI")
-        if len(words) >= 40 and single > 0.3 * len(words):
-            return f"text layer garbled: {100 * single / len(words):.0f}% of words are single letters"
+        singles = [w for w in words if len(w) == 1 and w not in "aAI"]
+        # many different letters: a table of S/O/P marks has many single letters, but few kinds
+        if len(words) >= 40 and len(singles) > 0.3 * len(words) and len({w.lower() for w in singles}) >= 10:
+            return f"text layer garbled: {100 * len(singles) / len(words):.0f}% of words are single letters"
+        # or joined into runs far longer than words: no spacing tells the words apart
+        letters = sum(len(w) for w in words)
+        if words and letters >= 200 and statistics.median(len(w) for w in words) > 15:
+            return f"text layer garbled: letters run together (median word {statistics.median(len(w) for w in words):.0f} characters)"
     return ""
 
 
@@ -450,6 +474,11 @@ def _doc_title(meta: dict, title_block: Block | None, path: Path) -> tuple[str, 
     if title_block is not None:
         return title_block.text, "layout"
     return path.stem, "filename"
+
+
+def _page_list(pages: list[int], limit: int = 8) -> str:
+    shown = ", ".join(map(str, pages[:limit]))
+    return shown + (f" and {len(pages) - limit} more" if len(pages) > limit else "")
 
 
 def _page_sizes(pages: list[px.PageData]) -> list[list[float]]:

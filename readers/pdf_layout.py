@@ -125,16 +125,16 @@ def join_spans(spans: list[Span]) -> str:
 
 
 def _tracking(spans: list[Span]) -> float | None:
-    """Letter spacing of a line drawn glyph by glyph (most spans one or two characters): the
-    median gap between its glyphs, since most of them fall inside words. None for other lines.
+    """Letter spacing of a line drawn glyph by glyph (most spans a single glyph): the gap at the
+    30th percentile, since four in five gaps fall inside words. None for other lines.
 
     PDFium's generated spaces are no guide on such lines: with a tenth of an em of tracking it
     already puts spaces around narrow glyphs ("Membersh i p"), as it breaks lines between glyphs
     drawn in separate text blocks."""
-    if len(spans) < 8 or sum(1 for s in spans if len(s.text.strip()) <= 2) < 0.6 * len(spans):
-        return None
+    if len(spans) < 8 or sum(1 for s in spans if len(s.text.strip()) == 1 and s.text == s.text.strip()) < 0.6 * len(spans):
+        return None  # spans that carry their own spaces ("ed ") are runs split at a kern, not glyphs
     gaps = sorted(b.x0 - a.x1 for a, b in zip(spans, spans[1:]))
-    return max(0.0, gaps[len(gaps) // 2])
+    return max(0.0, gaps[int(0.3 * len(gaps))])
 
 
 def _make_line(spans: list[Span], row: int) -> Line:

@@ -5,6 +5,7 @@ set -euo pipefail
 ENV_DIR="${1:?usage: make_env.sh ENV_DIR}"
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 PY="${PYTHON:-python3}"
+bash "$ROOT/scripts/system_deps.sh"  # apt packages the tests need (espeak-ng), only when missing
 # poppler-utils: pdftotext is the reference benchmarks/bench_reader.py measures the PDF reader against
 if ! command -v pdftotext >/dev/null 2>&1; then
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then

@@ -109,10 +109,10 @@ def test_choice_lists_mirror_the_code_that_uses_them():
     from sleuth.eval.runner import BENCHMARKS
     from sleuth.index.search import tiers_for
     from sleuth.readers.pdf import OCR_MODES
-    from sleuth.readers.video.speech import ASR_MODES
+    from sleuth.readers import ASR_ALIASES, ASR_MODES
 
     assert set(OCR_CHOICES) == set(OCR_MODES)
-    assert set(ASR_CHOICES) - {"off"} == set(ASR_MODES)
+    assert set(ASR_CHOICES) == set(ASR_MODES) | set(ASR_ALIASES)
     assert set(LEVEL_CHOICES) == set(LEVEL_NAMES)
     for level in LEVEL_CHOICES:
         if level != "entity":
@@ -123,6 +123,8 @@ def test_choice_lists_mirror_the_code_that_uses_them():
 # -- sleuth.toml --------------------------------------------------------------------------------
 
 def test_config_file_in_the_working_folder_and_in_the_library(corpus, tmp_path, monkeypatch):
+    from sleuth import Library
+
     root, _ = corpus
     lib = root / "lib"
     monkeypatch.chdir(tmp_path)
@@ -143,6 +145,7 @@ def test_config_file_in_the_working_folder_and_in_the_library(corpus, tmp_path, 
         hits = _json(runner.invoke(app, ["search", "report", "--json", "--library", str(lib)]))
         assert 1 < len(hits) <= 4 and all(h["kind"] == "section" for h in hits)
         # an environment variable beats a file
+        Library(tmp_path / "elsewhere").close()
         monkeypatch.setenv("SLEUTH_LIBRARY", str(tmp_path / "elsewhere"))
         (tmp_path / "sleuth.toml").write_text(f'library = "{lib}"\n')
         res = runner.invoke(app, ["status", "--json"])

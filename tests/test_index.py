@@ -51,7 +51,10 @@ def _db_counts(home: Path) -> dict:
         return {
             "sources": con.execute("select count(*) from sources").fetchone()[0],
             "nodes": con.execute("select count(*) from nodes").fetchone()[0],
-            "fts": sum(1 for i in Lexical(home / "lexical").ids() if i > 0),
+            "fts": sum(1 for i in Lexical(home / "lexical").id_list() if i > 0),
+            # one lexical row per entity: a count, so an entity indexed twice shows
+            "lex_entities": sum(1 for i in Lexical(home / "lexical").id_list() if i < 0),
+            "entities": con.execute("select count(*) from entities").fetchone()[0],
             "emb": con.execute("select count(*) from embeddings").fetchone()[0],
             "dup_paths": con.execute("select count(*) from (select path from sources group by path having count(*) > 1)").fetchone()[0],
             "sum_nodes": con.execute("select coalesce(sum(n_nodes), 0) from sources").fetchone()[0],
@@ -141,6 +144,7 @@ def test_incremental_reindex_and_prune(tmp_path, corpus):
     assert pr.count("pruned") == 1
     c = _db_counts(lib.home)
     assert c["sources"] == 1 and c["nodes"] == c["sum_nodes"] == c["fts"] == c["emb"]
+    assert c["lex_entities"] == c["entities"]
     assert all(h["source"] == "report.md" for h in lib.search("glacier retreated", k=5))
     assert lib.vectors.count("fine") == c["emb"] - lib.vectors.count("coarse") - lib.vectors.count("source")
 
@@ -225,6 +229,7 @@ def test_kill_and_resume(tmp_path):
     c = _db_counts(home)
     assert c["sources"] == 80 and c["dup_paths"] == 0
     assert c["nodes"] == c["sum_nodes"] == c["fts"] == c["emb"]
+    assert c["lex_entities"] == c["entities"]
     lib = Library(home)
     assert sum(lib.vectors.count(t) for t in ("source", "coarse", "fine")) == c["emb"]
     hit = lib.search("report number 7903", level="fine", k=1)[0]

@@ -75,9 +75,10 @@ def test_chunked_prefill_matches_sdpa(models, cache_kind):
     assert torch.equal(_chunked_generate(sparse, ids, make(sparse), 48, NEW), want)  # 48: not a block multiple
 
 
-def test_offloaded_decode_gives_same_tokens_at_partial_budget(models):
+@pytest.mark.parametrize("gate", ["mean", "quest"])
+def test_offloaded_decode_gives_same_tokens_at_partial_budget(models, gate):
     _, sparse = models
-    hf.configure(sparse, block_size=16, top_k=3, n_sink=1, n_local=1, min_sparse_len=32)
+    hf.configure(sparse, block_size=16, top_k=3, n_sink=1, n_local=1, min_sparse_len=32, gate=gate, decode_gate=gate)
     ids = _prompt(seed=3, n=300)
     with torch.no_grad():
         on_device = sparse.generate(ids, max_new_tokens=NEW, do_sample=False, past_key_values=hf.make_cache(sparse))
@@ -87,6 +88,22 @@ def test_offloaded_decode_gives_same_tokens_at_partial_budget(models):
     layer = cache.layers[0]
     assert layer.get_seq_length() == 300 + NEW - 1
     assert 0 < cache.resident_kv_bytes() < 2 * 2 * layer.get_seq_length() * 16 * 4 * len(cache.layers)
+
+
+def test_triton_backend_is_opt_in_and_says_what_it_needs(models):
+    _, sparse = models
+    with pytest.raises(ValueError, match="prefill_backend"):
+        hf.configure(sparse, prefill_backend="cuda")
+    from sleuth.kernels.triton_prefill import available
+
+    if available():
+        pytest.skip("CUDA and triton present: tests/test_kernels_triton.py covers the kernel")
+    hf.configure(sparse, block_size=16, top_k=3, n_sink=1, n_local=1, min_sparse_len=32, prefill_backend="triton")
+    try:
+        with pytest.raises(RuntimeError, match="needs a CUDA device"), torch.no_grad():
+            sparse(_prompt(seed=6, n=80))
+    finally:
+        hf.configure(sparse, prefill_backend="torch")
 
 
 def test_padded_batch_falls_back_to_dense(models):

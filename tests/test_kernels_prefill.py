@@ -5,7 +5,13 @@ import torch
 
 from sleuth.kernels.block_sparse import block_sparse_attention, plan_blocks, varlen_sparse_attention
 from sleuth.kernels.config import SparseConfig
-from sleuth.kernels.gating import change_point_boundaries, pooled_chunk_keys
+from sleuth.kernels.gating import (
+    block_key_bounds,
+    change_point_boundaries,
+    pooled_chunk_keys,
+    quest_block_scores,
+    quest_bounds,
+)
 from sleuth.kernels.reference import block_sparse_reference, chunk_sparse_reference, dense_attention
 
 SHAPES = [  # (q heads, kv heads, q_len, kv_len): MHA, GQA, chunked prefill with unaligned offsets
@@ -25,19 +31,21 @@ def _qkv(hq, hkv, lq, lk, d=32, dtype=torch.float32, seed=0):
     return q.to(dtype), k.to(dtype), v.to(dtype)
 
 
+@pytest.mark.parametrize("gate", ["mean", "quest"])
 @pytest.mark.parametrize("hq,hkv,lq,lk", SHAPES)
-def test_full_budget_equals_dense(hq, hkv, lq, lk):
+def test_full_budget_equals_dense(hq, hkv, lq, lk, gate):
     q, k, v = _qkv(hq, hkv, lq, lk)
-    cfg = SparseConfig(block_size=16, top_k=64, n_sink=1, n_local=2, q_tile=3)
+    cfg = SparseConfig(block_size=16, top_k=64, n_sink=1, n_local=2, q_tile=3, gate=gate)
     out = block_sparse_attention(q, k, v, cfg)
     assert out.shape == q.shape
     assert (out - dense_attention(q, k, v)).abs().max().item() <= 1e-5
 
 
+@pytest.mark.parametrize("gate", ["mean", "quest"])
 @pytest.mark.parametrize("hq,hkv,lq,lk", SHAPES)
-def test_partial_budget_matches_masked_reference(hq, hkv, lq, lk):
+def test_partial_budget_matches_masked_reference(hq, hkv, lq, lk, gate):
     q, k, v = _qkv(hq, hkv, lq, lk, seed=1)
-    cfg = SparseConfig(block_size=16, top_k=3, n_sink=1, n_local=1, q_tile=2)
+    cfg = SparseConfig(block_size=16, top_k=3, n_sink=1, n_local=1, q_tile=2, gate=gate)
     out, sel = block_sparse_attention(q, k, v, cfg, return_selection=True)
     ref = block_sparse_reference(q, k, v, sel)
     assert (out - ref).abs().max().item() <= 1e-5
@@ -71,7 +79,8 @@ def test_bf16_close_to_fp32_reference():
     assert (full.float() - dense_attention(q.float(), k.float(), v.float())).abs().max().item() <= 3e-2
 
 
-def test_gate_finds_planted_needle_block():
+@pytest.mark.parametrize("gate", ["mean", "quest"])
+def test_gate_finds_planted_needle_block(gate):
     g = torch.Generator().manual_seed(4)
     d, bs, n_blocks = 64, 16, 24
     k = torch.randn(1, 2, bs * n_blocks, d, generator=g) * 0.1
@@ -80,12 +89,71 @@ def test_gate_finds_planted_needle_block():
     needle = 7
     k[:, :, needle * bs : (needle + 1) * bs] += 3.0 * direction
     q[:, :, -bs:] += 3.0 * direction  # only the last query block asks for it
-    sel = plan_blocks(q, k, SparseConfig(block_size=bs, top_k=3, n_sink=1, n_local=1))
+    sel = plan_blocks(q, k, SparseConfig(block_size=bs, top_k=3, n_sink=1, n_local=1, gate=gate))
     first = sel.first_q_block + sel.n_dense
     assert (sel.blocks[0, :, -1] == needle).any(-1).all()
-    # the other query blocks past the needle's neighbour are not all drawn to it: the gate follows the query
+    if gate == "quest":
+        # every row with a positive component along the shift really does attend more to that
+        # block (its bound, and its true q.k, are the largest), so quest may pick it everywhere
+        return
+    # the mean gate follows the summed query: the other query blocks are not all drawn to it
     others = sel.blocks[0, :, needle + 2 - first : -1]
     assert not (others == needle).any(-1).all()
+
+
+def test_quest_bound_is_the_elementwise_form_and_bounds_every_key():
+    g = torch.Generator().manual_seed(6)
+    k = torch.randn(1, 2, 100, 16, generator=g)  # 100 keys: the last block of 32 is partial
+    q = torch.randn(1, 2, 7, 16, generator=g)
+    kmin, kmax = block_key_bounds(k, 32)
+    ub = quest_bounds(q, kmin, kmax)  # [1, 2, 7, 4]
+    plain = torch.maximum(q[:, :, :, None, :] * kmin[:, :, None], q[:, :, :, None, :] * kmax[:, :, None]).sum(-1)
+    assert torch.allclose(ub, plain, atol=1e-5)
+    dots = q @ k.transpose(-1, -2)  # [1, 2, 7, 100]
+    for i in range(4):
+        assert (ub[..., i] >= dots[..., i * 32 : (i + 1) * 32].amax(-1) - 1e-5).all()
+
+
+def test_quest_scores_match_a_plain_loop():
+    g = torch.Generator().manual_seed(7)
+    b, h, nq, r, d, nk = 1, 2, 3, 5, 8, 6
+    rows = torch.randn(b, h, nq, r, d, generator=g)
+    kmin, kmax = block_key_bounds(torch.randn(b, h, nk * 4, d, generator=g), 4)
+    ids = torch.tensor([3, 4, 5])
+    valid = torch.ones(nq, r, dtype=torch.bool)
+    valid[0, :2] = False  # padded rows do not vote
+    got = quest_block_scores(rows, kmin, kmax, ids, scale=0.5, row_valid=valid, max_elems=1)  # one block a step
+    for j in range(nq):
+        for hh in range(h):
+            best = torch.full((nk,), float("-inf"))
+            for t in range(r):
+                if not valid[j, t]:
+                    continue
+                qv = rows[0, hh, j, t]
+                ub = torch.stack([torch.maximum(qv * kmin[0, hh, i], qv * kmax[0, hh, i]).sum() for i in range(nk)])
+                cand = ub[: int(ids[j])] * 0.5
+                lp = cand - torch.logsumexp(cand, 0)
+                best[: int(ids[j])] = torch.maximum(best[: int(ids[j])], lp)
+            assert torch.allclose(got[0, hh, j], best, atol=1e-5)
+
+
+def test_quest_gate_finds_one_needle_token_that_the_mean_gate_dilutes():
+    # one distinctive key among 31 ordinary ones per block, asked for by one query token: the
+    # mean of the block hides it, the min/max bound does not
+    g = torch.Generator().manual_seed(8)
+    d, bs, n_blocks = 64, 32, 40
+    k = torch.randn(1, 1, bs * n_blocks, d, generator=g)
+    q = torch.randn(1, 2, bs * n_blocks, d, generator=g)
+    direction = torch.nn.functional.normalize(torch.randn(d, generator=g), dim=0)
+    needle = 9
+    k[:, :, needle * bs + 5] = 12.0 * direction
+    q[:, :, -3] = 12.0 * direction
+    found = {}
+    for gate in ("mean", "quest"):
+        sel = plan_blocks(q, k, SparseConfig(block_size=bs, top_k=4, n_sink=1, n_local=1, gate=gate))
+        found[gate] = bool((sel.blocks[0, 0, -1] == needle).any())
+    assert found["quest"]
+    assert not found["mean"]
 
 
 @pytest.mark.parametrize("hq,hkv,lq,lk", SHAPES)

@@ -40,13 +40,14 @@ gpu = pytest.mark.skipif(
 @gpu
 @pytest.mark.parametrize("hq,hkv,lq,lk", [(4, 4, 256, 256), (8, 2, 200, 200), (8, 2, 77, 301)])
 @pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-4), (torch.bfloat16, 3e-2)])
-def test_triton_matches_reference(hq, hkv, lq, lk, dtype, tol):
+@pytest.mark.parametrize("gate", ["mean", "quest"])
+def test_triton_matches_reference(hq, hkv, lq, lk, dtype, tol, gate):
     from sleuth.kernels.triton_prefill import triton_block_sparse_attention
 
     g = torch.Generator().manual_seed(0)
     q, k, v = (torch.randn(2, h, n, 64, generator=g) for h, n in ((hq, lq), (hkv, lk), (hkv, lk)))
     dev = [t.to("cuda", dtype) for t in (q, k, v)]
-    cfg = SparseConfig(block_size=16, top_k=3, n_sink=1, n_local=1)
+    cfg = SparseConfig(block_size=16, top_k=3, n_sink=1, n_local=1, gate=gate)
     out, sel = triton_block_sparse_attention(*dev, cfg, return_selection=True)
     ref = block_sparse_reference(*(t.float() for t in dev), sel)
     assert (out.float() - ref).abs().max().item() <= tol

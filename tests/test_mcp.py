@@ -53,7 +53,8 @@ def test_mcp_session_lists_the_tools_and_gets_located_hits(library):
 
     async def run(session):
         tools = (await session.list_tools()).tools
-        hits = await session.call_tool("search", {"query": "harbour wall basalt", "k": 3})
+        # (within: the protocol is under test here, not ranking across files)
+        hits = await session.call_tool("search", {"query": "harbour wall basalt", "within": "notes.md", "k": 3})
         pdf = await session.call_tool("search", {"query": "energy yield", "level": "paragraph",
                                                  "within": "report.pdf", "k": 2})
         first = pdf.structured_content["hits"][0]
@@ -109,3 +110,13 @@ def test_mcp_ask_answers_with_located_citations(library):
     cited = [c for c in out["citations"] if c["locator"]["source"] == "notes.md"]
     assert cited and cited[0]["locator"]["char_start"] is not None
     assert empty.is_error and "question" in empty.structured_content["error"]
+
+
+def test_mcp_refuses_a_library_that_does_not_exist(tmp_path):
+    from typer.testing import CliRunner
+
+    from sleuth.cli import app
+
+    res = CliRunner().invoke(app, ["mcp", "--library", str(tmp_path / "none")])
+    assert res.exit_code == 2 and "not a sleuth library" in res.output
+    assert not (tmp_path / "none").exists()

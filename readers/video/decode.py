@@ -119,6 +119,11 @@ class FrameSource:
     # -- decord ---------------------------------------------------------------------------
     def _open_decord(self) -> None:
         import decord
+        import decord.logging
+
+        # decord's bundled FFmpeg logs to stderr by itself ("[mov,mp4…] partial file"): the
+        # reader reports a damaged file in its own one line, so FFmpeg is kept quiet.
+        decord.logging.set_level(decord.logging.QUIET)
 
         w, h = self.size
         vr = decord.VideoReader(self.info.path, ctx=decord.cpu(0), width=w, height=h, num_threads=0)

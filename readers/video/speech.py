@@ -154,9 +154,6 @@ def _accepts_loglevel() -> bool:
         return False
 
 
-ASR_MODES = ("auto", "subtitles", "whisper", "pocketsphinx", "none")
-
-
 def recognise(path: str, asr: str, has_audio: bool, warnings: list[str]) -> tuple[list[dict], str]:
     """(lines, transcript_source) for a video, trying subtitles, then the ASR engines ``asr`` allows.
 
@@ -166,8 +163,9 @@ def recognise(path: str, asr: str, has_audio: bool, warnings: list[str]) -> tupl
     from .decode import load_audio
     from .subtitles import find_subtitles, load_subtitles
 
-    if asr not in ASR_MODES:
-        raise ValueError(f"asr must be auto, subtitles, whisper, pocketsphinx or none, not {asr!r}")
+    from .. import check_modes
+
+    _, asr = check_modes("auto", asr)  # ValueError naming the option; "off" means "none"
     if asr == "none":
         return [], "none"
     if asr in ("auto", "subtitles"):

@@ -1,0 +1,165 @@
+"""Peak memory of sleuth on large and hostile inputs, one fresh process per case.
+
+    python benchmarks/bench_memory.py --workdir /tmp/bench_memory [--cases text5mb,page14400,show14400,html50mb]
+
+Cases (inputs are generated under --workdir; the text is real: LongBench multi_news contexts
+from ../shared/data, repeated to size):
+
+- ``floor``: import the library and create the embedding session (what every index run costs)
+- ``text5mb``: ``sleuth index`` of a 5 MB plain-text file
+- ``page14400``: ``sleuth index`` of an image-only PDF whose one page is 14,400 x 14,400 pt (the
+  PDF maximum), which OCR has to render
+- ``show14400``: ``sleuth show NODE --png`` of a node on that page
+- ``html50mb``: ``sleuth index`` of a 50 MB page of nested <div>s (refused by the element limit)
+
+Each case runs in its own process (``sys.executable -m sleuth.cli …``) and reports its own peak
+RSS (``ru_maxrss`` of that child alone), so the peaks are separate. Limits checked: text ≤ 300 MB,
+the 14,400 pt page ≤ 1 GB (index and show). Timings are wall-clock and noisy on a shared machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("SLEUTH_SHARED_DATA", HERE.parent / "shared" / "data"))
+if not SHARED.exists():
+    SHARED = Path("/work/shared/data")
+LIMITS_MB = {"text5mb": 300, "page14400": 1024, "show14400": 1024}
+
+# Runs a command in-process (the CLI's main) and prints this process's peak RSS on exit.
+_RUNNER = r"""
+import atexit, json, resource, sys, time
+t0 = time.perf_counter()
+def report():
+    print("BENCH_MEMORY " + json.dumps({"peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                                        "seconds": time.perf_counter() - t0}), file=sys.stderr)
+atexit.register(report)
+if sys.argv[1] == "floor":
+    from sleuth.library import Library
+    from sleuth.index.embed import Embedder
+    Embedder().encode(["warm up"])
+else:
+    sys.argv = ["sleuth"] + sys.argv[1:]
+    from sleuth.cli import main
+    main()
+"""
+
+
+def run_case(args: list[str], env: dict) -> dict:
+    t = time.perf_counter()
+    p = subprocess.run([sys.executable, "-c", _RUNNER, *args], capture_output=True, text=True, env=env)
+    line = next((l for l in p.stderr.splitlines() if l.startswith("BENCH_MEMORY ")), None)
+    out = json.loads(line.split(" ", 1)[1]) if line else {"peak_mb": None}
+    out.update(rc=p.returncode, wall=round(time.perf_counter() - t, 1),
+               stderr=[l for l in p.stderr.splitlines() if l.startswith(("error:", "warning:"))][:5])
+    return out, p.stdout
+
+
+def make_text(path: Path, size: int = 5_000_000) -> Path:
+    parts, n = [], 0
+    with open(SHARED / "longbench" / "multi_news.jsonl", encoding="utf-8") as f:
+        lines = f.readlines()
+    i = 0
+    while n < size:
+        ctx = json.loads(lines[i % len(lines)])["context"]
+        parts.append(ctx)
+        n += len(ctx.encode("utf-8")) + 2
+        i += 1
+    path.write_text("\n\n".join(parts)[:size], encoding="utf-8")
+    return path
+
+
+def make_huge_page(path: Path) -> Path:
+    """One image-only page of 14,400 x 14,400 pt: a 2,000 px scan of text at 10 dpi."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    from sleuth.samples import find_ttf
+
+    img = Image.new("RGB", (2000, 2000), "white")
+    d = ImageDraw.Draw(img)
+    font = ImageFont.truetype(find_ttf(), 40)
+    for k in range(30):
+        d.text((60, 60 + k * 62), f"Line {k + 1}: the harbour wall was rebuilt with basalt blocks.", fill="black", font=font)
+    img.save(path, "PDF", resolution=10.0)  # 2000 px / 10 dpi = 200 in = 14,400 pt
+    return path
+
+
+def make_nested_html(path: Path, size: int = 50_000_000) -> Path:
+    n = size // 11
+    with open(path, "w") as f:
+        f.write("<html><body>")
+        f.write("<div>" * n)
+        f.write("deep")
+        f.write("</div>" * n)
+        f.write("</body></html>")
+    return path
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--workdir", type=Path, default=Path("bench_memory_out"))
+    ap.add_argument("--cases", default="floor,text5mb,page14400,show14400,html50mb")
+    ap.add_argument("--json", type=Path, help="write the results here")
+    a = ap.parse_args()
+    w = a.workdir.resolve()
+    w.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PYTHONPATH": str(HERE.parent) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    cases = a.cases.split(",")
+    results = {}
+    for case in cases:
+        lib = w / f"lib_{case}"
+        if case == "floor":
+            r, _ = run_case(["floor"], env)
+        elif case == "text5mb":
+            f = w / "big5mb.txt"
+            if not f.exists():
+                make_text(f)
+            r, _ = run_case(["index", str(f), "-L", str(lib), "--force", "--json"], env)
+        elif case == "page14400":
+            f = w / "page14400.pdf"
+            if not f.exists():
+                make_huge_page(f)
+            r, _ = run_case(["index", str(f), "-L", str(w / "lib_page14400"), "--force", "--json"], env)
+        elif case == "show14400":
+            hits = subprocess.run([sys.executable, "-m", "sleuth.cli", "search", "harbour basalt", "-L",
+                                   str(w / "lib_page14400"), "--json", "-k", "1", "--level", "fine"],
+                                  capture_output=True, text=True, env=env)
+            try:
+                node = json.loads(hits.stdout)[0]["id"]
+            except (ValueError, IndexError):
+                print("show14400: no node on the page (run page14400 first)", file=sys.stderr)
+                continue
+            r, _ = run_case(["show", str(node), "-L", str(w / "lib_page14400"), "--png", str(w / "page.png")], env)
+            if (w / "page.png").exists():
+                from PIL import Image
+
+                r["png_size"] = Image.open(w / "page.png").size
+        elif case == "html50mb":
+            f = w / "nested50mb.html"
+            if not f.exists():
+                make_nested_html(f)
+            r, _ = run_case(["index", str(f), "-L", str(lib), "--force", "--json"], env)
+        else:
+            raise SystemExit(f"unknown case {case}")
+        if case in LIMITS_MB and r.get("peak_mb"):
+            r["limit_mb"] = LIMITS_MB[case]
+            r["within"] = r["peak_mb"] <= LIMITS_MB[case]
+        results[case] = r
+        print(f"{case:10s} peak {r.get('peak_mb') or 0:8.0f} MB  rc {r['rc']}  {r['wall']:7.1f} s"
+              + (f"  limit {r['limit_mb']} MB: {'ok' if r['within'] else 'OVER'}" if "limit_mb" in r else "")
+              + (f"  png {r['png_size']}" if "png_size" in r else "")
+              + ("  | " + r["stderr"][0] if r["stderr"] else ""), flush=True)
+    if a.json:
+        a.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

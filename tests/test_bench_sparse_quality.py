@@ -1,0 +1,61 @@
+"""benchmarks/bench_sparse_quality.py: the grid, the resume keys and the summary against dense
+(the model runs themselves are minutes long; their figures are in docs/kernels.md)."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_sparse_quality.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_sparse_quality", PATH)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_grid_maps_budgets_to_top_k_and_skips_budgets_that_are_dense(bench):
+    grid = dict(bench.settings(4096, [1024, 2048, 4096], ["mean", "quest", "dhsa"], 128))
+    assert grid["dense"] is None
+    assert "quest-4096" not in grid  # 4,096 keys of 4,096: dense, not measured as sparse
+    assert grid["quest-1024"]["top_k"] == 7 and grid["quest-2048"]["top_k"] == 15
+    assert grid["quest-2048"]["gate"] == grid["quest-2048"]["decode_gate"] == "quest"
+    assert grid["mean-1024"]["gate"] == "mean" and grid["dhsa-1024"]["mode"] == "varlen"
+    assert all(c["min_sparse_len"] == 0 for c in grid.values() if c)  # every call sparse
+    with pytest.raises(SystemExit):
+        bench.settings(8192, [1024], ["nope"], 128)
+
+
+def _rows(tmp_path, rows):
+    p = tmp_path / "r.jsonl"
+    p.write_text("\n".join(json.dumps(r) for r in rows) + "\nnot json\n")
+    return p
+
+
+def test_summary_compares_each_setting_with_dense_of_its_length(bench, tmp_path):
+    base = {"model": "m", "length": 8192}
+    p = _rows(tmp_path, [
+        {**base, "setting": "dense", "kind": "prefill", "prefill_s": 10.0, "ppl": 10.0, "peak_mib": 1},
+        {**base, "setting": "dense", "kind": "needle", "needle": "a", "found": True, "answer": " 1"},
+        {**base, "setting": "dense", "kind": "needle", "needle": "b", "found": False, "answer": " 7"},
+        {**base, "setting": "quest-2048", "kind": "prefill", "prefill_s": 4.0, "ppl": 10.5, "peak_mib": 1},
+        {**base, "setting": "quest-2048", "kind": "needle", "needle": "a", "found": False, "answer": " 9"},
+        {**base, "setting": "quest-2048", "kind": "needle", "needle": "b", "found": False, "answer": " 7"},
+    ])
+    rows = {r["setting"]: r for r in bench.summarise(p)}
+    q = rows["quest-2048"]
+    assert q["ppl_ratio"] == pytest.approx(1.05) and q["speedup"] == pytest.approx(2.5)
+    assert q["needle_delta_points"] == pytest.approx(-50.0)
+    assert q["same_as_dense"] == "1/2"
+    assert "| quest-2048 | 0/2 | -50 | 1/2 | 10.500 | 1.050 |" in bench.table(list(rows.values()))
+    assert bench.done_keys(p) >= {("m", 8192, "dense", "prefill", None), ("m", 8192, "quest-2048", "needle", "b")}
+
+
+def test_needles_are_distinct_and_repeatable(bench):
+    a, b = bench.needles(6), bench.needles(6)
+    assert a == b
+    assert len({w for w, _ in a}) == 6 and all(len(c) == 7 and c.isdigit() for _, c in a)
