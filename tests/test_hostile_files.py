@@ -15,7 +15,7 @@ from sleuth.core import ReaderError
 from sleuth.readers import read_path
 
 ROOT = Path(__file__).resolve().parents[2]
-REPO = ROOT / "sleuth"
+REPO = Path(__file__).resolve().parents[1]  # the checkout, whatever its folder is called
 ENV = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""), "HF_HUB_OFFLINE": "1"}
 
 
