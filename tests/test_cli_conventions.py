@@ -205,7 +205,8 @@ def _env_vars_read_by_the_code() -> set[str]:
     names = set()
     pat = re.compile(r"""(?:environ(?:\.get)?\s*[\(\[]\s*|getenv\(\s*|envvar\s*=\s*)["']([A-Z][A-Z0-9_]+)["']""")
     for p in PKG.rglob("*.py"):
-        if ".venv" in p.parts:
+        # virtual environments (.venv, CI's .venv-ci) and other hidden folders are not the code
+        if any(part.startswith(".") or part == "site-packages" for part in p.relative_to(PKG).parts):
             continue
         names.update(pat.findall(p.read_text(encoding="utf-8")))
     for p in (PKG / "scripts").glob("*.sh"):
