@@ -22,6 +22,19 @@ def _fail(msg: str, code: int) -> None:
     raise typer.Exit(code)
 
 
+def _lookup(lib, fn):
+    """``fn()`` for a name or id the user gave; a missing (KeyError) or ambiguous (ValueError) one
+    is a usage error, exit 2, with the library closed."""
+    try:
+        return fn()
+    except KeyError as e:
+        lib.close()
+        _fail(e.args[0], 2)
+    except ValueError as e:
+        lib.close()
+        _fail(str(e), 2)
+
+
 def _span(d: dict) -> str:
     """``12 pages`` for a document, ``00:10:00`` (its duration) for a video."""
     if d.get("duration") is not None:
@@ -71,16 +84,8 @@ def rm_cmd(sources: List[str] = typer.Argument(..., metavar="SOURCE...", help="I
     from .library import LibraryBusy
 
     lib = open_or_exit(library, home)
-    found = []
-    try:
-        for name in sources:  # resolve them all first: nothing is removed if one is wrong
-            found.append(lib.find_source(name))
-    except KeyError as e:
-        lib.close()
-        _fail(e.args[0], 2)
-    except ValueError as e:
-        lib.close()
-        _fail(str(e), 2)
+    # resolve them all first: nothing is removed if one is wrong
+    found = _lookup(lib, lambda: [lib.find_source(name) for name in sources])
     removed = []
     try:
         for src in found:
@@ -106,18 +111,11 @@ def outline_cmd(source: str = typer.Argument(..., help="An indexed file (path or
                 library: Optional[str] = LIB_OPT, home: Optional[str] = HOME_OPT, as_json: bool = JSON_OPT):
     """A document's sections or a video's scenes as a tree, with node ids, pages and times."""
     lib = open_or_exit(library, home)
-    try:
-        if source.isdigit():
-            root_id = int(source)
-            lib.get_node(root_id)
-        else:
-            root_id = lib.find_source(source)["root_id"]
-    except KeyError as e:
-        lib.close()
-        _fail(e.args[0], 2)
-    except ValueError as e:
-        lib.close()
-        _fail(str(e), 2)
+    if source.isdigit():
+        root_id = int(source)
+        _lookup(lib, lambda: lib.get_node(root_id))
+    else:
+        root_id = _lookup(lib, lambda: lib.find_source(source))["root_id"]
     items, cursor = [], None
     while True:  # the tool pages under a token budget; the command shows everything asked for
         page = lib.outline(root_id, depth=depth, cursor=cursor, max_tokens=100_000)
