@@ -150,9 +150,12 @@ class Node:
             stack.extend(reversed(n.children))
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Mention:
-    """An entity occurring at a node, heard ("speech"), seen ("screen") or written ("text")."""
+    """An entity occurring at a node, heard ("speech"), seen ("screen") or written ("text").
+
+    Slotted: a long document has ~20 mentions per KB of text (100,000 for 5 MB), and a slotted
+    instance is a third the size of one with a ``__dict__``."""
 
     node: Node
     modality: str  # "text" | "speech" | "screen"

@@ -721,6 +721,62 @@ def make_encrypted_pdf(path: str | Path, password: str = "secret") -> Path:
     return path
 
 
+def make_flate_bomb_pdf(path: str | Path, inflated_bytes: int, *, where: str = "content",
+                        layers: int = 1) -> Path:
+    """A one-page PDF with a Flate stream that inflates to ``inflated_bytes``: deflate squeezes
+    runs of one byte ~1,000:1, so 2 GB fits in ~2 MB. ``where="content"`` puts it in the page's
+    content stream (a line of text, then spaces: valid, and read whole by any PDF reader);
+    ``"image"`` makes it the samples of a grey image just large enough to hold it. ``layers=2``
+    deflates the deflated bytes again (``/Filter [/FlateDecode /FlateDecode]``), which squeezes
+    the same bomb another ~100x. Written by hand: PDF writers do not make such files."""
+    import zlib
+
+    path = Path(path)
+    head = b"BT /F1 24 Tf 72 700 Td (The harbour wall was rebuilt with basalt blocks.) Tj ET\n"
+    comp = zlib.compressobj(9)
+    parts = [comp.compress(head)]
+    fill = (b"\0" if where == "image" else b" ") * (1 << 24)
+    left = inflated_bytes - len(head)
+    while left > 0:
+        parts.append(comp.compress(fill[: min(left, len(fill))]))
+        left -= len(fill)
+    parts.append(comp.flush())
+    data = b"".join(parts)
+    for _ in range(layers - 1):
+        data = zlib.compress(data, 9)
+    filters = b"[" + b" ".join([b"/FlateDecode"] * layers) + b"]"
+    if where == "image":
+        side = int(inflated_bytes ** 0.5) + 1
+        image = b"<< /Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /DeviceGray " \
+                b"/BitsPerComponent 8 /Filter %s /Length %d >>" % (side, side, filters, len(data))
+        content = b"q 500 0 0 500 50 150 cm /Im1 Do Q\n" + head
+        objs = [b"<< /Type /Catalog /Pages 2 0 R >>",
+                b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+                b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+                b"/Resources << /Font << /F1 5 0 R >> /XObject << /Im1 6 0 R >> >> >>",
+                b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream",
+                b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+                image + b"\nstream\n" + data + b"\nendstream"]
+    else:
+        objs = [b"<< /Type /Catalog /Pages 2 0 R >>",
+                b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+                b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+                b"/Resources << /Font << /F1 5 0 R >> >> >>",
+                b"<< /Filter %s /Length %d >>\nstream\n" % (filters, len(data)) + data + b"\nendstream",
+                b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for i, body in enumerate(objs, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % i + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref)
+    path.write_bytes(bytes(out))
+    return path
+
+
 # ----------------------------------------------------------------------------- demo corpus
 
 

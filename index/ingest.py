@@ -21,7 +21,8 @@ import numpy as np
 from sqlalchemy import delete, func, insert, select
 
 from ..core import Node, ReaderError, Tree, approx_tokens, tier_of, sha256_file
-from ..readers import kind_of, read_path, supported_suffixes
+from ..memory import trim_heap
+from ..readers import PDF_SUFFIXES, kind_of, read_path, supported_suffixes
 from .lexical_sync import entity_row, source_rows
 from .schema import EmbeddingRow, EntityRow, FailureRow, MentionRow, NodeRow, RunRow, SourceRow, utcnow
 from .store import bump_generation
@@ -30,6 +31,8 @@ from .vectors import pack
 
 MAX_WARNINGS = 20  # per file, in its result and its source row
 FINE_EMBED_TOKENS = 64  # see README "What gets embedded": lexical search covers the full text
+#: mention rows inserted at a time: a 5 MB text has 100,000 mentions (~40 MB as row dicts at once)
+MENTION_ROWS = 5000
 
 
 @dataclass
@@ -185,8 +188,9 @@ class Ingestor:
                    on_progress: Callable[[str, float, float], None] | None = None) -> FileResult:
         """Read, summarise, embed and store one file in one transaction.
 
-        ``on_stage(name)`` at each stage (reading, embedding, storing); ``on_progress(unit, done,
-        total)`` within a stage: pages or seconds of video while reading, nodes while embedding.
+        ``on_stage(name)`` at each stage (reading, embedding, entities for documents, storing);
+        ``on_progress(unit, done, total)`` within a stage: pages or seconds of video while
+        reading, nodes while embedding.
         """
         t0 = time.perf_counter()
         stage = on_stage or (lambda s: None)
@@ -203,20 +207,23 @@ class Ingestor:
             return FileResult(str(path), "skipped", nodes=old.n_nodes, pages=old.pages)
         stage("reading")
         t = time.perf_counter()
-        if kind == "document":
+        # The embedding model loads first, while little else is in memory: folding its weights
+        # briefly takes ~60 MB more than it keeps (index/embed.py).
+        getattr(self.lib.embedder, "load", lambda: None)()
+        if kind == "document" and path.suffix.lower() in PDF_SUFFIXES:
             from ..readers.doc_entities import preload
 
-            preload()  # the NER model loads while the file is read
+            preload()  # reading a PDF takes seconds: the NER model loads meanwhile
         try:
             tree = read_path(path, ocr=ocr, asr=asr, progress=on_progress)
         except ReaderError as e:
             return self._fail(path, str(e))
         except Exception as e:  # a reader bug must not stop the batch; say what broke
             return self._fail(path, f"{path.name}: could not read ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
-        if kind == "document":
-            from ..readers.doc_entities import add_document_entities
-
-            add_document_entities(tree)
+        # Nodes hold their own text; the whole is not needed past reading (19 MB for a 5 MB text
+        # with one emoji in it, which makes Python store every character in 4 bytes).
+        tree.text = ""
+        trim_heap()  # what the reader freed goes back to the OS (sleuth/memory.py)
         timings["extract"] = time.perf_counter() - t
         if tree.root.kind != kind:
             tree.root.kind = kind
@@ -232,7 +239,18 @@ class Ingestor:
                 which.append(fn.local)
         vecs = self.lib.embed_nodes(texts, [flat[i].node.kind for i in which],
                                     progress=(lambda d: on_progress("nodes", d, len(texts))) if on_progress else None)
+        del texts
         timings["embed"] = time.perf_counter() - t
+        if kind == "document":
+            # After embedding, not before: the embedder's batches and the NER model with the
+            # mentions it finds are then never in memory at once (nothing embedded uses entities).
+            from ..readers.doc_entities import add_document_entities
+
+            stage("entities")
+            t = time.perf_counter()
+            add_document_entities(tree)
+            trim_heap()
+            timings["entities"] = time.perf_counter() - t
         stage("storing")
         t = time.perf_counter()
         result = self._store(path, st, digest, kind, tree, flat, summaries, which, vecs, old)
@@ -335,6 +353,9 @@ class Ingestor:
                     continue
                 ms.append(dict(entity_id=eid, node_id=base + li, source_id=src_id, modality=m.modality,
                                surface=m.surface or ent.name, t=m.t, bbox=list(m.bbox) if m.bbox else None))
+                if len(ms) >= MENTION_ROWS:
+                    conn.execute(insert(MentionRow), ms)
+                    ms = []
             if ms:
                 conn.execute(insert(MentionRow), ms)
         for eid, lex_row in lexical.items():
@@ -404,9 +425,9 @@ class Ingestor:
 def token_counts(texts: list[str], chunk: int = 512) -> list[int]:
     """Word pieces per text (no special tokens), a chunk at a time: encodings hold offsets and
     strings per piece, so a whole document's at once cost ~100 bytes per piece."""
-    from .embed import tokenizer
+    from .embed import plain_tokenizer
 
-    tok = tokenizer(100_000)
+    tok = plain_tokenizer()
     out: list[int] = []
     for i in range(0, len(texts), chunk):
         out.extend(len(e.ids) - 2 for e in tok.encode_batch([t or "" for t in texts[i : i + chunk]]))

@@ -15,13 +15,13 @@ TEXT_SUFFIXES = {".txt", ".text", ".log", ".rst", ".csv", ".tsv"}
 MARKDOWN_SUFFIXES = {".md", ".markdown", ".mdown"}
 HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
 PDF_SUFFIXES = {".pdf"}
+#: suffixes the video reader accepts (lower case, with the dot). Kept here, not in the video
+#: package: importing that loads OpenCV and the decoders (~25 MB), which a text file never needs.
+VIDEO_SUFFIXES = frozenset({".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v", ".mpg", ".mpeg", ".ts", ".wmv", ".flv",
+                            ".ogv", ".3gp"})
 
 
 def video_suffixes() -> set[str]:
-    try:
-        from .video import VIDEO_SUFFIXES
-    except ImportError:
-        return {".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v"}
     return set(VIDEO_SUFFIXES)
 
 
@@ -82,6 +82,9 @@ def read_path(path: str | Path, *, ocr: str = "auto", asr: str = "auto",
         if not is_pdf_bytes:
             raise ReaderError(f"{path.name}: not a PDF (no %PDF header)")
         from .pdf import read_pdf
+        from .pdf_guard import check_pdf_streams
+
+        check_pdf_streams(path)  # decompression bombs are refused before PDFium inflates them
 
         return read_pdf(path, ocr=ocr, progress=(lambda i, n: progress("pages", i, n)) if progress else None)
     if suf in video_suffixes():

@@ -128,14 +128,17 @@ def test_ocr_renders_within_the_pixel_cap(tmp_path, monkeypatch):
 # -- 2. long texts: bounded tokenisation ----------------------------------------------------------
 
 def test_head_ids_equal_full_tokenisation():
-    from sleuth.index.embed import head_ids, tokenizer
+    """The fast path (one untruncated tokenizer, heads cut by hand) against the tokenizer's own
+    truncation at each length the index uses."""
+    from sleuth.index.embed import head_ids, plain_tokenizer, tokenizer
 
-    tok = tokenizer(64)
     long_words = " ".join(f"word{i} supercalifragilistic{i}" for i in range(3000))
     texts = ["", "short text", long_words, "x" * 5000, "北京" * 3000, "a " * 10 + "b" * 4000 + " c" * 2000,
-             ("Paths [/etc/hosts] and Søren. " * 400)]
-    for t in texts:
-        assert head_ids(tok, t, 64) == tok.encode(t).ids
+             ("Paths [/etc/hosts] and Søren. " * 400), "one two three " * 20 + "end", "w " * 62, "w " * 63]
+    for n in (64, 128, 514):
+        ref = tokenizer(n)
+        for t in texts:
+            assert head_ids(plain_tokenizer(), t, n) == ref.encode(t).ids, (n, t[:40])
 
 
 def test_embedding_long_texts_keeps_memory_bounded():
@@ -279,6 +282,7 @@ def test_ner_loads_without_torch_and_finds_the_same_entities():
     text = "The World Health Organization met in Geneva with Maria Lopez of the RSPB and Acme Corp."
     ours = ("import sys, json, resource; from sleuth.readers.doc_entities import ner_mentions;"
             f"m = ner_mentions([{text!r}]); assert 'torch' not in sys.modules, 'torch imported';"
+            "assert not {'requests', 'weasel', 'spacy.cli'} & set(sys.modules), 'spaCy command line imported';"
             "print(json.dumps(m))")
     ref = ("import sys, json, spacy; import sleuth.readers.doc_entities as d;"
            "d._import_spacy_without_torch = lambda: spacy;"  # the plain import, torch and all

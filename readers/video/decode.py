@@ -17,11 +17,9 @@ from typing import Iterator
 import numpy as np
 
 from ...core import ReaderError
+from .. import VIDEO_SUFFIXES  # noqa: F401  (re-exported: the video reader's suffixes)
 
 log = logging.getLogger(__name__)
-
-#: suffixes the video reader accepts (lower case, with the dot)
-VIDEO_SUFFIXES = frozenset({".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v", ".mpg", ".mpeg", ".ts", ".wmv", ".flv", ".ogv", ".3gp"})
 
 #: frames per batch asked of the decoder: bounds memory (32 x 640x360 RGB is about 22 MB)
 BATCH = 32
