@@ -1,19 +1,22 @@
-"""The embedding model file onnxruntime loads: the shipped int8 MiniLM with its embedding tables
-dequantised after the lookup instead of before it.
+"""The embedding model file onnxruntime loads: the shipped int8 MiniLM, prepared once so that
+loading it costs little memory, with bit-for-bit the same outputs.
 
 The shipped graph turns each int8 weight into float32 (``Cast`` then ``Mul`` by its scale)
-before using it, and onnxruntime folds those into float32 constants when it loads the model:
-fast, but the 30,522 x 384 word-embedding table becomes 47 MB of float32 of which a batch reads
-a few hundred rows. :func:`dequantise_after_gather` rewrites each ``Gather`` from such a table to
-gather the int8 rows and their scales first and then ``Cast`` and ``Mul`` them: the same two
-operations on each element that reaches the output, so embeddings are bit-for-bit the same
-(tests/test_embed_model.py compares them) while the table stays int8 in memory (measured: about
-35 MB less resident per process and 26 MB less at load). The linear layers keep their folded
-float32 weights: their matrix products run on them.
+before using it, and onnxruntime folds those into float32 constants every time it loads the
+model: fast to run, but the 30,522 x 384 word-embedding table becomes 47 MB of float32 of which a
+batch reads a few hundred rows, and folding briefly holds each weight three times (measured: a
+load peaked 126 MB above where it started and kept 63 MB). Two rewrites, done here once:
 
-The rewritten model is written once under ``$SLEUTH_CACHE/minilm-int8/`` with its sha256 beside
-it; where that folder cannot be written it is rebuilt in memory for each session (onnx import
-and the model's bytes, about 60 MB for a moment).
+- :func:`dequantise_after_gather`: a ``Gather`` from such a table gathers the int8 rows and their
+  scales first, then casts and multiplies them, so the table stays int8 in memory;
+- :func:`fold_weights`: every other ``Cast``/``Mul`` of a constant is computed here with numpy
+  and stored as the float32 constant onnxruntime would have made.
+
+Both do the same IEEE float32 operations on the same values as the shipped graph, so the
+embeddings are identical (tests/test_memory.py compares the hidden states for equality); a load
+then peaks ~53 MB above where it started and keeps 51 MB. The prepared model (54 MB) is written once
+under ``$SLEUTH_CACHE/minilm-int8/`` with its sha256 beside it; where that folder cannot be
+written it is prepared in memory for each session (onnx and the model for a moment, ~100 MB).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import threading
 from pathlib import Path
 
 #: bump when the rewrite changes, so an old cached file is not used
-REWRITE_VERSION = 1
+REWRITE_VERSION = 3
 
 _lock = threading.Lock()
 
@@ -90,52 +93,119 @@ def dequantise_after_gather(model) -> int:
     return len(replace)
 
 
-def rewritten_bytes(src: Path) -> bytes:
-    """The shipped model at ``src``, rewritten (see :func:`dequantise_after_gather`)."""
+def fold_weights(model) -> int:
+    """Replace, in place, each ``Mul(Cast(Q), S)`` of initializers ``Q`` (int8) and ``S`` by
+    the float32 initializer it computes (numpy's float32 multiply is IEEE's, as onnxruntime's
+    is). Initializers nothing reads any more are dropped. Returns how many were folded."""
+    import numpy as np
+    from onnx import TensorProto, numpy_helper
+
+    g = model.graph
+    inits = {i.name: i for i in g.initializer}
+    producer = {o: n for n in g.node for o in n.output}
+    consumers: dict[str, int] = {}
+    for n in g.node:
+        for i in n.input:
+            consumers[i] = consumers.get(i, 0) + 1
+    graph_outputs = {o.name for o in g.output}
+    drop, new = set(), []
+    for n in g.node:
+        if n.op_type != "Mul" or n.output[0] in graph_outputs:
+            continue
+        cast = producer.get(n.input[0])
+        scale = inits.get(n.input[1])
+        if cast is None or cast.op_type != "Cast" or scale is None or consumers.get(cast.output[0]) != 1:
+            continue
+        q = inits.get(cast.input[0])
+        to = next((a.i for a in cast.attribute if a.name == "to"), None)
+        if q is None or q.data_type != TensorProto.INT8 or to != TensorProto.FLOAT or scale.data_type != TensorProto.FLOAT:
+            continue
+        w = numpy_helper.to_array(q).astype(np.float32) * numpy_helper.to_array(scale)
+        new.append(numpy_helper.from_array(w.astype(np.float32, copy=False), n.output[0]))
+        drop.update((id(n), id(cast)))
+    if not new:
+        return 0
+    kept = [n for n in g.node if id(n) not in drop]
+    del g.node[:]
+    g.node.extend(kept)
+    g.initializer.extend(new)
+    used = {i for n in g.node for i in n.input} | graph_outputs
+    live = [i for i in g.initializer if i.name in used]
+    del g.initializer[:]
+    g.initializer.extend(live)
+    return len(new)
+
+
+def rewritten(src: Path):
+    """The shipped model at ``src`` as an onnx ModelProto, prepared (:func:`dequantise_after_gather`,
+    then :func:`fold_weights`)."""
     import onnx
 
     model = onnx.load(str(src))
     if dequantise_after_gather(model) == 0:
         raise RuntimeError(f"{src}: no int8 embedding table to rewrite (an unexpected model)")
+    fold_weights(model)
     onnx.checker.check_model(model)
-    return model.SerializeToString()
+    return model
+
+
+def rewritten_bytes(src: Path) -> bytes:
+    """:func:`rewritten`, serialised with its weights inside."""
+    return rewritten(src).SerializeToString()
+
+
+def _digest(folder: Path) -> str:
+    from ..core import sha256_file
+
+    return sha256_file(folder / "model.onnx") + sha256_file(folder / "model.data")
 
 
 def prepared_model(src: Path, src_sha256: str) -> str | bytes:
-    """What to hand onnxruntime: the cached rewritten model's path, else its bytes, else (onnx
-    missing, or a model this rewrite does not fit) the shipped file's path.
+    """What to hand onnxruntime: the cached prepared model's path, else its bytes, else (onnx
+    missing, or a model these rewrites do not fit) the shipped file's path.
 
-    ``src`` must already be checked against ``src_sha256``; the cached file is named after it
-    and checked against the sha256 written beside it, and rebuilt when that does not match."""
-    from ..core import sha256_file
+    The cache is a folder named after ``src_sha256`` (``src`` must already be checked against
+    it) holding the graph, its weights in a separate ``model.data`` (onnxruntime maps that file
+    instead of copying it: ~25 MB less at load) and their sha256, checked on every use; a
+    damaged copy is rebuilt."""
+    import shutil
 
-    d = cache_dir()
-    target = d / f"{src_sha256[:16]}-v{REWRITE_VERSION}.onnx"
-    stamp = target.with_suffix(".sha256")
+    d = cache_dir() / f"{src_sha256[:16]}-v{REWRITE_VERSION}"
     with _lock:
         try:
-            if target.is_file() and stamp.is_file() and sha256_file(target) == stamp.read_text().strip():
-                return str(target)
+            if (d / "sha256").read_text().strip() == _digest(d):
+                return str(d / "model.onnx")
         except OSError:
             pass
         try:
-            data = rewritten_bytes(src)
+            model = rewritten(src)
         except (ImportError, RuntimeError):
             return str(src)
         tmp = None
         try:
-            import hashlib
+            import onnx
 
-            d.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=d, prefix=".model.")
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            Path(tmp + ".sha256").write_text(hashlib.sha256(data).hexdigest() + "\n")
-            os.replace(tmp, target)  # atomic: a concurrent process never reads half a model
-            os.replace(tmp + ".sha256", stamp)
-            return str(target)
+            d.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(dir=d.parent, prefix=".prepare-"))
+            onnx.save(model, str(tmp / "model.onnx"), save_as_external_data=True, all_tensors_to_one_file=True,
+                      location="model.data", size_threshold=4096)
+            (tmp / "sha256").write_text(_digest(tmp) + "\n")
+            if d.exists():  # damaged (checked above): replaced whole, never edited in place
+                shutil.rmtree(d)
+            os.replace(tmp, d)  # atomic: a concurrent process sees the old folder, none, or this one
+            tmp = None
+            for old in d.parent.glob(f"{src_sha256[:16]}-v*"):  # earlier versions of the rewrite
+                if old != d:
+                    shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink(missing_ok=True)
+            return str(d / "model.onnx")
         except OSError:
-            if tmp:
-                for leftover in (tmp, tmp + ".sha256"):
-                    Path(leftover).unlink(missing_ok=True)
-            return data
+            if d.is_dir():
+                try:  # another process finished the same folder first
+                    if (d / "sha256").read_text().strip() == _digest(d):
+                        return str(d / "model.onnx")
+                except OSError:
+                    pass
+            return rewritten_bytes(src)  # saving moved the weights out of `model`: rebuild
+        finally:
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)

@@ -31,7 +31,9 @@ from .vectors import pack
 
 MAX_WARNINGS = 20  # per file, in its result and its source row
 FINE_EMBED_TOKENS = 64  # see README "What gets embedded": lexical search covers the full text
-#: mention rows inserted at a time: a 5 MB text has 100,000 mentions (~40 MB as row dicts at once)
+#: rows inserted at a time: a 5 MB text has 4,300 nodes and 100,000 mentions (~40 MB as row
+#: dicts at once), and the database driver copies each batch once more
+NODE_ROWS = 1000
 MENTION_ROWS = 5000
 
 
@@ -301,7 +303,11 @@ class Ingestor:
                     bbox=list(n.bbox) if n.bbox else None, char_start=n.char_start, char_end=n.char_end,
                     t_start=n.t_start, t_end=n.t_end, meta={k: v for k, v in n.meta.items() if _jsonable(v)},
                 ))
-            conn.execute(insert(NodeRow), rows)
+                if len(rows) >= NODE_ROWS:
+                    conn.execute(insert(NodeRow), rows)
+                    rows = []
+            if rows:
+                conn.execute(insert(NodeRow), rows)
             changes.rows.extend(source_rows(conn, [src_id]))
             emb_rows = [dict(node_id=base + i, tier=tier_of(flat[i].node.kind), vec=pack(v)) for i, v in zip(which, vecs)]
             if emb_rows:

