@@ -109,9 +109,9 @@ def analyze(text: str) -> list[str]:
 
 
 #: tantivy's indexing buffer: it fills up to this before writing a segment, and one file is
-#: committed at a time anyway. 64 MB was a third of a text file's whole indexing budget; 20 MB
-#: (tantivy's floor is 15 MB per thread) flushes a 5 MB text's words in two segments instead of one.
-WRITER_HEAP = 20_000_000
+#: committed at a time anyway. 64 MB was a fifth of a text file's whole indexing budget; 15 MB
+#: is tantivy's floor (per thread) and flushes a 5 MB text's words in a few segments, not one.
+WRITER_HEAP = 15_000_000
 
 class Lexical:
     """Reading from any thread; writing only inside the library's write lock."""

@@ -177,12 +177,18 @@ def ner_mentions(texts: list[str]) -> list[list[tuple[str, str, int, int]]]:
     stays bounded too (the reloaded model labels the same)."""
     out: list[list[tuple[str, str, int, int]]] = [[] for _ in texts]
     jobs: list[tuple[int, int, str]] = []
+    slices = 0
     for ti, text in enumerate(texts):
         jobs.extend((ti, off, sent) for off, sent in name_windows(text))
         if len(jobs) >= SLICE or (ti == len(texts) - 1 and jobs):
             _label(jobs, out)
             jobs = []
+            slices += 1
             release_if_grown()
+    if slices > 1:
+        # A text long enough for several slices took tens of seconds here; loading the model
+        # again for the next file takes ~0.2 s, and meanwhile its memory is free for storing.
+        release_if_grown(0)
     return out
 
 
@@ -283,4 +289,3 @@ def add_document_entities(tree: Tree) -> None:
                            meta={"count": n, "modalities": ["text"], "ner": True}))
     ents.sort(key=lambda e: -len(e.mentions))
     tree.entities = ents[:MAX_ENTITIES]
-    release_if_grown()
