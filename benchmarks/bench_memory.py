@@ -142,7 +142,7 @@ def main() -> None:
             if not f.exists():
                 make_flate_bomb_pdf(f, 2_000_000_000, layers=2 if case == "pdfbomb2x" else 1)
             r, _ = run_case(["index", str(f), "-L", str(lib), "--force", "--json"], env)
-            r["file_mb"] = round(f.stat().st_size / 2**20, 2)
+            r["file_kb"] = round(f.stat().st_size / 1024)
         elif case == "text5mb":
             f = w / "big5mb.txt"
             if not f.exists():
@@ -181,7 +181,7 @@ def main() -> None:
         print(f"{case:10s} peak {r.get('peak_mb') or 0:8.0f} MB  rc {r['rc']}  {r['wall']:7.1f} s"
               + (f"  limit {r['limit_mb']} MB: {'ok' if r['within'] else 'OVER'}" if "limit_mb" in r else "")
               + (f"  png {r['png_size']}" if "png_size" in r else "")
-              + (f"  file {r['file_mb']} MB" if "file_mb" in r else "")
+              + (f"  file {r['file_kb']:,} KB" if "file_kb" in r else "")
               + ("  | " + r["stderr"][0] if r["stderr"] else ""), flush=True)
     if a.json:
         a.json.write_text(json.dumps(results, indent=2))

@@ -105,6 +105,16 @@ class Embedder:
         """Load the model now rather than at the first :meth:`encode`."""
         self.session
 
+    def release(self) -> None:
+        """Drop the loaded model; the next :meth:`encode` loads it again (~0.2 s). Indexing does
+        this after a document large enough that the reload is nothing beside its embedding, so
+        that its entities and storage never share memory with the model."""
+        from ..memory import trim_heap
+
+        with Embedder._lock:
+            Embedder._sessions.pop(self.threads, None)
+        trim_heap()
+
     def encode(self, texts: list[str], progress=None, max_length: int | None = None) -> np.ndarray:
         """Embed texts; returns float32 (n, 384), rows L2-normalised. ``progress(n_done)``.
 

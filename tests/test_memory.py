@@ -130,6 +130,18 @@ def test_prepared_model_is_cached_checked_and_rebuilt(tmp_path, monkeypatch):
     assert isinstance(out, bytes) and out == em.rewritten_bytes(src)
 
 
+def test_released_model_loads_again_and_embeds_the_same():
+    from sleuth.index.embed import Embedder
+
+    e = Embedder(threads=1)
+    before = e.encode(TEXTS[1:4])
+    first = e.session
+    e.release()
+    assert e.threads not in Embedder._sessions
+    again = e.encode(TEXTS[1:4])
+    assert e.session is not first and np.array_equal(before, again)
+
+
 # -- the C heap ----------------------------------------------------------------------------------
 
 def test_activations_go_back_to_the_os_after_each_batch():
