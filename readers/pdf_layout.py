@@ -131,7 +131,7 @@ def _tracking(spans: list[Span]) -> float | None:
     PDFium's generated spaces are no guide on such lines: with a tenth of an em of tracking it
     already puts spaces around narrow glyphs ("Membersh i p"), as it breaks lines between glyphs
     drawn in separate text blocks."""
-    if len(spans) < 8 or sum(1 for s in spans if len(s.text.strip()) == 1 and s.text == s.text.strip()) < 0.6 * len(spans):
+    if len(spans) < 5 or sum(1 for s in spans if len(s.text.strip()) == 1 and s.text == s.text.strip()) < 0.6 * len(spans):
         return None  # spans that carry their own spaces ("ed ") are runs split at a kern, not glyphs
     gaps = sorted(b.x0 - a.x1 for a, b in zip(spans, spans[1:]))
     return max(0.0, gaps[int(0.3 * len(gaps))])
