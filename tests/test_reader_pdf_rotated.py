@@ -83,8 +83,25 @@ def make_labelled_page(path: Path) -> Path:
             x += c.stringWidth(ch, "Helvetica", 9) + 1.5  # tracking
         x += c.stringWidth(" ", "Helvetica", 9) + 1.5
     c.restoreState()
+    # a short street name, glyph by glyph with tracking: too few glyphs for a long line's statistics
+    c.saveState()
+    c.translate(450, 350)
+    c.rotate(80)
+    _tracked(c, "Bush St", 9, 1.2)
+    c.restoreState()
     c.save()
     return path
+
+
+def _tracked(c, text: str, size: float, tracking: float) -> None:
+    c.setFont("Helvetica", size)
+    x = 0.0
+    for ch in text:
+        if ch != " ":
+            t = c.beginText(x, 0)
+            t.textOut(ch)
+            c.drawText(t)
+        x += c.stringWidth(ch, "Helvetica", size) + tracking
 
 
 @pytest.mark.parametrize("angle", [90, -90, 180])
@@ -120,7 +137,7 @@ def test_labels_at_angles_are_read_apart_from_the_body(tmp_path):
     assert len(body) == 1 and norm(body[0].text) == " ".join([BODY] * 4)
     assert "text_angle" not in body[0].meta
     labels = {norm(p.text): p.meta.get("text_angle") for p in paras if p is not body[0]}
-    assert labels == {"Annual rainfall in millimetres": -90, "Embarcadero Promenade": -30}, labels
+    assert labels == {"Annual rainfall in millimetres": -90, "Embarcadero Promenade": -30, "Bush St": -80}, labels
     assert not tree.warnings
 
 
