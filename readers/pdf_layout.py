@@ -187,6 +187,8 @@ def build_lines(spans: list[Span], split_gap: float = 1.0) -> list[Line]:
                 key = (same_base, share)
                 if best_key is None or key > best_key:
                     best, best_key = k, key
+                    if same_base and share >= 1.0:
+                        break  # no row can fit better
         if best >= 0:
             rows[best].append(s)
         else:
