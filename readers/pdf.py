@@ -119,10 +119,16 @@ def _read(pdf, path: Path, ocr: str, progress) -> Tree:
             warnings.insert(0, f"{name}: {len(unreadable)} unreadable page(s): {_page_list(unreadable)} ({first_error})")
 
     page_lines = [build_lines(pd.spans) for pd in pages]
-    drop = _running_lines(page_lines, pages)
+    group_lines = [[build_lines(g.spans) for g in pd.groups] for pd in pages]
+    # running heads are looked for in a page's main text and, on a page drawn turned, in its
+    # upright text too (a landscape table under the document's ordinary header)
+    drop = _running_lines([
+        [(lines, pd.layout_size[1])] + [(gl, pd.height) for g, gl in zip(pd.groups, gls) if g.frame.angle == 0]
+        for pd, lines, gls in zip(pages, page_lines, group_lines)
+    ])
     blocks: list[Block] = []
-    for pd, lines in zip(pages, page_lines):
-        blocks.extend(_page_blocks(pd, lines, drop))
+    for pd, lines, gls in zip(pages, page_lines, group_lines):
+        blocks.extend(_page_blocks(pd, lines, gls, drop))
     for b in blocks:
         if b.page in ocr_why and b.meta.get("ocr"):
             b.meta["ocr_reason"] = ocr_why[b.page]
@@ -217,7 +223,7 @@ def _ocr_reason(pd: px.PageData) -> str:
     return ""
 
 
-def _page_blocks(pd: px.PageData, lines: list[Line], drop: set[int]) -> list[Block]:
+def _page_blocks(pd: px.PageData, lines: list[Line], group_lines: list[list[Line]], drop: set[int]) -> list[Block]:
     """The page's blocks in displayed-page coordinates: its main text laid out in its frame,
     then each group of text at another angle laid out in its own (a map's street labels, a
     chart's vertical axis title), each block marked with its ``text_angle``."""
@@ -226,8 +232,8 @@ def _page_blocks(pd: px.PageData, lines: list[Line], drop: set[int]) -> list[Blo
     if pd.frame is not None:
         for b in out:
             _to_display(b, pd.frame)
-    for g in pd.groups:
-        for b in layout_page(g.spans, pd.index + 1, g.frame.width, g.frame.height):
+    for g, gl in zip(pd.groups, group_lines):
+        for b in layout_page([], pd.index + 1, g.frame.width, g.frame.height, drop=drop, lines=gl):
             _to_display(b, g.frame)
             b.meta["text_angle"] = g.frame.angle
             out.append(b)
@@ -298,16 +304,17 @@ def _norm_running(text: str) -> str:
     return re.sub(r"\d+", "#", " ".join(text.lower().split()))
 
 
-def _running_lines(page_lines: list[list[Line]], pages: list[px.PageData]) -> set[int]:
+def _running_lines(pages: list[list[tuple[list[Line], float]]]) -> set[int]:
     """Ids of lines that are page headers/footers: in the top/bottom margin and repeated across
-    pages (digits ignored), or bare page numbers there."""
+    pages (digits ignored), or bare page numbers there. Per page: sets of lines, each with the
+    height of the frame its lines are in."""
     zone: list[tuple[int, Line, str]] = []
-    for pi, (lines, pd) in enumerate(zip(page_lines, pages)):
-        for ln in lines:
-            height = pd.layout_size[1]
-            if ln.bottom <= 0.09 * height or ln.top >= 0.91 * height:
-                where = "top" if ln.bottom <= 0.09 * height else "bottom"
-                zone.append((pi, ln, where + ":" + _norm_running(ln.text)))
+    for pi, sets in enumerate(pages):
+        for lines, height in sets:
+            for ln in lines:
+                if ln.bottom <= 0.09 * height or ln.top >= 0.91 * height:
+                    where = "top" if ln.bottom <= 0.09 * height else "bottom"
+                    zone.append((pi, ln, where + ":" + _norm_running(ln.text)))
     pages_per_key: dict[str, set[int]] = {}
     for pi, _, key in zone:
         pages_per_key.setdefault(key, set()).add(pi)

@@ -257,3 +257,34 @@ def test_demote_frame_hands_ocr_a_page_in_display_coordinates(tmp_path):
     assert pd.frame is None and pd.spans == [] and pd.layout_size == (612.0, 792.0)
     assert pd.groups[0].spans == spans and pd.groups[0].frame.angle == -90
     assert all(abs(a - b) < 1e-6 for a, b in zip(pd.images[0], (10.0, 20.0, 110.0, 220.0)))
+
+
+def test_running_header_is_dropped_on_a_turned_page_too(tmp_path):
+    """A report whose third page is drawn turned (a landscape page) under the same upright header
+    and footer as the others: the header is a running head there too, the turned text is read."""
+    from reportlab.pdfgen import canvas
+
+    path = tmp_path / "report.pdf"
+    c = canvas.Canvas(str(path), pagesize=(612, 792), invariant=1)
+    for page in range(1, 6):
+        c.setFont("Helvetica", 9)
+        c.drawString(72, 760, "Contoso Holdings Annual Report 2024")
+        c.drawString(300, 30, f"Page {page}")
+        if page == 3:
+            c.saveState()
+            c.translate(306, 396)
+            c.rotate(90)
+            c.setFont("Helvetica", 11)
+            for k, p in enumerate(PARAS):
+                c.drawString(-300, 120 - 40 * k, p)
+            c.restoreState()
+        else:
+            c.setFont("Helvetica", 11)
+            for k in range(6):
+                c.drawString(72, 700 - 14 * k, BODY)
+        c.showPage()
+    c.save()
+    tree = read_pdf(path, ocr="off")
+    assert "Contoso" not in tree.text and "Page 3" not in tree.text
+    on3 = [norm(p.text) for p in paragraphs(tree) if p.page == 3]
+    assert on3 == PARAS, on3
