@@ -440,6 +440,13 @@ def _texts_by_object(tp, text: str, disp: Matrix, s: _Scratch) -> dict:
     return {k: ("".join(v[0]), v[1], v[2]) for k, v in out.items()}
 
 
+def _reads_upright(a: float, b: float, c: float, d: float) -> bool:
+    """Text whose matrix in display space (y down) runs along +x, not mirrored either way. The
+    vertical axis may lean: a slant of up to ~30 degrees is a synthetic italic (``c`` != 0), still
+    read as text on its baseline."""
+    return a > 0 and d < 0 and abs(b) <= 0.1 * a and abs(c) <= 0.6 * abs(d)
+
+
 def _text_span(obj, tp, outer: Matrix, s: _Scratch, fonts: dict, spans: list, counts: dict, by_obj: dict | None,
                frames: dict, page_w: float, page_h: float) -> int | None:
     """Append the object's span and return its text angle in whole degrees (0: upright), or
@@ -465,8 +472,7 @@ def _text_span(obj, tp, outer: Matrix, s: _Scratch, fonts: dict, spans: list, co
         return None
     m = s.mat
     a, b, c, d, e, f = mat_mul((m.a, m.b, m.c, m.d, m.e, m.f), outer)
-    # upright text in display space has a > 0, d < 0 (y flipped) and no rotation terms
-    upright = a > 0 and d < 0 and abs(b) <= 0.1 * a and abs(c) <= 0.1 * abs(d)
+    upright = _reads_upright(a, b, c, d)
     angle = 0
     if not upright:
         angle = round(math.degrees(math.atan2(b, a)))
@@ -477,7 +483,7 @@ def _text_span(obj, tp, outer: Matrix, s: _Scratch, fonts: dict, spans: list, co
             fr = frames[angle] = make_frame(angle, page_w, page_h)
         a, b, c, d, e, f = mat_mul((a, b, c, d, e, f), fr.to_frame)
         # turned upright, it must read like upright text; mirrored or skewed text never does
-        if not (a > 0 and d < 0 and abs(b) <= 0.1 * a and abs(c) <= 0.1 * abs(d)):
+        if not _reads_upright(a, b, c, d):
             counts["rotated"] += 1
             return None
         if not pc.FPDFPageObj_GetRotatedBounds(obj, s.quad_r):

@@ -288,3 +288,24 @@ def test_running_header_is_dropped_on_a_turned_page_too(tmp_path):
     assert "Contoso" not in tree.text and "Page 3" not in tree.text
     on3 = [norm(p.text) for p in paragraphs(tree) if p.page == 3]
     assert on3 == PARAS, on3
+
+
+def test_synthetic_italic_is_read(tmp_path):
+    """Text slanted by its matrix (a synthetic italic: the vertical axis leans ~17 degrees) is
+    read on its baseline, not skipped as skewed."""
+    from reportlab.pdfgen import canvas
+
+    path = tmp_path / "slanted.pdf"
+    c = canvas.Canvas(str(path), pagesize=(612, 792), invariant=1)
+    c.setFont("Helvetica", 11)
+    for k in range(3):
+        c.drawString(72, 700 - 14 * k, BODY)
+    c.saveState()
+    c.translate(72, 640)
+    c.transform(1, 0, 0.3, 1, 0, 0)
+    c.drawString(0, 0, "slanted words stay in the text")
+    c.restoreState()
+    c.save()
+    tree = read_pdf(path, ocr="off")
+    assert "slanted words stay in the text" in norm(tree.text)
+    assert not tree.warnings
