@@ -77,6 +77,7 @@ def _read(pdf, path: Path, ocr: str, progress) -> Tree:
         why = "asked for (ocr='force')" if ocr == "force" else (bad or _ocr_reason(pd))
         if ocr != "off" and ocr_failed is None and why:
             try:
+                pd.demote_frame()  # OCR boxes are in displayed-page coordinates
                 boxes = _ocr_spans(pdf, pd, "paddle" if ocr == "paddle" else "rapid", "thorough" if ocr == "thorough" else "fast")
                 if why.startswith(_SPARSE):
                     # a scan under a small text stamp: the stamp stays, OCR adds what is beside it
@@ -84,6 +85,7 @@ def _read(pdf, path: Path, ocr: str, progress) -> Tree:
                     pd.spans = pd.spans + boxes
                 else:
                     pd.spans = boxes
+                    pd.groups = []  # OCR read the whole page, text at angles included
                 ocr_pages.append(i + 1)
                 ocr_why[i + 1] = why
             except ReaderError as e:
@@ -93,14 +95,14 @@ def _read(pdf, path: Path, ocr: str, progress) -> Tree:
                 warnings.append(f"{name}: OCR skipped: {e}")
         if bad and (i + 1) not in ocr_why:
             # left unread by OCR: keep what reads, never the control characters
-            for sp in pd.spans:
+            for sp in pd.spans + [sp for g in pd.groups for sp in g.spans]:
                 sp.text = px.JUNK.sub("", sp.text)
             warnings.append(f"{name}: page {i + 1}: {bad}; not OCR'd")
         pages.append(pd)
         if progress is not None:
             progress(i + 1, n_pages)
     if rotated:
-        warnings.append(f"{name}: {rotated} rotated text runs skipped")
+        warnings.append(f"{name}: {rotated} mirrored or skewed text runs skipped")
     if unreadable:
         # A page tree may declare pages that are not there (/Count 100000 over one page): the
         # count recorded is up to the last page that loads, and the failures are one warning.
@@ -117,10 +119,16 @@ def _read(pdf, path: Path, ocr: str, progress) -> Tree:
             warnings.insert(0, f"{name}: {len(unreadable)} unreadable page(s): {_page_list(unreadable)} ({first_error})")
 
     page_lines = [build_lines(pd.spans) for pd in pages]
-    drop = _running_lines(page_lines, pages)
+    group_lines = [[build_lines(g.spans) for g in pd.groups] for pd in pages]
+    # running heads are looked for in a page's main text and, on a page drawn turned, in its
+    # upright text too (a landscape table under the document's ordinary header)
+    drop = _running_lines([
+        [(lines, pd.layout_size[1])] + [(gl, pd.height) for g, gl in zip(pd.groups, gls) if g.frame.angle == 0]
+        for pd, lines, gls in zip(pages, page_lines, group_lines)
+    ])
     blocks: list[Block] = []
-    for pd, lines in zip(pages, page_lines):
-        blocks.extend(layout_page([], pd.index + 1, pd.width, pd.height, pd.images, drop, lines=lines))
+    for pd, lines, gls in zip(pages, page_lines, group_lines):
+        blocks.extend(_page_blocks(pd, lines, gls, drop))
     for b in blocks:
         if b.page in ocr_why and b.meta.get("ocr"):
             b.meta["ocr_reason"] = ocr_why[b.page]
@@ -197,7 +205,8 @@ def garbled_reason(pd: px.PageData) -> str:
 def _ocr_reason(pd: px.PageData) -> str:
     """Why the page should be OCR'd although its text layer reads fine, or "" when it should not."""
     n_text = sum(len(s.text.strip()) for s in pd.spans)
-    area = pd.width * pd.height or 1.0
+    w, h = pd.layout_size
+    area = w * h or 1.0
     img_area = sum(max(0.0, (b[2] - b[0]) * (b[3] - b[1])) for b in pd.images)
     if n_text < 20:
         # scans are one big image; text converted to outlines shows up as many vector paths
@@ -212,6 +221,35 @@ def _ocr_reason(pd: px.PageData) -> str:
     if max((b[2] - b[0]) * (b[3] - b[1]) for b in pd.images or [(0, 0, 0, 0)]) >= 0.5 * area and text_area < 0.02 * area:
         return f"{_SPARSE} {100 * text_area / area:.1f}% of a page that is one big image"
     return ""
+
+
+def _page_blocks(pd: px.PageData, lines: list[Line], group_lines: list[list[Line]], drop: set[int]) -> list[Block]:
+    """The page's blocks in displayed-page coordinates: its main text laid out in its frame,
+    then each group of text at another angle laid out in its own (a map's street labels, a
+    chart's vertical axis title), each block marked with its ``text_angle``."""
+    w, h = pd.layout_size
+    out = layout_page([], pd.index + 1, w, h, pd.images, drop, lines=lines)
+    if pd.frame is not None:
+        for b in out:
+            _to_display(b, pd.frame)
+    for g, gl in zip(pd.groups, group_lines):
+        for b in layout_page([], pd.index + 1, g.frame.width, g.frame.height, drop=drop, lines=gl):
+            _to_display(b, g.frame)
+            b.meta["text_angle"] = g.frame.angle
+            out.append(b)
+    return out
+
+
+def _to_display(b: Block, frame: px.Frame) -> None:
+    if frame.angle == 0:
+        return
+    b.bbox = frame.box_to_display(b.bbox)
+    b.row_boxes = [frame.box_to_display(r) for r in b.row_boxes]
+    for k in ("table_bbox", "image_bbox"):
+        if k in b.meta:
+            b.meta[k] = frame.box_to_display(b.meta[k])
+    for ln in b.lines:
+        ln.x0, ln.top, ln.x1, ln.bottom = frame.box_to_display(ln.bbox)
 
 
 def _overlap(a: Span, b: Span) -> bool:
@@ -266,15 +304,17 @@ def _norm_running(text: str) -> str:
     return re.sub(r"\d+", "#", " ".join(text.lower().split()))
 
 
-def _running_lines(page_lines: list[list[Line]], pages: list[px.PageData]) -> set[int]:
+def _running_lines(pages: list[list[tuple[list[Line], float]]]) -> set[int]:
     """Ids of lines that are page headers/footers: in the top/bottom margin and repeated across
-    pages (digits ignored), or bare page numbers there."""
+    pages (digits ignored), or bare page numbers there. Per page: sets of lines, each with the
+    height of the frame its lines are in."""
     zone: list[tuple[int, Line, str]] = []
-    for pi, (lines, pd) in enumerate(zip(page_lines, pages)):
-        for ln in lines:
-            if ln.bottom <= 0.09 * pd.height or ln.top >= 0.91 * pd.height:
-                where = "top" if ln.bottom <= 0.09 * pd.height else "bottom"
-                zone.append((pi, ln, where + ":" + _norm_running(ln.text)))
+    for pi, sets in enumerate(pages):
+        for lines, height in sets:
+            for ln in lines:
+                if ln.bottom <= 0.09 * height or ln.top >= 0.91 * height:
+                    where = "top" if ln.bottom <= 0.09 * height else "bottom"
+                    zone.append((pi, ln, where + ":" + _norm_running(ln.text)))
     pages_per_key: dict[str, set[int]] = {}
     for pi, _, key in zone:
         pages_per_key.setdefault(key, set()).add(pi)
@@ -317,6 +357,8 @@ def _numbering_depth(text: str) -> int:
 def _is_heading_candidate(b: Block, body: float, is_ocr: bool) -> bool:
     if b.kind != "paragraph" or not b.lines or len(b.lines) > 3:
         return False
+    if b.meta.get("text_angle"):
+        return False  # labels set at an angle beside the page's text (a map's, a chart's)
     t = b.text.strip()
     words = t.split()
     if len(t) < 2 or len(t) > 160 or len(words) > 18:

@@ -20,9 +20,10 @@ sleuth goes through :data:`PDFIUM_LOCK`.
 from __future__ import annotations
 
 import ctypes
+import math
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pypdfium2 as pdfium
@@ -61,6 +62,13 @@ def transform_box(m: Matrix, l: float, b: float, r: float, t: float) -> tuple[fl
         xs.append(a * x + c * y + e)
         ys.append(bb * x + d * y + f)
     return (min(xs), min(ys), max(xs), max(ys))
+
+
+def mat_inv(m: Matrix) -> Matrix:
+    a, b, c, d, e, f = m
+    det = a * d - b * c
+    ia, ib, ic, id_ = d / det, -b / det, -c / det, a / det
+    return (ia, ib, ic, id_, -(e * ia + f * ic), -(e * ib + f * id_))
 
 
 def open_pdf(path: str | Path, password: str | None = None) -> pdfium.PdfDocument:
@@ -110,8 +118,71 @@ class PageData:
     images: list[tuple[float, float, float, float]]
     n_chars: int  # characters on PDFium's text page (0 = no text layer)
     n_paths: int
-    skipped_rotated: int = 0
+    skipped_rotated: int = 0  # mirrored or skewed text objects, which no rotation makes upright
     quality: "TextQuality | None" = None
+    #: set when most of the page's text runs at an angle (a landscape table drawn on a portrait
+    #: page): ``spans`` and ``images`` are then in this frame's coordinates, where that text is upright
+    frame: "Frame | None" = None
+    #: text at other angles than ``spans`` (map labels, vertical axis titles), one group per angle,
+    #: each in its own frame's coordinates
+    groups: "list[TextGroup]" = field(default_factory=list)
+
+    @property
+    def layout_size(self) -> tuple[float, float]:
+        """Width and height of the frame ``spans`` are in."""
+        return (self.frame.width, self.frame.height) if self.frame else (self.width, self.height)
+
+    def demote_frame(self) -> None:
+        """Put ``spans`` back in display coordinates (for OCR, whose boxes are): text of a rotated
+        frame becomes one of the ``groups``."""
+        if self.frame is not None:
+            if self.spans:
+                self.groups.insert(0, TextGroup(self.frame, self.spans))
+            self.spans = []
+            self.images = [self.frame.box_to_display(b) for b in self.images]
+            self.frame = None
+
+
+@dataclass
+class Frame:
+    """Page coordinates turned so that text running at ``angle`` degrees (clockwise on the
+    displayed page) reads left to right: ``to_frame`` maps displayed-page points into the frame,
+    whose origin is the top-left of the turned page's bounding box."""
+
+    angle: int
+    to_frame: Matrix
+    from_frame: Matrix
+    width: float
+    height: float
+
+    def box_to_display(self, box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+        """A frame box as the displayed page's axis-aligned box around it."""
+        return transform_box(self.from_frame, box[0], box[1], box[2], box[3])
+
+    def box_to_frame(self, box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+        return transform_box(self.to_frame, box[0], box[1], box[2], box[3])
+
+
+def make_frame(angle: int, width: float, height: float) -> Frame:
+    """The :class:`Frame` for text at ``angle`` degrees on a displayed page of this size."""
+    t = math.radians(angle)
+    co, si = math.cos(t), math.sin(t)
+    if abs(co) < 1e-12:
+        co = 0.0
+    if abs(si) < 1e-12:
+        si = 0.0
+    rot: Matrix = (co, -si, si, co, 0.0, 0.0)  # turns the direction (cos, sin) onto +x
+    x0, y0, x1, y1 = transform_box(rot, 0.0, 0.0, width, height)
+    to_frame = mat_mul(rot, (1.0, 0.0, 0.0, 1.0, -x0, -y0))
+    return Frame(angle, to_frame, mat_inv(to_frame), x1 - x0, y1 - y0)
+
+
+@dataclass
+class TextGroup:
+    """Spans that share one text angle, in ``frame`` coordinates."""
+
+    frame: Frame
+    spans: list[Span]
 
 
 def display_matrix(page: pdfium.PdfPage) -> tuple[Matrix, float, float, int]:
@@ -151,6 +222,8 @@ class _Scratch:
         self.name = ctypes.create_string_buffer(256)
         self.rect = pc.FS_RECTF()
         self.rect_r = ctypes.byref(self.rect)
+        self.quad = pc.FS_QUADPOINTSF()
+        self.quad_r = ctypes.byref(self.quad)
 
 
 def _font_info(font, scratch: _Scratch, cache: dict) -> tuple[str, bool]:
@@ -229,12 +302,47 @@ def _page_data(page, textpage, index: int) -> PageData:
         # glyphs drawn one object each: PDFium finds an object's text by scanning the whole text
         # page, quadratic in the page here; one pass over the characters is linear
         by_obj = _texts_by_object(tp, text, disp, s)
+    frames: dict[int, Frame] = {}
+    angles: list[int] = []
     for obj, outer in text_objs:
-        _text_span(obj, tp, outer, s, fonts, spans, counts, by_obj)
+        angle = _text_span(obj, tp, outer, s, fonts, spans, counts, by_obj, frames, w, h)
+        if angle is not None:
+            angles.append(angle)
+    # all spans in content order, whatever their angle: PDFium's text page holds them that way
     link_spans(spans, text)
-    pd = PageData(index, w, h, rot, spans, images, n_chars, counts["paths"], counts["rotated"])
+    pd = PageData(index, w, h, rot, [], images, n_chars, counts["paths"], counts["rotated"])
+    _split_by_angle(pd, spans, angles, frames)
     pd.quality = text_quality(tp, text)
     return pd
+
+
+#: a group of text at an angle needs this many characters to be kept (a lone rotated digit or
+#: arrow glyph is decoration; letters set along a curve each have an angle of their own)
+MIN_GROUP_CHARS = 3
+
+
+def _split_by_angle(pd: PageData, spans: list[Span], angles: list[int], frames: dict[int, "Frame"]) -> None:
+    """Upright text goes to ``pd.spans``, other angles to ``pd.groups``, unless most of the
+    page's text shares one other angle: then the page is read in that angle's frame."""
+    chars: dict[int, int] = {}
+    by_angle: dict[int, list[Span]] = {}
+    for sp, a in zip(spans, angles):
+        if a:
+            # PDFium's generated spaces come from glyph gaps measured upright, which splits
+            # rotated words letter by letter: the layout measures the gaps in the frame instead
+            sp.char0 = sp.char1 = -1
+            sp.gap = ""
+            sp.text = sp.text.strip()
+        by_angle.setdefault(a, []).append(sp)
+        chars[a] = chars.get(a, 0) + len(sp.text.strip())
+    main = max(chars, key=lambda a: (chars[a], a == 0)) if chars else 0
+    if main != 0 and chars[main] > chars.get(0, 0):
+        pd.frame = frames[main]
+        pd.images = [pd.frame.box_to_frame(b) for b in pd.images]
+    pd.spans = by_angle.pop(main, [])
+    for a in sorted(by_angle, key=lambda a: -chars[a]):
+        if chars[a] >= MIN_GROUP_CHARS:
+            pd.groups.append(TextGroup(frames[a] if a else make_frame(0, pd.width, pd.height), by_angle[a]))
 
 
 def page_text(tp, n_chars: int) -> str:
@@ -332,7 +440,18 @@ def _texts_by_object(tp, text: str, disp: Matrix, s: _Scratch) -> dict:
     return {k: ("".join(v[0]), v[1], v[2]) for k, v in out.items()}
 
 
-def _text_span(obj, tp, outer: Matrix, s: _Scratch, fonts: dict, spans: list, counts: dict, by_obj: dict | None = None) -> None:
+def _reads_upright(a: float, b: float, c: float, d: float) -> bool:
+    """Text whose matrix in display space (y down) runs along +x, not mirrored either way. The
+    vertical axis may lean: a slant of up to ~30 degrees is a synthetic italic (``c`` != 0), still
+    read as text on its baseline."""
+    return a > 0 and d < 0 and abs(b) <= 0.1 * a and abs(c) <= 0.6 * abs(d)
+
+
+def _text_span(obj, tp, outer: Matrix, s: _Scratch, fonts: dict, spans: list, counts: dict, by_obj: dict | None,
+               frames: dict, page_w: float, page_h: float) -> int | None:
+    """Append the object's span and return its text angle in whole degrees (0: upright), or
+    return None for no span (no text, or mirrored/skewed text). The span of upright text is in
+    displayed-page coordinates; that of text at an angle is in the angle's frame (``frames``)."""
     adv = None
     if by_obj is not None:
         text, adv0, adv1 = by_obj.get(ctypes.addressof(obj.contents), ("", 0.0, 0.0))
@@ -345,24 +464,44 @@ def _text_span(obj, tp, outer: Matrix, s: _Scratch, fonts: dict, spans: list, co
             s.buf = (ctypes.c_ushort * s.buf_len)()
             n = pc.FPDFTextObj_GetText(obj, tp, s.buf, s.buf_len * 2)
         if n <= 2:
-            return
+            return None
         text = ctypes.string_at(s.buf, n - 2).decode("utf-16-le", "replace")
     if not text.strip():
-        return
+        return None
     if not pc.FPDFPageObj_GetMatrix(obj, s.mat_r):
-        return
+        return None
     m = s.mat
     a, b, c, d, e, f = mat_mul((m.a, m.b, m.c, m.d, m.e, m.f), outer)
-    # upright text in display space has a > 0, d < 0 (y flipped) and no rotation terms
-    if not (a > 0 and d < 0 and abs(b) <= 0.1 * a and abs(c) <= 0.1 * abs(d)):
-        counts["rotated"] += 1
-        return
-    if not pc.FPDFPageObj_GetBounds(obj, *s.fr):
-        return
-    fl = s.f
-    x0, top, x1, bottom = transform_box(outer, fl[0].value, fl[1].value, fl[2].value, fl[3].value)
-    if adv is not None:
-        x0, x1 = adv
+    upright = _reads_upright(a, b, c, d)
+    angle = 0
+    if not upright:
+        angle = round(math.degrees(math.atan2(b, a)))
+        if angle <= -180:
+            angle += 360
+        fr = frames.get(angle)
+        if fr is None:
+            fr = frames[angle] = make_frame(angle, page_w, page_h)
+        a, b, c, d, e, f = mat_mul((a, b, c, d, e, f), fr.to_frame)
+        # turned upright, it must read like upright text; mirrored or skewed text never does
+        if not _reads_upright(a, b, c, d):
+            counts["rotated"] += 1
+            return None
+        if not pc.FPDFPageObj_GetRotatedBounds(obj, s.quad_r):
+            return None
+        q = s.quad
+        whole = mat_mul(outer, fr.to_frame)
+        xs, ys = [], []
+        for x, y in ((q.x1, q.y1), (q.x2, q.y2), (q.x3, q.y3), (q.x4, q.y4)):
+            xs.append(whole[0] * x + whole[2] * y + whole[4])
+            ys.append(whole[1] * x + whole[3] * y + whole[5])
+        x0, top, x1, bottom = min(xs), min(ys), max(xs), max(ys)
+    else:
+        if not pc.FPDFPageObj_GetBounds(obj, *s.fr):
+            return None
+        fl = s.f
+        x0, top, x1, bottom = transform_box(outer, fl[0].value, fl[1].value, fl[2].value, fl[3].value)
+        if adv is not None:
+            x0, x1 = adv
     pc.FPDFTextObj_GetFontSize(obj, s.size_r)
     size = s.size.value * abs(d)
     if size <= 0:
@@ -371,6 +510,7 @@ def _text_span(obj, tp, outer: Matrix, s: _Scratch, fonts: dict, spans: list, co
     if not bold and pc.FPDFTextObj_GetTextRenderMode(obj) in (pc.FPDF_TEXTRENDERMODE_FILL_STROKE,):
         bold = True  # stroked-and-filled text is the usual synthetic bold
     spans.append(Span(text.replace("\x00", ""), x0, top, x1, bottom, f, size, bold, name))
+    return angle
 
 
 def page_spans_reference(pdf: pdfium.PdfDocument, index: int) -> list[Span]:

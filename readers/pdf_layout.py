@@ -125,13 +125,14 @@ def join_spans(spans: list[Span]) -> str:
 
 
 def _tracking(spans: list[Span]) -> float | None:
-    """Letter spacing of a line drawn glyph by glyph (most spans a single glyph): the gap at the
-    30th percentile, since four in five gaps fall inside words. None for other lines.
+    """Letter spacing of a line drawn glyph by glyph (five or more spans, most a single glyph:
+    a street name on a map is such a line): the gap at the 30th percentile, since four in five
+    gaps fall inside words. None for other lines.
 
     PDFium's generated spaces are no guide on such lines: with a tenth of an em of tracking it
     already puts spaces around narrow glyphs ("Membersh i p"), as it breaks lines between glyphs
     drawn in separate text blocks."""
-    if len(spans) < 8 or sum(1 for s in spans if len(s.text.strip()) == 1 and s.text == s.text.strip()) < 0.6 * len(spans):
+    if len(spans) < 5 or sum(1 for s in spans if len(s.text.strip()) == 1 and s.text == s.text.strip()) < 0.6 * len(spans):
         return None  # spans that carry their own spaces ("ed ") are runs split at a kern, not glyphs
     gaps = sorted(b.x0 - a.x1 for a, b in zip(spans, spans[1:]))
     return max(0.0, gaps[int(0.3 * len(gaps))])
@@ -166,7 +167,7 @@ def build_lines(spans: list[Span], split_gap: float = 1.0) -> list[Line]:
     anchors: list[tuple[float, float, float, float]] = []
     for s in spans:
         h = max(s.bottom - s.top, 0.1)
-        placed = False
+        best, best_key = -1, None
         # a span can only belong to one of the last few rows because spans come sorted by baseline
         for k in range(len(rows) - 1, max(-1, len(rows) - 4), -1):
             a_top, a_bot, a_base, a_size = anchors[k]
@@ -174,11 +175,23 @@ def build_lines(spans: list[Span], split_gap: float = 1.0) -> list[Line]:
             # glyphs drawn one by one have boxes as small as their ink (a comma, a descender):
             # on the row's baseline in the row's size they belong to it whatever their overlap
             same_base = abs(s.baseline - a_base) <= 0.1 * a_size and abs(s.size - a_size) <= 0.2 * a_size
-            if ov >= 0.5 * min(h, a_bot - a_top) or same_base:
-                rows[k].append(s)
-                placed = True
-                break
-        if not placed:
+            if not same_base:
+                # or on the baseline, in the size, of the glyph before it in this row (the row may
+                # have begun with a glyph of another size)
+                q = rows[k][-1]
+                same_base = abs(s.baseline - q.baseline) <= 0.1 * q.size and abs(s.size - q.size) <= 0.2 * max(q.size, 0.1)
+            share = ov / max(min(h, a_bot - a_top), 0.1)
+            if share >= 0.5 or same_base:
+                # where rows of several sizes share a baseline (labels on a map), the row in the
+                # span's own size wins over a bigger one it merely overlaps
+                key = (same_base, share)
+                if best_key is None or key > best_key:
+                    best, best_key = k, key
+                    if same_base and share >= 1.0:
+                        break  # no row can fit better
+        if best >= 0:
+            rows[best].append(s)
+        else:
             rows.append([s])
             anchors.append((s.top, s.bottom, s.baseline, max(s.size, 0.1)))
     lines: list[Line] = []

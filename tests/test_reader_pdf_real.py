@@ -423,3 +423,19 @@ def test_garbled_layer_told_by_its_words():
     # a feature table of S / O / P marks has many single letters, of few kinds: not garbled
     marks = ["LED", "headlights", "S", "O", "P", "S", "S", "O", "S", "P", "S", "S"]
     assert garbled_reason(_letters_page(marks, 0.02)) == ""
+
+
+def test_glyphs_on_one_baseline_stay_one_line_after_a_smaller_label_opens_the_row():
+    """On a map, a small number label a little above a street name can open the row; the name's
+    x-height glyphs overlap that label's box too little, but they sit on the baseline, in the
+    size, of the glyphs before them, so the word stays whole ("Shopping", not "Sh" + "opping")."""
+    from sleuth.readers.pdf_layout import Span, build_lines
+
+    spans = [Span("7", 411.7, 203.6, 414.7, 207.84, 207.845, 5.73)]
+    x = 31.4
+    for ch, top, bottom in (("S", 205.13, 210.09), ("h", 205.22, 210.01), ("o", 206.49, 210.07), ("p", 206.49, 211.29),
+                            ("p", 206.49, 211.29), ("i", 205.25, 210.01), ("n", 206.49, 210.01), ("g", 206.49, 211.29)):
+        spans.append(Span(ch, x, top, x + 3.4, bottom, 210.007, 6.47))
+        x += 4.0
+    texts = [ln.text for ln in build_lines(spans)]
+    assert "Shopping" in texts, texts
