@@ -5,15 +5,16 @@ Two glibc behaviours kept indexing's resident size far above what it uses:
 - **The mmap threshold moves up.** glibc serves a large block (≥ 128 KB) with its own mmap and
   unmaps it when freed, but after freeing one it raises that threshold to the block's size (up
   to 32 MB), so later blocks of that size come from the heap, where freed memory is kept and
-  fragments. onnxruntime's activations are such blocks (a few MB to tens of MB per operator):
-  measured on one 32 x 128 batch of the embedding model, the peak was 642 MB above the loaded
-  model with the moving threshold and 220 MB with it fixed at 1 MB, and the model then sat 115
-  MB higher instead of 8 MB. :func:`bound_heap` fixes it at :data:`MMAP_THRESHOLD` (which also
-  stops the moving): embedding speed unchanged within noise (benchmarks/bench_memory.py).
-- **Freed heap stays mapped.** What onnxruntime frees after folding the model's weights at load
-  (~60 MB) and what spaCy's batches free stays in the heap; :func:`trim_heap` returns it.
+  fragments. onnxruntime's activations are such blocks: measured on one 32 x 128 batch of the
+  embedding model, the peak was 642 MB above the loaded model with the moving threshold and 220
+  MB with it fixed at 1 MB, and the model then sat 115 MB higher instead of 8 MB.
+  :func:`bound_heap` fixes it at :data:`MMAP_THRESHOLD` (which also stops the moving). Inside
+  :func:`unbounded_heap` (the embedder's batches) it is lifted again: mapping each activation
+  afresh cost ~20% of embedding time, and a trim when the batches are done returns most of it.
+- **Freed heap stays mapped.** What onnxruntime frees after loading the model and what spaCy's
+  batches free stays in the heap; :func:`trim_heap` returns it.
 
-Elsewhere (musl, macOS, Windows) both are no-ops.
+Elsewhere (musl, macOS, Windows) these are no-ops.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import sys
+import threading
+from contextlib import contextmanager
 from functools import lru_cache
 
 #: blocks at least this large get their own mapping, returned to the OS when freed
@@ -46,6 +49,33 @@ def bound_heap() -> bool:
     """Fix glibc's mmap threshold at MMAP_THRESHOLD (once per process); True when done."""
     libc = _glibc()
     return bool(libc is not None and libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD))
+
+
+_inside = 0
+_inside_lock = threading.Lock()
+
+
+@contextmanager
+def unbounded_heap():
+    """Large blocks come from the heap while inside (glibc's fastest), then the threshold is
+    bounded again and the freed pages returned. For onnxruntime's batches: mapping every 1-6 MB
+    activation afresh cost ~20% of embedding time in page faults (593 paragraphs: 4.34 s vs
+    3.66 s), while one trim after all batches gives back what they left; with batches of 8 x 64
+    pieces the embedding stage of a 5 MB text stays below the later stages' peak."""
+    global _inside
+    libc = _glibc()
+    with _inside_lock:
+        _inside += 1
+        if libc is not None and _inside == 1 and bound_heap():
+            libc.mallopt(_M_MMAP_THRESHOLD, 32 << 20)
+    try:
+        yield
+    finally:
+        with _inside_lock:
+            _inside -= 1
+            if libc is not None and _inside == 0 and bound_heap():
+                libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+                libc.malloc_trim(0)
 
 
 def trim_heap() -> bool:

@@ -127,6 +127,12 @@ class Embedder:
         n = max_length or self.max_length
         tok = plain_tokenizer()
         sess = self.session
+        from ..memory import unbounded_heap
+
+        with unbounded_heap():  # speed; what the batches leave is returned after (sleuth/memory.py)
+            return self._encode(sess, tok, texts, n, out, progress)
+
+    def _encode(self, sess, tok, texts: list[str], n: int, out: np.ndarray, progress) -> np.ndarray:
         done = 0
         for c0 in range(0, len(texts), CHUNK):
             enc = [head_ids(tok, t if t.strip() else ".", n) for t in texts[c0 : c0 + CHUNK]]
@@ -157,9 +163,9 @@ class Embedder:
 CHUNK = 1024  # texts tokenised at a time
 # onnxruntime's peak memory for a batch grows with batch * width**2 (the attention maps of all
 # layers): with the heap bounded (sleuth/memory.py) measured +85 MB at 32 x 64 pieces, +220 MB at
-# 32 x 128, under +60 MB at 16 x 64. Batches are cut to this; smaller batches were no slower
-# here (2 cores: 320 paragraphs in 3.4 s at 16 x 64 vs 3.5 s at 32 x 64).
-ATTENTION_BUDGET = 4 * 128 * 128
+# 32 x 128. Batches are cut to 8 x 64 / 2 x 128 pieces, which was also faster here (2 cores,
+# 593 paragraphs: 3.14 s vs 3.87 s at 32 x 64, median of 4; benchmarks/bench_memory.py).
+ATTENTION_BUDGET = 2 * 128 * 128
 
 
 def _batches(order: list[int], lengths: list[int], max_batch: int) -> list[list[int]]:

@@ -213,8 +213,8 @@ class Ingestor:
             return FileResult(str(path), "skipped", nodes=old.n_nodes, pages=old.pages)
         stage("reading")
         t = time.perf_counter()
-        # The embedding model loads first, while little else is in memory: folding its weights
-        # briefly takes ~60 MB more than it keeps (index/embed.py).
+        # The embedding model loads first, while little else is in memory (loading briefly takes
+        # a few MB more than it keeps, index/embed_model.py); a file that fails still loads it.
         getattr(self.lib.embedder, "load", lambda: None)()
         if kind == "document" and path.suffix.lower() in PDF_SUFFIXES:
             from ..readers.doc_entities import preload
