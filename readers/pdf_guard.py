@@ -5,8 +5,9 @@ memory to parse it, and Flate squeezes a run of one byte ~1,000:1 (deflated twic
 a 2 MB PDF whose content stream inflates to 2 GB took 3.2 GB to index. PDFium offers no limit
 to set, so the limit is checked here first: every stream that holds zlib data is inflated in
 :data:`STEP` pieces, layer by layer when the inflated bytes are zlib data again, counting the
-bytes and keeping none, and the file is refused when a stream passes :data:`MAX_STREAM_BYTES`. Images are left out: PDFium decodes them a
-row at a time as it draws, so a 2 GB image took 450 MB to index even with OCR rendering its page.
+bytes and keeping none, and the file is refused when a stream passes :data:`MAX_STREAM_BYTES`.
+Images are left out: PDFium decodes them a row at a time as it draws, so a 2 GB image took
+450 MB to index even with OCR rendering its page.
 
 Not covered: streams in encrypted PDFs (the bytes here are ciphertext) and filters other than
 Flate (LZW, run length), whose worst ratios are far smaller.
