@@ -21,7 +21,7 @@ import numpy as np
 from sqlalchemy import delete, func, insert, select
 
 from ..core import Node, ReaderError, Tree, approx_tokens, tier_of, sha256_file
-from ..memory import trim_heap
+from ..memory import trim_heap, unbounded_heap
 from ..readers import PDF_SUFFIXES, kind_of, read_path, supported_suffixes
 from .lexical_sync import entity_row, source_rows
 from .schema import EmbeddingRow, EntityRow, FailureRow, MentionRow, NodeRow, RunRow, SourceRow, utcnow
@@ -221,7 +221,10 @@ class Ingestor:
 
             preload()  # reading a PDF takes seconds: the NER model loads meanwhile
         try:
-            tree = read_path(path, ocr=ocr, asr=asr, progress=on_progress)
+            # Readers run native code (PDFium, OCR, decoders) at full speed: a bounded heap made
+            # OCR ~16% slower (sleuth/memory.py); what they free is returned afterwards.
+            with unbounded_heap():
+                tree = read_path(path, ocr=ocr, asr=asr, progress=on_progress)
         except ReaderError as e:
             return self._fail(path, str(e))
         except Exception as e:  # a reader bug must not stop the batch; say what broke
