@@ -28,10 +28,12 @@ from sqlalchemy import case, func, select
 from .schema import EntityRow, MentionRow, NodeRow, SourceRow
 
 RRF_K = 60
-#: weights of the page and section scores added to a candidate's own fused score (tuned on
-#: half A of the MMLongBench-Doc dev documents; see README "Locating evidence")
-PAGE_W = 1.0
-SECTION_W = 0.5
+#: weights of the page and section scores added to a candidate's own fused score. Off: tuned on
+#: half A of the MMLongBench-Doc dev documents (page 1.0, section 0.5), they cost recall within a
+#: document on the held-out half B with two libraries (3.6 and 2.9 points), so only routing by
+#: names (ROUTE_W) is on; see docs/locate.md
+PAGE_W = 0.0
+SECTION_W = 0.0
 ROUTE_W = 1.0
 #: weight of the fused score of a matched section on the paragraphs it holds (coarse-to-fine);
 #: 0 skips the section searches of a level="fine" query
@@ -263,7 +265,11 @@ def aggregate(ids: np.ndarray, own: np.ndarray, bm25: np.ndarray, dense: np.ndar
     alone = OWN_GROUP + ids
     pages = np.where(inside & (table.page[safe] >= 0), src * 1_000_000 + table.page[safe], alone)
     secs = np.where(inside & (table.section[safe] >= 0), table.section[safe], alone)
-    score = own + PAGE_W * group_scores(pages, b, d, dense_w) + SECTION_W * group_scores(secs, b, d, dense_w)
+    score = own.astype(np.float64, copy=True)
+    if PAGE_W:
+        score += PAGE_W * group_scores(pages, b, d, dense_w)
+    if SECTION_W:
+        score += SECTION_W * group_scores(secs, b, d, dense_w)
     if route:
         score = score + ROUTE_W * np.array([route.get(int(s), 0.0) for s in src]) * inside / RRF_K
     if coarse is not None and COARSE_W:

@@ -475,6 +475,9 @@ def _text_span(obj, tp, outer: Matrix, s: _Scratch, fonts: dict, spans: list, co
     upright = _reads_upright(a, b, c, d)
     angle = 0
     if not upright:
+        if not all(math.isfinite(v) for v in (a, b, c, d, e, f)):
+            counts["rotated"] += 1  # a damaged matrix has no angle
+            return None
         angle = round(math.degrees(math.atan2(b, a)))
         if angle <= -180:
             angle += 360

@@ -44,6 +44,10 @@ def test_partial_matches_on_one_page_add_up_and_contentless_sinks(monkeypatch):
     bm = np.array([3.0, 2.5, 4.0, 6.0])
     dn = np.array([0.36, 0.28, 0.35, 0.5])
     s = RK.aggregate(ids, own, bm, dn, t)
+    assert s[2] > s[0]  # off by default: each node on its own score
+    monkeypatch.setattr(RK, "PAGE_W", 1.0)
+    monkeypatch.setattr(RK, "SECTION_W", 0.5)
+    s = RK.aggregate(ids, own, bm, dn, t)
     assert s[0] > s[2]  # the page holding two partial matches wins over the single better match
     # the contentless node adds nothing to its page: page 9 holds nothing else, so it gains no page score
     assert s[3] == pytest.approx(own[3] + RK.SECTION_W * 0 + 0, abs=1e-12) or RK.CONTENTLESS != 1.0
