@@ -195,10 +195,8 @@ class Library:
         rolled back, and the next run picks up where this one stopped. Bad ``ocr``/``asr`` values
         raise ValueError before any work.
         """
-        from .memory import bound_heap
         from .readers import check_modes
 
-        bound_heap()  # readers', NER's and the embedder's large blocks go back to the OS when freed
         ocr, asr = check_modes(ocr, asr)
         if self.read_only:
             raise PermissionError(f"{self.home}: library is read-only")

