@@ -241,7 +241,9 @@ def test_indexing_a_text_file_imports_no_model_it_does_not_use_and_stays_bounded
     assert r["rc"] == 0, r["stderr"][-2000:]
     assert json.loads(r["stdout"])["counts"]["added"] == 1
     assert r["heavy"] == [], r["heavy"]
-    assert r["peak_mb"] < 320, r["peak_mb"]
+    # 298 MB in the development environment, 323-332 MB in a freshly built one (the same
+    # packages map more of their libraries there): the bound is for the regression, not the limit
+    assert r["peak_mb"] < 400, r["peak_mb"]
 
 
 # -- PDF decompression bombs ---------------------------------------------------------------------
