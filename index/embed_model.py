@@ -37,6 +37,18 @@ def cache_dir() -> Path:
     return Path(base) / "minilm-int8"
 
 
+def _graph_index(g) -> tuple[dict, dict, dict[str, list], set[str]]:
+    """Initializers by name, the node producing each value, the nodes reading each value, and the
+    graph's output names."""
+    inits = {i.name: i for i in g.initializer}
+    producer = {o: n for n in g.node for o in n.output}
+    consumers: dict[str, list] = {}
+    for n in g.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    return inits, producer, consumers, {o.name for o in g.output}
+
+
 def dequantise_after_gather(model) -> int:
     """Rewrite, in place, ``Gather(Mul(Cast(Q), S), ids)`` with int8 initializer ``Q`` and a
     per-row (or single) scale initializer ``S`` into ``Mul(Cast(Gather(Q, ids)), Gather(S, ids))``.
@@ -46,13 +58,7 @@ def dequantise_after_gather(model) -> int:
     from onnx import TensorProto, helper
 
     g = model.graph
-    inits = {i.name: i for i in g.initializer}
-    producer = {o: n for n in g.node for o in n.output}
-    consumers: dict[str, list] = {}
-    for n in g.node:
-        for i in n.input:
-            consumers.setdefault(i, []).append(n)
-    graph_outputs = {o.name for o in g.output}
+    inits, producer, consumers, graph_outputs = _graph_index(g)
     drop, replace = set(), {}
     for n in g.node:
         if n.op_type != "Gather" or any(a.name == "axis" and a.i != 0 for a in n.attribute):
@@ -101,20 +107,14 @@ def fold_weights(model) -> int:
     from onnx import TensorProto, numpy_helper
 
     g = model.graph
-    inits = {i.name: i for i in g.initializer}
-    producer = {o: n for n in g.node for o in n.output}
-    consumers: dict[str, int] = {}
-    for n in g.node:
-        for i in n.input:
-            consumers[i] = consumers.get(i, 0) + 1
-    graph_outputs = {o.name for o in g.output}
+    inits, producer, consumers, graph_outputs = _graph_index(g)
     drop, new = set(), []
     for n in g.node:
         if n.op_type != "Mul" or n.output[0] in graph_outputs:
             continue
         cast = producer.get(n.input[0])
         scale = inits.get(n.input[1])
-        if cast is None or cast.op_type != "Cast" or scale is None or consumers.get(cast.output[0]) != 1:
+        if cast is None or cast.op_type != "Cast" or scale is None or len(consumers.get(cast.output[0], ())) != 1:
             continue
         q = inits.get(cast.input[0])
         to = next((a.i for a in cast.attribute if a.name == "to"), None)

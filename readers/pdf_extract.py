@@ -335,8 +335,9 @@ def _split_by_angle(pd: PageData, spans: list[Span], angles: list[int], frames: 
             sp.text = sp.text.strip()
         by_angle.setdefault(a, []).append(sp)
         chars[a] = chars.get(a, 0) + len(sp.text.strip())
+    # ties go to upright text
     main = max(chars, key=lambda a: (chars[a], a == 0)) if chars else 0
-    if main != 0 and chars[main] > chars.get(0, 0):
+    if main != 0:
         pd.frame = frames[main]
         pd.images = [pd.frame.box_to_frame(b) for b in pd.images]
     pd.spans = by_angle.pop(main, [])

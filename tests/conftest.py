@@ -14,6 +14,13 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 if not SHARED.exists():
     SHARED = Path(os.environ.get("SLEUTH_SHARED_DATA", "/work/shared/data"))
 
+# A child's ru_maxrss starts at its parent's peak (Linux keeps it across exec), so a child of a
+# pytest process that loaded torch would report ~500 MB before doing anything: children read
+# their own mapping's high-water mark, VmHWM, instead. Prepend this to a child's code.
+PEAK_MB = ("def _peak_mb():\n"
+           "    with open('/proc/self/status') as f:\n"
+           "        return next(int(l.split()[1]) for l in f if l.startswith('VmHWM:')) / 1024\n")
+
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import PEAK_MB
 
 from sleuth.core import ReaderError
 from sleuth.readers import read_path
@@ -144,18 +145,15 @@ def test_head_ids_equal_full_tokenisation():
 def test_embedding_long_texts_keeps_memory_bounded():
     """200 paragraphs of 40,000 characters: tokenising them whole kept ~2M word pieces as
     'overflowing' encodings (hundreds of MB); embedding them from their heads must not."""
-    # VmHWM, not ru_maxrss: a child's ru_maxrss starts at its parent's peak (the pytest process)
-    code = (
+    code = PEAK_MB + (
         "import numpy as np\n"
-        "def hwm():\n"
-        "    return next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM:'))\n"
         "from sleuth.index.embed import Embedder\n"
         "e = Embedder(); e.encode(['warm up'])\n"
         "texts = [(f'paragraph {i} ' + 'harbour basalt tide records ' * 1500) for i in range(200)]\n"
-        "base = hwm()\n"
+        "base = _peak_mb()\n"
         "v = e.encode(texts, max_length=64)\n"
         "assert np.allclose(np.linalg.norm(v, axis=1), 1, atol=1e-4)\n"
-        "print((hwm() - base) // 1024)\n")
+        "print(int(_peak_mb() - base))\n")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, env=ENV)
     assert res.returncode == 0, res.stderr[-2000:]
     assert int(res.stdout.split()[-1]) < 120, res.stdout

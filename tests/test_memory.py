@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import PEAK_MB
 
 from sleuth.core import ReaderError
 
@@ -19,14 +20,6 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTH
 TEXTS = ["", "short", "The harbour wall was rebuilt with basalt blocks in 1870.",
          "Søren Kierkegaard blev født i København. " * 20, "北京的天气很好。" * 30,
          " ".join(f"word{i}" for i in range(400))]
-
-
-# A child's ru_maxrss starts at its parent's peak (Linux keeps it across exec), so a child of a
-# pytest process that loaded torch would report ~500 MB before doing anything: children read
-# their own mapping's high-water mark, VmHWM, instead.
-PEAK_MB = ("def _peak_mb():\n"
-           "    with open('/proc/self/status') as f:\n"
-           "        return next(int(l.split()[1]) for l in f if l.startswith('VmHWM:')) / 1024\n")
 
 
 def _session(model):

@@ -222,20 +222,25 @@ def test_frame_round_trip(angle):
         assert all(abs(p - q) < 1e-6 for p, q in zip(back, box))
 
 
-def test_mirrored_text_is_skipped_with_a_warning(tmp_path):
+def make_body_page_with(path: Path, lines: int, x: float, y: float, matrix: tuple, text: str) -> Path:
+    """``lines`` upright lines of BODY, then ``text`` drawn at (x, y) through ``matrix``."""
     from reportlab.pdfgen import canvas
 
-    path = tmp_path / "mirror.pdf"
     c = canvas.Canvas(str(path), pagesize=(612, 792), invariant=1)
     c.setFont("Helvetica", 11)
-    for k in range(5):
+    for k in range(lines):
         c.drawString(72, 700 - 14 * k, BODY)
     c.saveState()
-    c.translate(400, 300)
-    c.scale(-1, 1)
-    c.drawString(0, 0, "mirrored words here")
+    c.translate(x, y)
+    c.transform(*matrix)
+    c.drawString(0, 0, text)
     c.restoreState()
     c.save()
+    return path
+
+
+def test_mirrored_text_is_skipped_with_a_warning(tmp_path):
+    path = make_body_page_with(tmp_path / "mirror.pdf", 5, 400, 300, (-1, 0, 0, 1, 0, 0), "mirrored words here")
     tree = read_pdf(path, ocr="off")
     assert "mirrored" not in tree.text
     assert any("mirrored or skewed" in w for w in tree.warnings)
@@ -293,19 +298,7 @@ def test_running_header_is_dropped_on_a_turned_page_too(tmp_path):
 def test_synthetic_italic_is_read(tmp_path):
     """Text slanted by its matrix (a synthetic italic: the vertical axis leans ~17 degrees) is
     read on its baseline, not skipped as skewed."""
-    from reportlab.pdfgen import canvas
-
-    path = tmp_path / "slanted.pdf"
-    c = canvas.Canvas(str(path), pagesize=(612, 792), invariant=1)
-    c.setFont("Helvetica", 11)
-    for k in range(3):
-        c.drawString(72, 700 - 14 * k, BODY)
-    c.saveState()
-    c.translate(72, 640)
-    c.transform(1, 0, 0.3, 1, 0, 0)
-    c.drawString(0, 0, "slanted words stay in the text")
-    c.restoreState()
-    c.save()
+    path = make_body_page_with(tmp_path / "slanted.pdf", 3, 72, 640, (1, 0, 0.3, 1, 0, 0), "slanted words stay in the text")
     tree = read_pdf(path, ocr="off")
     assert "slanted words stay in the text" in norm(tree.text)
     assert not tree.warnings
