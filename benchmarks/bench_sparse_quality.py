@@ -131,8 +131,9 @@ def load(folder: str, gguf: str | None, device: str, dtype: str):
         torch.manual_seed(0)
         shape = dict(RANDOM_SHAPES[folder])
         cfg = getattr(transformers, shape.pop("arch"))(**shape, attn_implementation="sdpa")
-        model = AutoModelForCausalLM.from_config(cfg, dtype=getattr(torch, dtype))
-        return None, model.to(device).eval()
+        with torch.device(device):  # initialised where it runs: a 1.5B random init on the CPU is slow
+            model = AutoModelForCausalLM.from_config(cfg, dtype=getattr(torch, dtype))
+        return None, model.eval()
     kw = {"gguf_file": gguf} if gguf else {}
     tok = AutoTokenizer.from_pretrained(folder, **kw)
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=getattr(torch, dtype), attn_implementation="sdpa", **kw)
@@ -204,26 +205,29 @@ def build_prompt(tok, length: int, facts: list[tuple[str, str]], data: Path, tai
 
 # -- attention settings ---------------------------------------------------------------------------
 
-def settings(length: int, budgets: list[int], gates: list[str], block: int, backend: str = "torch"
-             ) -> list[tuple[str, dict | None]]:
+def settings(length: int, budgets: list[int], gates: list[str], block: int, backend: str = "torch",
+             locals_: tuple[int, ...] = (1,)) -> list[tuple[str, dict | None]]:
+    """``dense`` plus ``gate-budget`` for each budget below ``length`` and gate; an ``n_local``
+    other than 1 (latest blocks forced in) adds the suffix ``-l<n>``."""
     out: list[tuple[str, dict | None]] = [("dense", None)]
-    for budget in budgets:
+    for budget, gate, n_local in ((b, g, n) for b in budgets for g in gates for n in locals_):
         if budget >= length:
             continue
         top_k = budget // block - 1
-        for gate in gates:
-            cfg = {"block_size": block, "top_k": top_k, "n_sink": 1, "n_local": 1, "min_sparse_len": 0,
-                   "prefill_backend": backend}
-            if gate == "mean":
-                cfg.update(mode="block", gate="mean", decode_gate="mean")
-            elif gate == "quest":
-                cfg.update(mode="block", gate="quest", decode_gate="quest")
-            elif gate == "dhsa":
-                cfg.update(mode="varlen", gate="mean", decode_gate="mean", min_chunk=block * 3 // 4,
-                           max_chunk=block * 5 // 4)
-            else:
-                sys.exit(f"bench_sparse_quality: unknown gate {gate!r}: use mean, quest, dhsa")
-            out.append((f"{gate}-{budget}", cfg))
+        if n_local > 1 and n_local + 1 > top_k:
+            continue
+        cfg = {"block_size": block, "top_k": top_k, "n_sink": 1, "n_local": n_local, "min_sparse_len": 0,
+               "prefill_backend": backend}
+        if gate == "mean":
+            cfg.update(mode="block", gate="mean", decode_gate="mean")
+        elif gate == "quest":
+            cfg.update(mode="block", gate="quest", decode_gate="quest")
+        elif gate == "dhsa":
+            cfg.update(mode="varlen", gate="mean", decode_gate="mean", min_chunk=block * 3 // 4,
+                       max_chunk=block * 5 // 4)
+        else:
+            sys.exit(f"bench_sparse_quality: unknown gate {gate!r}: use mean, quest, dhsa")
+        out.append((f"{gate}-{budget}" + (f"-l{n_local}" if n_local != 1 else ""), cfg))
     return out
 
 
@@ -369,6 +373,9 @@ def run(args) -> None:
     budgets = [int(b) for b in args.budgets.split(",") if b]
     gates = [g for g in args.gates.split(",") if g]
     lengths = [int(n) for n in args.lengths.split(",") if n]
+    locals_ = tuple(int(n) for n in args.locals.split(",") if n)
+    # a GPU's first pass pays for kernel compilation and library set-up: time a second one there
+    warmup = args.warmup if args.warmup >= 0 else int(args.device.startswith("cuda"))
 
     def emit(row: dict) -> None:
         row.update(time=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), device=args.device, dtype=args.dtype)
@@ -380,14 +387,14 @@ def run(args) -> None:
         folder, gguf, label = resolve_model(name, Path(args.cache_dir))
         tok = model = None
         for length in lengths:
-            grid = settings(length, budgets, gates, args.block, args.prefill_backend)
+            grid = settings(length, budgets, gates, args.block, args.prefill_backend, locals_)
             if args.only:
                 grid = [(s, c) for s, c in grid if s in args.only.split(",")]
             facts = needles(args.needles) if folder not in RANDOM_SHAPES else []
             todo = [(s, c) for s, c in grid if (name, length, s, "prefill", None) not in done
                     or any((name, length, s, "needle", w) not in done for w, _ in facts)]
             want_decode = bool(args.decode) and (name, length, args.decode, "decode", None) not in done
-            grid_all = settings(length, budgets, gates, args.block, args.prefill_backend)
+            grid_all = settings(length, budgets, gates, args.block, args.prefill_backend, locals_)
             if not todo and not want_decode:
                 continue
             if model is None:
@@ -411,6 +418,8 @@ def run(args) -> None:
             log(f"{label} @ {length}: prompt {len(prefix)} tokens + question ~{len(suffixes[0])}, {len(facts)} needles")
             for setting, cfg in todo:
                 apply(model, cfg)
+                for _ in range(warmup):
+                    prefill(model, ids, new_cache(model, cfg), args.ppl_tail, args.device)
                 cache = new_cache(model, cfg)
                 row = prefill(model, ids, cache, args.ppl_tail, args.device)
                 base = {"model": name, "label": label, "length": length, "prompt_tokens": len(prefix),
@@ -524,6 +533,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--budgets", default="1024,2048,4096", help="keys per query (block x (top_k + 1))")
     ap.add_argument("--gates", default="mean,quest,dhsa")
     ap.add_argument("--block", type=int, default=128)
+    ap.add_argument("--locals", default="1", help="comma list of n_local values (latest blocks always kept)")
+    ap.add_argument("--warmup", type=int, default=-1, help="untimed prefills before each timed one (default: 1 on CUDA, 0 on CPU)")
     ap.add_argument("--needles", type=int, default=6)
     ap.add_argument("--max-new", type=int, default=10)
     ap.add_argument("--domains", default="single-document_qa,multi-document_qa",

@@ -31,8 +31,10 @@ from .gating import (
     top_blocks,
 )
 
-# CPU flash attention that also returns the log-sum-exp we need to merge partial results.
+# Flash attention that also returns the log-sum-exp we need to merge partial results: the CPU
+# kernel (float32/bfloat16) and the CUDA one (half precision only, head dim a multiple of 8).
 _FLASH_CPU = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+_FLASH_CUDA = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention", None)
 
 
 @dataclass
@@ -67,6 +69,18 @@ def attend(
     ):
         out, lse = _FLASH_CPU(q, k, v, 0.0, causal, scale=scale)
         return out.float(), lse.float()
+    if (
+        _FLASH_CUDA is not None
+        and q.device.type == "cuda"
+        and softcap is None
+        and key_valid is None
+        and (not causal or r == s)
+        and q.dtype in (torch.float16, torch.bfloat16)
+        and q.shape[-1] % 8 == 0
+        and q.shape[-1] <= 256
+    ):
+        res = _FLASH_CUDA(q, k, v, 0.0, causal, False, scale=scale)
+        return res[0].float(), res[1].float()
     scores = torch.matmul(q.float(), k.float().transpose(-1, -2)) * scale
     if softcap is not None:
         scores = softcap * torch.tanh(scores / softcap)

@@ -30,6 +30,14 @@ def test_grid_maps_budgets_to_top_k_and_skips_budgets_that_are_dense(bench):
         bench.settings(8192, [1024], ["nope"], 128)
 
 
+def test_grid_adds_local_window_variants_by_name(bench):
+    grid = dict(bench.settings(8192, [2048], ["quest"], 128, locals_=(1, 4)))
+    assert grid["quest-2048"]["n_local"] == 1 and grid["quest-2048-l4"]["n_local"] == 4
+    assert grid["quest-2048-l4"]["top_k"] == grid["quest-2048"]["top_k"] == 15
+    # more forced local blocks than the budget holds: not a setting
+    assert "quest-256-l4" not in dict(bench.settings(8192, [256], ["quest"], 128, locals_=(4,)))
+
+
 def _rows(tmp_path, rows):
     p = tmp_path / "r.jsonl"
     p.write_text("\n".join(json.dumps(r) for r in rows) + "\nnot json\n")
