@@ -40,14 +40,14 @@ has() { case " $STAGES " in *" $1 "*) return 0;; esac; return 1; }
 
 if has 1; then
   echo "== 1 GPU tests" | tee -a "$OUT/summary.txt"
-  timeout 240 "$PY" -m pytest -q -p no:cacheprovider -m gpu tests/test_kernels_triton.py tests/test_kernels_cuda.py \
+  timeout 150 "$PY" -m pytest -q -p no:cacheprovider -m gpu tests/test_kernels_triton.py tests/test_kernels_cuda.py \
     --junitxml="$OUT/gpu_tests.xml" > "$OUT/gpu_tests.log" 2>&1 || status=1
   grep -E "^(FAILED|ERROR)|passed|failed" "$OUT/gpu_tests.log" | tail -12 | tee -a "$OUT/summary.txt"
 fi
 
 if has 2; then
   echo "== 2 one attention call" | tee -a "$OUT/summary.txt"
-  timeout 150 "$PY" benchmarks/bench_kernels_gpu.py --out "$OUT/kernels_gpu.jsonl" > "$OUT/kernels_gpu.md" 2> "$OUT/kernels_gpu.log" || status=1
+  timeout 90 "$PY" benchmarks/bench_kernels_gpu.py --out "$OUT/kernels_gpu.jsonl" > "$OUT/kernels_gpu.md" 2> "$OUT/kernels_gpu.log" || status=1
   cat "$OUT/kernels_gpu.md" | tee -a "$OUT/summary.txt"
   tail -3 "$OUT/kernels_gpu.log"
 fi
@@ -62,7 +62,7 @@ if has 3; then
   for backend in torch triton; do
     extra=""
     [ "$backend" = torch ] && extra="--decode quest-4096"
-    timeout 150 "$PY" benchmarks/bench_sparse_quality.py --device cuda --dtype bfloat16 --models "$MODEL" \
+    timeout 100 "$PY" benchmarks/bench_sparse_quality.py --device cuda --dtype bfloat16 --models "$MODEL" \
       --lengths 16384,32768 --budgets 4096 --gates quest --only dense,quest-4096 --needles 0 --prefill-backend "$backend" \
       $extra --cache-dir "${SLEUTH_MODELS:-$OUT/models}" --out "$OUT/prefill_$backend.jsonl" > "$OUT/prefill_$backend.log" 2>&1 || status=1
     "$PY" benchmarks/bench_sparse_quality.py --report "$OUT/prefill_$backend.jsonl" > "$OUT/prefill_$backend.md" 2>&1
@@ -75,7 +75,8 @@ fi
 if has 4 && [ -n "${SMOLLM2_GGUF:-}" ] && [ -f "${SMOLLM2_GGUF:-}" ]; then
   echo "== 4 accuracy on real weights (SmolLM2-135M, float32)" | tee -a "$OUT/summary.txt"
   timeout "${QUALITY_SECONDS:-300}" "$PY" benchmarks/bench_sparse_quality.py --device cuda --dtype float32 --models "$SMOLLM2_GGUF" \
-    --lengths 8192,4096 --budgets 4096,2048,1024 --gates quest,mean,dhsa --locals 1,4 --needles 8 --decode quest-4096 \
+    --lengths 8192,4096 --budgets 4096,2048,1024 --gates quest,mean,dhsa --locals 1,4,8 --needles 8 --decode quest-4096 \
+    --only dense,quest-4096,quest-4096-l4,quest-4096-l8,mean-4096-l4,dhsa-4096-l4,quest-2048,quest-2048-l4,quest-2048-l8,mean-2048-l4,dhsa-2048-l4,quest-1024-l4,mean-1024-l4 \
     --out "$OUT/quality_smollm2.jsonl" > "$OUT/quality_smollm2.log" 2>&1 || status=1
   "$PY" benchmarks/bench_sparse_quality.py --report "$OUT/quality_smollm2.jsonl" > "$OUT/quality_smollm2.md" 2>&1
   cat "$OUT/quality_smollm2.md" | tee -a "$OUT/summary.txt"
