@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> None:
     import torch.nn.functional as F
     from triton.testing import do_bench
 
+    from sleuth.kernels import block_sparse
     from sleuth.kernels.block_sparse import block_sparse_attention, plan_blocks
     from sleuth.kernels.config import SparseConfig
     from sleuth.kernels.triton_prefill import triton_block_sparse_attention
@@ -62,6 +63,16 @@ def main(argv: list[str] | None = None) -> None:
         row["triton_ms"] = ms(lambda: triton_block_sparse_attention(q, k, v, cfg))
         row["triton_kernel_ms"] = ms(lambda: triton_block_sparse_attention(q, k, v, cfg, selection=sel))
         row["gate_ms"] = ms(lambda: plan_blocks(q, k, cfg))
+        if args.gate == "quest":  # the torch gate (the reference), for comparison with the Triton one
+            real = block_sparse._triton_ok
+            block_sparse._triton_ok = lambda: False
+            try:
+                row["gate_torch_ms"] = ms(lambda: plan_blocks(q, k, cfg))
+                # share of selected block slots that agree (float32 summation order may break near-ties)
+                same = (plan_blocks(q, k, cfg).blocks == sel.blocks).float().mean().item()
+            finally:
+                block_sparse._triton_ok = real
+            row["gate_same_selection"] = same
         if length <= args.torch_max:
             row["torch_sparse_ms"] = ms(lambda: block_sparse_attention(q, k, v, cfg))
         torch.cuda.synchronize()
@@ -82,12 +93,15 @@ def main(argv: list[str] | None = None) -> None:
                 f.write(json.dumps(row) + "\n")
         del q, k, v, sel
         torch.cuda.empty_cache()
-    print("| length | SDPA ms | Triton sparse ms (gate incl.) | kernel only | gate | torch sparse ms | speed-up (Triton, gate incl.) "
-          "| FLOP ratio | SDPA peak MiB | Triton peak MiB |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| length | SDPA ms | Triton sparse ms (gate incl.) | kernel only | gate | torch gate | same blocks as torch gate | torch sparse ms "
+          "| speed-up (Triton, gate incl.) | FLOP ratio | SDPA peak MiB | Triton peak MiB |")
+    print("|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|")
     for r in rows:
         ts = f"{r['torch_sparse_ms']:.2f}" if "torch_sparse_ms" in r else ""
-        print(f"| {r['length']} | {r['sdpa_ms']:.2f} | {r['triton_ms']:.2f} | {r['triton_kernel_ms']:.2f} | {r['gate_ms']:.2f} | {ts} | "
+        tg = f"{r['gate_torch_ms']:.2f}" if "gate_torch_ms" in r else ""
+        agree = f"{100 * r['gate_same_selection']:.2f}%" if "gate_same_selection" in r else ""
+        print(f"| {r['length']} | {r['sdpa_ms']:.2f} | {r['triton_ms']:.2f} | {r['triton_kernel_ms']:.2f} | {r['gate_ms']:.2f} | {tg} | "
+              f"{agree} | {ts} | "
               f"{r['sdpa_ms'] / r['triton_ms']:.2f}x | {r['flop_ratio']:.1f}x | {r['sdpa_peak_mib']:.0f} | {r['triton_peak_mib']:.0f} |")
 
 

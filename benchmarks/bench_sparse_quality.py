@@ -544,7 +544,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--decode", default="", help="setting (e.g. quest-2048) to time with the KV cache on disk")
     ap.add_argument("--decode-tokens", type=int, default=16)
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--prefill-backend", default="torch", help="torch, or triton (CUDA) for block-mode prefill")
+    ap.add_argument("--prefill-backend", default="auto", help="auto (Triton on CUDA), torch, or triton for block-mode prefill")
     ap.add_argument("--dtype", default="float32")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--data", default=DEFAULT_DATA)

@@ -124,6 +124,23 @@ def _dense_prefix(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: floa
     return out
 
 
+def _quest_scores(rows, kmin, kmax, q_blocks, first_block: int, scale, valid) -> torch.Tensor:
+    """The quest gate's scores: the Triton kernels on a CUDA device with triton (the torch form
+    stores a bound per row and block, and at 128K tokens took longer than the attention itself),
+    else :func:`gating.quest_block_scores`, the reference they are tested against."""
+    if rows.is_cuda and _triton_ok():
+        from .triton_gate import quest_block_scores_triton  # noqa: PLC0415 - CUDA only
+
+        return quest_block_scores_triton(rows, kmin, kmax, first_block, scale, valid)
+    return quest_block_scores(rows, kmin, kmax, q_blocks, scale, valid)
+
+
+def _triton_ok() -> bool:
+    from .triton_prefill import available  # noqa: PLC0415 - cached import of triton
+
+    return available()
+
+
 def _select(
     qg_sparse: torch.Tensor, k: torch.Tensor, cfg: SparseConfig, first_block: int, scale: float, lq: int, front: int
 ) -> torch.Tensor:
@@ -139,7 +156,7 @@ def _select(
         valid = ((grid >= 0) & (grid < lq)).view(n, 1, bs).expand(n, group, bs).reshape(n, group * bs)
         rows = qg_sparse.permute(0, 1, 3, 2, 4, 5).reshape(b, hkv, n, group * bs, d)
         kmin, kmax = block_key_bounds(k, cfg.block_size)
-        scores = quest_block_scores(rows, kmin, kmax, q_blocks, scale, valid)
+        scores = _quest_scores(rows, kmin, kmax, q_blocks, first_block, scale, valid)
         return top_blocks(scores, q_blocks, cfg.top_k, cfg.n_sink, cfg.n_local)
     q_sum = qg_sparse.sum(dim=(2, 4), dtype=torch.float32)
     return select_blocks(q_sum, pooled_block_keys(k, cfg.block_size), q_blocks, cfg.top_k, cfg.n_sink, cfg.n_local)

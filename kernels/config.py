@@ -33,9 +33,11 @@ class SparseConfig:
     #: varlen mode: chunk lengths chosen between these by key-similarity change points.
     min_chunk: int = 64
     max_chunk: int = 256
-    #: block-mode prefill: "torch" (block_sparse.py, any device) or "triton" (triton_prefill.py, CUDA;
-    #: same selection, compared with the reference by tests/test_kernels_triton.py).
-    prefill_backend: str = "torch"
+    #: block-mode prefill: "auto" (Triton on a CUDA device when triton is installed and the block
+    #: size is a power of two in [16, 128], else torch), "torch" (block_sparse.py, any device) or
+    #: "triton" (triton_prefill.py, CUDA; same selection, compared with the reference by
+    #: tests/test_kernels_triton.py; ~8x faster than the torch path on an H200 at 32K, docs/kernels.md).
+    prefill_backend: str = "auto"
     #: decode block summaries: "mean" (mean keys) or "quest" (element-wise min/max keys).
     decode_gate: str = "quest"
     #: query blocks processed per batched matmul; bounds the working set to
@@ -53,8 +55,10 @@ class SparseConfig:
             raise ValueError(f"kernels/config.py: mode must be 'block' or 'varlen', got {self.mode!r}")
         if self.gate not in ("mean", "quest"):
             raise ValueError(f"kernels/config.py: gate must be 'mean' or 'quest', got {self.gate!r}")
-        if self.prefill_backend not in ("torch", "triton"):
-            raise ValueError(f"kernels/config.py: prefill_backend must be 'torch' or 'triton', got {self.prefill_backend!r}")
+        if self.prefill_backend not in ("auto", "torch", "triton"):
+            raise ValueError(
+                f"kernels/config.py: prefill_backend must be 'auto', 'torch' or 'triton', got {self.prefill_backend!r}"
+            )
         if self.decode_gate not in ("mean", "quest"):
             raise ValueError(f"kernels/config.py: decode_gate must be 'mean' or 'quest', got {self.decode_gate!r}")
         if not 1 <= self.min_chunk <= self.max_chunk:

@@ -151,13 +151,25 @@ def sleuth_sparse_attention_forward(
             out = sparse_decode_attention(query, layer, scale=scale, softcap=softcap)
         elif cfg.mode == "varlen":
             out = varlen_sparse_attention(query, key, value, cfg, scale=scale, softcap=softcap)
-        elif cfg.prefill_backend == "triton":
+        elif _use_triton(cfg, query):
             from .triton_prefill import triton_block_sparse_attention  # noqa: PLC0415 - CUDA only
 
             out = triton_block_sparse_attention(query, key, value, cfg, scale=scale, softcap=softcap)
         else:
             out = block_sparse_attention(query, key, value, cfg, scale=scale, softcap=softcap)
     return out.transpose(1, 2).contiguous(), None
+
+
+def _use_triton(cfg: SparseConfig, query: torch.Tensor) -> bool:
+    """``prefill_backend`` resolved: "triton" always (it raises off CUDA), "auto" where it can run."""
+    if cfg.prefill_backend != "auto":
+        return cfg.prefill_backend == "triton"
+    bs = cfg.block_size
+    if not query.is_cuda or bs < 16 or bs > 128 or bs & (bs - 1):
+        return False
+    from .triton_prefill import available  # noqa: PLC0415
+
+    return available()
 
 
 def register(config: SparseConfig | dict | None = None) -> str:

@@ -23,6 +23,7 @@ from .block_sparse import BlockSelection, plan_blocks
 from .config import SparseConfig
 
 
+@functools.cache
 def available() -> bool:
     """True when a CUDA device and triton are both present."""
     if not torch.cuda.is_available():

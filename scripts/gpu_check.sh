@@ -14,6 +14,7 @@
 # Results (logs, JSON lines, Markdown tables) go to $OUT, or ./gpu_check_out.
 #   bash scripts/gpu_check.sh            # PYTHON=... to choose the interpreter
 #   STAGES="1 2" bash scripts/gpu_check.sh
+#   PACK=1 ...                           # leave only summary.txt and gpu_check_results.tgz in $OUT
 set -uo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 OUT="${OUT:-$ROOT/gpu_check_out}"
@@ -72,15 +73,24 @@ if has 3; then
   done
 fi
 
+# QUALITY_RUNS: lines "name|bench arguments"; by default the first grid (gates, budgets, local windows)
+DEFAULT_RUNS='quality_smollm2|--lengths 8192,4096 --budgets 4096,2048,1024 --gates quest,mean,dhsa --locals 1,4,8 --decode quest-4096 --only dense,quest-4096,quest-4096-l4,quest-4096-l8,mean-4096-l4,dhsa-4096-l4,quest-2048,quest-2048-l4,quest-2048-l8,mean-2048-l4,dhsa-2048-l4,quest-1024-l4,mean-1024-l4'
 if has 4 && [ -n "${SMOLLM2_GGUF:-}" ] && [ -f "${SMOLLM2_GGUF:-}" ]; then
   echo "== 4 accuracy on real weights (SmolLM2-135M, float32)" | tee -a "$OUT/summary.txt"
-  timeout "${QUALITY_SECONDS:-300}" "$PY" benchmarks/bench_sparse_quality.py --device cuda --dtype float32 --models "$SMOLLM2_GGUF" \
-    --lengths 8192,4096 --budgets 4096,2048,1024 --gates quest,mean,dhsa --locals 1,4,8 --needles 8 --decode quest-4096 \
-    --only dense,quest-4096,quest-4096-l4,quest-4096-l8,mean-4096-l4,dhsa-4096-l4,quest-2048,quest-2048-l4,quest-2048-l8,mean-2048-l4,dhsa-2048-l4,quest-1024-l4,mean-1024-l4 \
-    --out "$OUT/quality_smollm2.jsonl" > "$OUT/quality_smollm2.log" 2>&1 || status=1
-  "$PY" benchmarks/bench_sparse_quality.py --report "$OUT/quality_smollm2.jsonl" > "$OUT/quality_smollm2.md" 2>&1
-  cat "$OUT/quality_smollm2.md" | tee -a "$OUT/summary.txt"
-  grep -iE "error|Traceback" "$OUT/quality_smollm2.log" | tail -3
+  while IFS='|' read -r name qargs; do
+    [ -n "$name" ] || continue
+    echo "-- $name: $qargs" | tee -a "$OUT/summary.txt"
+    # shellcheck disable=SC2086 # the arguments are meant to split
+    timeout "${QUALITY_SECONDS:-300}" "$PY" benchmarks/bench_sparse_quality.py --device cuda --dtype float32 \
+      --models "$SMOLLM2_GGUF" --needles 8 $qargs --out "$OUT/$name.jsonl" < /dev/null > "$OUT/$name.log" 2>&1 || status=1
+    "$PY" benchmarks/bench_sparse_quality.py --report "$OUT/$name.jsonl" > "$OUT/$name.md" 2>&1
+    cat "$OUT/$name.md" | tee -a "$OUT/summary.txt"
+    grep -iE "error|Traceback" "$OUT/$name.log" | tail -3
+  done <<< "${QUALITY_RUNS:-$DEFAULT_RUNS}"
 fi
 echo "exit status $status" | tee -a "$OUT/summary.txt"
+if [ -n "${PACK:-}" ]; then  # one archive + the summary: the device tool brings back at most 8 files
+  tar czf /tmp/gpu_check_results.tgz -C "$OUT" . && find "$OUT" -mindepth 1 ! -name summary.txt -delete \
+    && mv /tmp/gpu_check_results.tgz "$OUT/"
+fi
 exit $status

@@ -90,3 +90,31 @@ def test_offloaded_decode_on_cuda_matches_sdpa_at_full_budget():
             got = sparse.generate(ids, max_new_tokens=8, do_sample=False,
                                   past_key_values=hf.make_cache(sparse, offload=offload))
             assert torch.equal(got, want), offload
+
+
+def _triton():
+    from sleuth.kernels.triton_prefill import available
+
+    if not available():
+        pytest.skip("needs triton")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("b,h,nq,r,d,n_keys,first", [(1, 2, 5, 40, 64, 130, 3), (2, 1, 3, 200, 128, 2230, 137),
+                                                     (1, 1, 4, 16, 32, 60, 0)])
+def test_triton_gate_matches_torch_gate(dtype, b, h, nq, r, d, n_keys, first):
+    """The fused gate kernels against gating.quest_block_scores on the same (upcast) inputs."""
+    from sleuth.kernels.gating import block_key_bounds, quest_block_scores
+    from sleuth.kernels.triton_gate import quest_block_scores_triton
+
+    _triton()
+    g = torch.Generator().manual_seed(n_keys)
+    rows = torch.randn(b, h, nq, r, d, generator=g).to("cuda", dtype)
+    kmin, kmax = block_key_bounds(torch.randn(b, h, n_keys, d, generator=g).to("cuda", dtype), 16)
+    valid = (torch.rand(nq, r, generator=g) > 0.2).cuda()
+    ids = torch.arange(first, first + nq, device="cuda")
+    want = quest_block_scores(rows.float(), kmin, kmax, ids, 0.125, valid)
+    got = quest_block_scores_triton(rows, kmin, kmax, first, 0.125, valid)
+    finite = torch.isfinite(want)
+    assert torch.equal(finite, torch.isfinite(got))
+    assert (got[finite] - want[finite]).abs().max().item() <= 1e-3

@@ -90,7 +90,22 @@ def test_offloaded_decode_gives_same_tokens_at_partial_budget(models, gate):
     assert 0 < cache.resident_kv_bytes() < 2 * 2 * layer.get_seq_length() * 16 * 4 * len(cache.layers)
 
 
-def test_triton_backend_is_opt_in_and_says_what_it_needs(models):
+def test_auto_backend_runs_the_torch_path_off_cuda(models):
+    _, sparse = models
+    assert hf.sparse_config_of(sparse.config).prefill_backend == "auto"  # the default
+    ids = _prompt(seed=7, n=90)
+    outs = []
+    for backend in ("auto", "torch"):
+        hf.configure(sparse, block_size=16, top_k=3, n_sink=1, n_local=1, min_sparse_len=32, prefill_backend=backend)
+        with torch.no_grad():
+            outs.append(sparse(ids).logits)
+    assert torch.equal(outs[0], outs[1])
+    cpu_q = torch.zeros(1, 1, 4, 8)
+    assert not hf._use_triton(hf.SparseConfig(prefill_backend="auto"), cpu_q)
+    assert hf._use_triton(hf.SparseConfig(prefill_backend="triton"), cpu_q)  # asked for: it says why it cannot
+
+
+def test_triton_backend_says_what_it_needs(models):
     _, sparse = models
     with pytest.raises(ValueError, match="prefill_backend"):
         hf.configure(sparse, prefill_backend="cuda")
