@@ -14,9 +14,10 @@ def _bounds(q, KMIN, KMAX, kmn_base, i0, NK, s_kn, D, scale,
     ptr = kmn_base + offs_i[:, None] * s_kn + offs_d[None, :]
     kmax = tl.load(KMAX + ptr, mask=ok, other=0.0)
     kmin = tl.load(KMIN + ptr, mask=ok, other=0.0)
-    zero = tl.zeros_like(q)
-    qp = tl.maximum(q, zero)
-    qn = tl.minimum(q, zero)
+    # relu(q) and min(q, 0) are exact in q's dtype; tl.maximum would compute bfloat16 in float32
+    # and tl.dot wants both operands in one dtype
+    qp = tl.where(q > 0, q, tl.zeros_like(q)).to(kmax.dtype)
+    qn = tl.where(q < 0, q, tl.zeros_like(q)).to(kmax.dtype)
     ub = tl.dot(qp, tl.trans(kmax), input_precision=PRECISION)
     ub += tl.dot(qn, tl.trans(kmin), input_precision=PRECISION)
     return ub * scale, offs_i
@@ -46,7 +47,7 @@ def _row_lse(
     s_i = tl.zeros([R_T], dtype=tl.float32)
     kmn_base = b * s_kb + h * s_kh
     for i0 in range(0, NK, K_T):  # to NK, not j: a bound read from program_id would do on a GPU,
-        if i0 < j:                   # but Triton's CPU interpreter (the tests) needs a plain one
+        if i0 < j:                   # but Triton's CPU interpreter (TRITON_INTERPRET=1) needs a plain one
             ub, offs_i = _bounds(q, KMIN, KMAX, kmn_base, i0, NK, s_kn, D, scale, K_T, D_PAD, PRECISION)
             ub = tl.where(offs_i[None, :] < j, ub, float("-inf"))
             m_new = tl.maximum(m_i, tl.max(ub, 1))
