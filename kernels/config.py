@@ -21,9 +21,10 @@ class SparseConfig:
     n_sink: int = 1
     n_local: int = 1
     #: below this many keys the attention runs dense (SDPA). 16K because on real weights no budget
-    #: kept accuracy at 8K (SmolLM2-135M: 4,096 of 8,192 keys with the quest gate still cost 4% in
-    #: perplexity and half the needle answers differ from dense; docs/kernels.md), and the CPU
-    #: prefill only gets faster than SDPA from ~16K keys. Sparse above it is unmeasured for accuracy.
+    #: kept accuracy at 8K (SmolLM2-135M, 4,096 of 8,192 keys: 2-3% in perplexity and at most 2 of
+    #: 8 needle answers equal to dense's, whatever the gate or local window; docs/kernels.md), and
+    #: the sparse prefill only gets faster than SDPA from ~16K keys on the CPU and ~24K on an H200.
+    #: Sparse above it is unmeasured for accuracy on real weights.
     min_sparse_len: int = 16384
     #: "block" (fixed blocks) or "varlen" (variable chunks, DHSA-style, sqrt(len) pooling).
     mode: str = "block"
@@ -33,10 +34,11 @@ class SparseConfig:
     #: varlen mode: chunk lengths chosen between these by key-similarity change points.
     min_chunk: int = 64
     max_chunk: int = 256
-    #: block-mode prefill: "auto" (Triton on a CUDA device when triton is installed and the block
-    #: size is a power of two in [16, 128], else torch), "torch" (block_sparse.py, any device) or
-    #: "triton" (triton_prefill.py, CUDA; same selection, compared with the reference by
-    #: tests/test_kernels_triton.py; ~8x faster than the torch path on an H200 at 32K, docs/kernels.md).
+    #: block-mode prefill: "auto" (Triton for bfloat16/float16 on a CUDA device when triton is
+    #: installed and the block size is a power of two in [16, 128], else torch), "torch"
+    #: (block_sparse.py, any device) or "triton" (triton_prefill.py, CUDA; same selection, compared
+    #: with the reference by tests/test_kernels_triton.py; ~6x faster than the torch path on an
+    #: H200 at 32K in bfloat16, docs/kernels.md).
     prefill_backend: str = "auto"
     #: decode block summaries: "mean" (mean keys) or "quest" (element-wise min/max keys).
     decode_gate: str = "quest"

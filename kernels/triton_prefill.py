@@ -1,7 +1,8 @@
 """Block-sparse prefill attention as a Triton GPU kernel.
 
-NOT RUN in the session that wrote it (no GPU was available); ``tests/test_kernels_triton.py``
-compares it with ``reference.block_sparse_reference`` when CUDA and triton are present.
+``tests/test_kernels_triton.py`` and ``tests/test_kernels_cuda.py`` compare it with
+``reference.block_sparse_reference`` (and whole models with SDPA) when CUDA and triton are
+present; they passed on an H200 (docs/kernels.md, section GPU).
 
 The block selection comes from :func:`block_sparse.plan_blocks` (the same gate as the CPU
 kernel) and is turned into a table ``[b, h_kv, n_q_blocks, top_k + 1]`` of key block ids per
