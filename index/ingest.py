@@ -245,6 +245,7 @@ class Ingestor:
             if txt.strip():
                 texts.append(txt)
                 which.append(fn.local)
+        trim_heap()  # summarising split every paragraph into sentences: ~9 MB of a 5 MB text's heap
         vecs = self.lib.embed_nodes(texts, [flat[i].node.kind for i in which],
                                     progress=(lambda d: on_progress("nodes", d, len(texts))) if on_progress else None)
         if len(texts) >= RELEASE_AFTER:

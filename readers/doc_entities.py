@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 
 from ..core import Entity, Mention, Tree
 from .names import ACRONYM, STOP, acronym_key, candidates, initials, normalise
@@ -170,18 +171,28 @@ def name_windows(text: str) -> list[tuple[int, str]]:
 
 
 def ner_mentions(texts: list[str]) -> list[list[tuple[str, str, int, int]]]:
-    """For each text: (surface, kind, char start, char end) of its named entities.
+    """For each text: (surface, kind, char start, char end) of its named entities
+    (:func:`iter_mentions`, collected per text)."""
+    out: list[list[tuple[str, str, int, int]]] = [[] for _ in texts]
+    for ti, surface, kind, start, end in iter_mentions(texts):
+        out[ti].append((surface, kind, start, end))
+    return out
+
+
+def iter_mentions(texts: list[str]) -> Iterator[tuple[int, str, str, int, int]]:
+    """(text index, surface, kind, char start, char end) of each named entity in ``texts``, in
+    order, as the model finds them: a caller that groups them as they come never holds every
+    mention of a long document twice (a 5 MB text has ~130,000).
 
     Windows go to the model SLICE at a time; between slices the pipeline is dropped once its
     vocabulary has grown too much (:func:`release_if_grown`), so a long document's NER memory
     stays bounded too (the reloaded model labels the same)."""
-    out: list[list[tuple[str, str, int, int]]] = [[] for _ in texts]
     jobs: list[tuple[int, int, str]] = []
     slices = 0
     for ti, text in enumerate(texts):
         jobs.extend((ti, off, sent) for off, sent in name_windows(text))
         if len(jobs) >= SLICE or (ti == len(texts) - 1 and jobs):
-            _label(jobs, out)
+            yield from _label(jobs)
             jobs = []
             slices += 1
             release_if_grown()
@@ -189,10 +200,9 @@ def ner_mentions(texts: list[str]) -> list[list[tuple[str, str, int, int]]]:
         # A text long enough for several slices took tens of seconds here; loading the model
         # again for the next file takes ~0.2 s, and meanwhile its memory is free for storing.
         release_if_grown(0)
-    return out
 
 
-def _label(jobs: list[tuple[int, int, str]], out: list[list[tuple[str, str, int, int]]]) -> None:
+def _label(jobs: list[tuple[int, int, str]]) -> Iterator[tuple[int, str, str, int, int]]:
     for (ti, off, piece), doc in zip(jobs, nlp().pipe((j[2] for j in jobs), batch_size=BATCH)):
         taken = []
         for ent in doc.ents:
@@ -201,13 +211,13 @@ def _label(jobs: list[tuple[int, int, str]], out: list[list[tuple[str, str, int,
                 continue
             taken.append((ent.start_char, ent.end_char))
             for surface, a, b in _parts(ent.text):
-                out[ti].append((surface, kind, off + ent.start_char + a, off + ent.start_char + b))
+                yield ti, surface, kind, off + ent.start_char + a, off + ent.start_char + b
         # the small model misses many bare acronyms ("RSPB"); the scan's acronyms outside the
         # model's spans come with no kind, and take one from a name they abbreviate
         for m in _TOK.finditer(piece):
             tok = m.group().strip(".-'’")
             if ACRONYM.match(tok) and not any(a <= m.start() < b for a, b in taken):
-                out[ti].append((tok, "", off + m.start(), off + m.start() + len(tok)))
+                yield ti, tok, "", off + m.start(), off + m.start() + len(tok)
 
 
 _PART = re.compile(r"[^()\[\]]+")
@@ -242,17 +252,17 @@ def add_document_entities(tree: Tree) -> None:
     nodes = [n for n in tree.root.walk() if n.kind in ("paragraph", "table") and n.text]
     groups: dict[str, dict] = {}
     one: dict[str, str] = {}  # one string object per spelling: 100,000 mentions share a few thousand
-    for n, ments in zip(nodes, ner_mentions([n.text for n in nodes])):
-        for surface, kind, start, end in ments:
-            key = _key(surface)
-            if not key or key == "acr:":
-                continue
-            surface = one.setdefault(surface, surface)
-            g = groups.setdefault(key, {"kinds": Counter(), "surfaces": Counter(), "mentions": []})
-            if kind:
-                g["kinds"][kind] += 1
-            g["surfaces"][surface] += 1
-            g["mentions"].append(Mention(node=n, modality="text", surface=surface))
+    # grouped as the model finds them: the mentions exist once, as Mention objects
+    for ti, surface, kind, _start, _end in iter_mentions([n.text for n in nodes]):
+        key = _key(surface)
+        if not key or key == "acr:":
+            continue
+        surface = one.setdefault(surface, surface)
+        g = groups.setdefault(key, {"kinds": Counter(), "surfaces": Counter(), "mentions": []})
+        if kind:
+            g["kinds"][kind] += 1
+        g["surfaces"][surface] += 1
+        g["mentions"].append(Mention(node=nodes[ti], modality="text", surface=surface))
     by_init = defaultdict(list)
     for k, g in groups.items():
         if not k.startswith("acr:") and len(k.split()) >= 2:
