@@ -416,7 +416,7 @@ class HFChat:
         khf = _sparse_module() if self.attn_implementation == "sleuth_sparse" else None
         if khf is not None:
             cfg = khf.sparse_config_of(self.model.config)
-            if ids.shape[1] >= getattr(cfg, "min_sparse_len", 1 << 30):
+            if ids.shape[1] >= cfg.dense_below(ids.device.type):
                 gen["past_key_values"] = khf.make_cache(self.model)
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
         if pad is not None:

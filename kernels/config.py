@@ -6,6 +6,16 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 
+#: keys below which attention stays dense on the CPU: on real weights no budget kept accuracy at 8K
+#: (SmolLM2-135M, 4,096 of 8,192 keys: 2-3% in perplexity and at most 2 of 8 needle answers equal
+#: to dense's, whatever the gate or local window; docs/kernels.md), and the CPU sparse prefill only
+#: gets faster than SDPA from ~16K keys. Sparse above it is unmeasured for accuracy on real weights.
+CPU_MIN_SPARSE_LEN = 16384
+#: the same on a CUDA device: on an H200 (bfloat16, Qwen2.5-1.5B's shapes) the sparse prefill with
+#: the Triton gate was 0.85x SDPA through the whole model at 16K and 1.10x at 32K (docs/kernels.md)
+CUDA_MIN_SPARSE_LEN = 32768
+
+
 @dataclass
 class SparseConfig:
     """How much each query looks at.
@@ -20,12 +30,10 @@ class SparseConfig:
     top_k: int = 31
     n_sink: int = 1
     n_local: int = 1
-    #: below this many keys the attention runs dense (SDPA). 16K because on real weights no budget
-    #: kept accuracy at 8K (SmolLM2-135M, 4,096 of 8,192 keys: 2-3% in perplexity and at most 2 of
-    #: 8 needle answers equal to dense's, whatever the gate or local window; docs/kernels.md), and
-    #: the sparse prefill only gets faster than SDPA from ~16K keys on the CPU and ~24K on an H200.
-    #: Sparse above it is unmeasured for accuracy on real weights.
-    min_sparse_len: int = 16384
+    #: below this many keys the attention runs dense (SDPA); ``None`` (the default) means
+    #: CPU_MIN_SPARSE_LEN on the CPU and CUDA_MIN_SPARSE_LEN on a CUDA device (:meth:`dense_below`).
+    #: An explicit number applies everywhere (0: always sparse, as the benchmarks use it).
+    min_sparse_len: int | None = None
     #: "block" (fixed blocks) or "varlen" (variable chunks, DHSA-style, sqrt(len) pooling).
     mode: str = "block"
     #: block-mode prefill gate: "quest" (per-row key min/max bound; perplexity lower than or equal to
@@ -47,6 +55,8 @@ class SparseConfig:
     q_tile: int = 8
 
     def __post_init__(self) -> None:
+        if self.min_sparse_len is not None and self.min_sparse_len < 0:
+            raise ValueError("kernels/config.py: min_sparse_len must be >= 0 (or None for the device's default)")
         if self.block_size < 1 or self.top_k < 0 or self.n_sink < 0 or self.n_local < 0:
             raise ValueError("kernels/config.py: block_size must be >= 1 and top_k, n_sink, n_local >= 0")
         if self.n_sink + self.n_local > self.top_k:
@@ -65,6 +75,12 @@ class SparseConfig:
             raise ValueError(f"kernels/config.py: decode_gate must be 'mean' or 'quest', got {self.decode_gate!r}")
         if not 1 <= self.min_chunk <= self.max_chunk:
             raise ValueError("kernels/config.py: need 1 <= min_chunk <= max_chunk")
+
+    def dense_below(self, device_type: str = "cpu") -> int:
+        """Keys below which attention on ``device_type`` ("cpu", "cuda", …) runs dense."""
+        if self.min_sparse_len is not None:
+            return self.min_sparse_len
+        return CUDA_MIN_SPARSE_LEN if device_type == "cuda" else CPU_MIN_SPARSE_LEN
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

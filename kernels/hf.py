@@ -8,7 +8,8 @@
 
 What runs where:
 
-* prefill (``q_len > 1``) with at least ``min_sparse_len`` keys: :func:`block_sparse_attention`
+* prefill (``q_len > 1``) with at least ``min_sparse_len`` keys (by default 16K on the CPU, 32K on
+  CUDA: :meth:`SparseConfig.dense_below`): :func:`block_sparse_attention`
   (or the varlen chunk mode), also for chunked prefill through a cache (``q_len < kv_len``);
 * decode through a :class:`SleuthCache` (``make_cache``) with at least ``min_sparse_len`` keys:
   top-k blocks by query . block summary, optionally with the KV cache offloaded;
@@ -145,7 +146,7 @@ def sleuth_sparse_attention_forward(
         lk = key.shape[2]
         sliding = kwargs.get("sliding_window") is not None
         layer = getattr(key, "_sleuth_layer", None)
-        if attention_mask is not None or sliding or lk < cfg.min_sparse_len:
+        if attention_mask is not None or sliding or lk < cfg.dense_below(query.device.type):
             out = _dense(query, key, value, attention_mask, scale, softcap)
         elif isinstance(layer, SleuthLayer) and lq < layer.cfg.block_size:
             out = sparse_decode_attention(query, layer, scale=scale, softcap=softcap)

@@ -157,3 +157,16 @@ def test_gemma2_runs_with_softcap_and_sliding_layers():
         want = dense.generate(ids, max_new_tokens=6, do_sample=False)
     assert got.shape == (1, 106)
     assert torch.equal(got, want)
+
+
+def test_dense_threshold_follows_the_device_unless_set():
+    from sleuth.kernels.config import CPU_MIN_SPARSE_LEN, CUDA_MIN_SPARSE_LEN, SparseConfig
+
+    cfg = SparseConfig()
+    assert cfg.min_sparse_len is None
+    assert cfg.dense_below("cpu") == CPU_MIN_SPARSE_LEN == 16384
+    assert cfg.dense_below("cuda") == CUDA_MIN_SPARSE_LEN == 32768  # the H200 crossover, docs/kernels.md
+    assert SparseConfig(min_sparse_len=0).dense_below("cuda") == 0  # an explicit value applies everywhere
+    assert SparseConfig.from_any(cfg.to_dict()).dense_below("cuda") == 32768  # survives the model config
+    with pytest.raises(ValueError, match="min_sparse_len"):
+        SparseConfig(min_sparse_len=-1)
