@@ -59,26 +59,13 @@ def attend(
     """Attention of ``q [n, h, r, d]`` over ``k/v [n, h, s, d]`` returning float32 output and
     log-sum-exp ``[n, h, r]``. ``causal`` is lower-right aligned; ``key_valid [n, s]`` masks keys."""
     r, s = q.shape[2], k.shape[2]
-    if (
-        _FLASH_CPU is not None
-        and q.device.type == "cpu"
-        and softcap is None
-        and key_valid is None
-        and (not causal or r == s)
-        and q.dtype in (torch.float32, torch.bfloat16)
-    ):
+    # both flash kernels: no softcap or key mask, and causal only top-left (= lower-right when r == s)
+    flash = softcap is None and key_valid is None and (not causal or r == s)
+    if flash and _FLASH_CPU is not None and q.device.type == "cpu" and q.dtype in (torch.float32, torch.bfloat16):
         out, lse = _FLASH_CPU(q, k, v, 0.0, causal, scale=scale)
         return out.float(), lse.float()
-    if (
-        _FLASH_CUDA is not None
-        and q.device.type == "cuda"
-        and softcap is None
-        and key_valid is None
-        and (not causal or r == s)
-        and q.dtype in (torch.float16, torch.bfloat16)
-        and q.shape[-1] % 8 == 0
-        and q.shape[-1] <= 256
-    ):
+    if (flash and _FLASH_CUDA is not None and q.device.type == "cuda" and q.dtype in (torch.float16, torch.bfloat16)
+            and q.shape[-1] % 8 == 0 and q.shape[-1] <= 256):
         res = _FLASH_CUDA(q, k, v, 0.0, causal, False, scale=scale)
         return res[0].float(), res[1].float()
     scores = torch.matmul(q.float(), k.float().transpose(-1, -2)) * scale

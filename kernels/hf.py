@@ -167,12 +167,11 @@ def _use_triton(cfg: SparseConfig, query: torch.Tensor) -> bool:
     dots were ~6x slower there (SmolLM2 at 8K on an H200, docs/kernels.md)."""
     if cfg.prefill_backend != "auto":
         return cfg.prefill_backend == "triton"
-    bs = cfg.block_size
-    if not query.is_cuda or query.dtype not in (torch.float16, torch.bfloat16) or bs < 16 or bs > 128 or bs & (bs - 1):
+    if not query.is_cuda or query.dtype not in (torch.float16, torch.bfloat16):
         return False
-    from .triton_prefill import available  # noqa: PLC0415
+    from .triton_prefill import available, block_size_ok  # noqa: PLC0415
 
-    return available()
+    return block_size_ok(cfg.block_size) and available()
 
 
 def register(config: SparseConfig | dict | None = None) -> str:

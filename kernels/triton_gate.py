@@ -34,15 +34,14 @@ def quest_block_scores_triton(
     q_rows: torch.Tensor,
     kmin: torch.Tensor,
     kmax: torch.Tensor,
-    q_block_ids: torch.Tensor | int,
+    first: int,
     scale: float,
     row_valid: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """GPU twin of :func:`gating.quest_block_scores` (same arguments and result), for query blocks
-    with consecutive absolute ids (``q_block_ids`` gives the first, or all of them)."""
+    """GPU twin of :func:`gating.quest_block_scores` (same result) for query blocks with the
+    consecutive absolute ids ``first, first + 1, …`` (the reference takes them as a tensor)."""
     b, h, nq, r, d = q_rows.shape
     nk = kmin.shape[2]
-    first = int(q_block_ids) if isinstance(q_block_ids, int) else int(q_block_ids[0]) if nq else 0
     out = torch.empty(b, h, nq, nk, device=q_rows.device, dtype=torch.float32)
     if nq == 0:
         return out

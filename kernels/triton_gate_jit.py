@@ -24,6 +24,16 @@ def _bounds(q, KMIN, KMAX, kmn_base, i0, NK, s_kn, D, scale,
 
 
 @triton.jit
+def _rows(ROWS, row_base, offs_r, s_rr, R, D, D_PAD: tl.constexpr):
+    """A tile of query rows ``[len(offs_r), D_PAD]`` (zeros past ``R`` rows and ``D`` dims) and its row mask."""
+    offs_d = tl.arange(0, D_PAD)
+    r_ok = offs_r < R
+    q = tl.load(ROWS + row_base + offs_r[:, None] * s_rr + offs_d[None, :],
+                mask=r_ok[:, None] & (offs_d[None, :] < D), other=0.0)
+    return q, r_ok
+
+
+@triton.jit
 def _row_lse(
     ROWS, KMIN, KMAX, LSE,
     scale, R, NK, D, FIRST, HKV,
@@ -39,10 +49,7 @@ def _row_lse(
     h = bh % HKV
     j = FIRST + n  # absolute block of this query block: keys blocks < j are candidates
     offs_r = rt * R_T + tl.arange(0, R_T)
-    offs_d = tl.arange(0, D_PAD)
-    r_ok = offs_r < R
-    q = tl.load(ROWS + b * s_rb + h * s_rh + n * s_rn + offs_r[:, None] * s_rr + offs_d[None, :],
-                mask=r_ok[:, None] & (offs_d[None, :] < D), other=0.0)
+    q, r_ok = _rows(ROWS, b * s_rb + h * s_rh + n * s_rn, offs_r, s_rr, R, D, D_PAD)
     m_i = tl.full([R_T], float("-inf"), dtype=tl.float32)
     s_i = tl.zeros([R_T], dtype=tl.float32)
     kmn_base = b * s_kb + h * s_kh
@@ -78,13 +85,10 @@ def _block_max(
     offs_i = i0 + tl.arange(0, K_T)
     best = tl.full([K_T], float("-inf"), dtype=tl.float32)
     if i0 < j:
-        offs_d = tl.arange(0, D_PAD)
         kmn_base = b * s_kb + h * s_kh
         for r0 in range(0, R, R_T):
             offs_r = r0 + tl.arange(0, R_T)
-            r_ok = offs_r < R
-            q = tl.load(ROWS + b * s_rb + h * s_rh + n * s_rn + offs_r[:, None] * s_rr + offs_d[None, :],
-                        mask=r_ok[:, None] & (offs_d[None, :] < D), other=0.0)
+            q, r_ok = _rows(ROWS, b * s_rb + h * s_rh + n * s_rn, offs_r, s_rr, R, D, D_PAD)
             valid = tl.load(VALID + n * s_vn + offs_r, mask=r_ok, other=0) != 0
             lse = tl.load(LSE + b * s_lb + h * s_lh + n * s_ln + offs_r, mask=r_ok, other=0.0)
             ub, _ = _bounds(q, KMIN, KMAX, kmn_base, i0, NK, s_kn, D, scale, K_T, D_PAD, PRECISION)

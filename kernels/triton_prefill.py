@@ -36,6 +36,11 @@ def available() -> bool:
     return True
 
 
+def block_size_ok(block_size: int) -> bool:
+    """The kernel's block sizes: powers of two in [16, 128] (one tile of keys per block)."""
+    return 16 <= block_size <= 128 and not block_size & (block_size - 1)
+
+
 def block_table(selection: BlockSelection, n_key_blocks: int, top_k: int) -> torch.Tensor:
     """Key block ids per query block, ``[b, h_kv, n_q_blocks, top_k + 1]`` int32, ``-1`` padded."""
     sel = selection.blocks
@@ -143,7 +148,7 @@ def triton_block_sparse_attention(
         raise RuntimeError("kernels/triton_prefill.py: needs a CUDA device and the triton package")
     cfg = config or SparseConfig()
     bs = cfg.block_size
-    if bs < 16 or bs > 128 or bs & (bs - 1):
+    if not block_size_ok(bs):
         raise ValueError(f"kernels/triton_prefill.py: block_size must be a power of two in [16, 128], got {bs}")
     if not q.is_cuda:
         raise ValueError("kernels/triton_prefill.py: tensors must be on a CUDA device")
