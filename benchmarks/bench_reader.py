@@ -12,7 +12,12 @@ Per document and in total:
   pages. Running headers and footers, which the reader leaves out by design, are left out of the
   reference too (lines recurring on 30% of the pages). Beside it, the same recall over only the
   reference's English words (in ``wordsegment``'s lexicon): where ``pdftotext`` itself breaks
-  words apart (letter-spaced display type), its fragments are no reference. Pages the reader OCR'd because their text layer is garbled are counted apart: there
+  words apart (letter-spaced display type), its fragments are no reference. And the same recall
+  where such fragments count as found: a reference token that is not an English word (not among
+  the judge's 60,000 common words) but lies inside a longer word the reader has on the same page
+  ("californ" and "ia" of a rotated "California" that ``pdftotext`` cut in two); a missing token
+  that is an English word always counts as missing. Pages the reader OCR'd because their text
+  layer is garbled are counted apart: there
   ``pdftotext`` reads the same garbled layer and is no reference.
 - **junk characters**: control characters (other than newline and tab), private-use, unassigned
   and replacement characters as a share of all characters of the indexed nodes; control
@@ -123,6 +128,11 @@ class Judge:
         self.top = {w for w, _ in top[:1000]}
         self.lexicon = set(wordsegment.UNIGRAMS)
 
+    def fragment(self, token: str, have: set[str]) -> bool:
+        """A piece of a word the reference broke apart: no common English word itself, but inside
+        a longer word of ``have``."""
+        return token not in self.words and any(len(h) > len(token) and token in h for h in have)
+
     def run_together(self, token: str) -> bool:
         """Not an English word, but English words run together: every part among the common
         words, one of four letters or more, and any part of one or two letters among the 1,000
@@ -164,6 +174,7 @@ def bench_doc(path: Path, judge: Judge, got: dict, running_heads: bool = False) 
     by_page = {int(k): v for k, v in got["by_page"].items()}
     recalls: dict[int, float] = {}
     lex_recalls: dict[int, float] = {}
+    frag_recalls: dict[int, float] = {}
     garbled_recall: dict[int, float] = {}
     for i, ref_text in enumerate(ref, start=1):
         rv = vocab(ref_text)
@@ -177,6 +188,7 @@ def bench_doc(path: Path, judge: Judge, got: dict, running_heads: bool = False) 
             recalls[i] = r
             lv = {w for w in rv if w in judge.lexicon}
             lex_recalls[i] = len(lv & have) / len(lv) if lv else 1.0
+            frag_recalls[i] = r + sum(1 for w in rv - have if judge.fragment(w, have)) / len(rv)
     total, junk, control = got["junk"]
     ocr_tokens = glued = 0
     examples: list[str] = []
@@ -193,6 +205,7 @@ def bench_doc(path: Path, judge: Judge, got: dict, running_heads: bool = False) 
                         examples.append(tok)
     low = sorted(p for p, r in recalls.items() if r < LOW_RECALL)
     low_lex = sorted(p for p, r in lex_recalls.items() if r < LOW_RECALL)
+    low_frag = sorted(p for p, r in frag_recalls.items() if r < LOW_RECALL)
     return {
         "doc": path.name,
         "pages": n_pages,
@@ -203,6 +216,7 @@ def bench_doc(path: Path, judge: Judge, got: dict, running_heads: bool = False) 
         "recall_min": round(min(recalls.values()), 4) if recalls else None,
         "low_recall_pages": low,
         "low_recall_pages_english_words": low_lex,
+        "low_recall_pages_reference_fragments_found": low_frag,
         "garbled_page_recall_vs_pdftotext": {p: round(r, 3) for p, r in sorted(garbled_recall.items())},
         "chars": total,
         "junk_chars": junk,
@@ -217,17 +231,18 @@ def bench_doc(path: Path, judge: Judge, got: dict, running_heads: bool = False) 
 
 
 def markdown(rows: list[dict], tot: dict) -> str:
-    out = ["| document | pages | text pages | recall (mean / min) | pages < 0.7 (all words / English words) | OCR'd (garbled) "
+    out = ["| document | pages | text pages | recall (mean / min) | pages < 0.7 (all words / English words / fragments found) | OCR'd (garbled) "
            "| junk chars | run-together OCR tokens | pages/s |",
            "|---|---:|---:|---|---|---|---:|---|---:|"]
     for r in rows:
         rec = f"{r['recall_mean']:.3f} / {r['recall_min']:.3f}" if r["recall_mean"] is not None else "–"
         glued = f"{r['run_together_tokens']}/{r['ocr_tokens']}" if r["ocr_tokens"] else "–"
         out.append(f"| {r['doc']} | {r['pages']} | {r['text_pages']} | {rec} | {len(r['low_recall_pages'])} / "
-                   f"{len(r['low_recall_pages_english_words'])} | {r['ocr_pages']} ({len(r['garbled_pages'])}) | "
+                   f"{len(r['low_recall_pages_english_words'])} / {len(r['low_recall_pages_reference_fragments_found'])} | {r['ocr_pages']} ({len(r['garbled_pages'])}) | "
                    f"{r['junk_chars']} | {glued} | {r['pages_per_s']} |")
     out.append(f"| **total** | {tot['pages']} | {tot['text_pages']} | {tot['recall_mean']} | {tot['low_recall_pages']} "
-               f"({100 * (tot['low_recall_share'] or 0):.2f}%) / {tot['low_recall_pages_english_words']} | {tot['ocr_pages']} "
+               f"({100 * (tot['low_recall_share'] or 0):.2f}%) / {tot['low_recall_pages_english_words']} / "
+               f"{tot['low_recall_pages_reference_fragments_found']} | {tot['ocr_pages']} "
                f"({tot['garbled_pages']}) | {tot['junk_share']:.6f} | {100 * tot['run_together_share_image_only_docs']:.1f}% "
                f"(image-only decks) | {tot['pages_per_s']} |")
     return "\n".join(out) + "\n"
@@ -281,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         "low_recall_pages": low,
         "low_recall_share": round(low / text_pages, 4) if text_pages else None,
         "low_recall_pages_english_words": sum(len(r["low_recall_pages_english_words"]) for r in rows),
+        "low_recall_pages_reference_fragments_found": sum(len(r["low_recall_pages_reference_fragments_found"]) for r in rows),
         "recall_mean": round(sum(rec) / text_pages, 4) if text_pages else None,
         "ocr_pages": sum(r["ocr_pages"] for r in rows),
         "garbled_pages": sum(len(r["garbled_pages"]) for r in rows),

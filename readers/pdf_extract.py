@@ -308,12 +308,35 @@ def _page_data(page, textpage, index: int) -> PageData:
         angle = _text_span(obj, tp, outer, s, fonts, spans, counts, by_obj, frames, w, h)
         if angle is not None:
             angles.append(angle)
+    spans, angles = _drop_fill_patterns(spans, angles)
     # all spans in content order, whatever their angle: PDFium's text page holds them that way
     link_spans(spans, text)
     pd = PageData(index, w, h, rot, [], images, n_chars, counts["paths"], counts["rotated"])
     _split_by_angle(pd, spans, angles, frames)
     pd.quality = text_quality(tp, text)
     return pd
+
+
+#: a font that draws at least this many glyphs on a page, all of at most FILL_MAX_DISTINCT kinds,
+#: is a fill pattern (a map's hatched park or water area set as a lattice of "0" glyphs), not text
+FILL_MIN_GLYPHS = 50
+FILL_MAX_DISTINCT = 2
+
+
+def _drop_fill_patterns(spans: list[Span], angles: list[int]) -> tuple[list[Span], list[int]]:
+    """The spans and their angles without those of fonts used only as fill patterns: such glyphs
+    sit on the baselines of real labels and break them up ("M00000ar00000iti00000me")."""
+    glyphs: dict[str, int] = {}
+    kinds: dict[str, set[str]] = {}
+    for sp in spans:
+        t = sp.text.strip()
+        glyphs[sp.font] = glyphs.get(sp.font, 0) + len(t)
+        kinds.setdefault(sp.font, set()).update(t.replace(" ", ""))
+    fill = {f for f, n in glyphs.items() if n >= FILL_MIN_GLYPHS and len(kinds[f]) <= FILL_MAX_DISTINCT}
+    if not fill:
+        return spans, angles
+    keep = [i for i, sp in enumerate(spans) if sp.font not in fill]
+    return [spans[i] for i in keep], [angles[i] for i in keep]
 
 
 #: a group of text at an angle needs this many characters to be kept (a lone rotated digit or

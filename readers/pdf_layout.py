@@ -115,7 +115,9 @@ def join_spans(spans: list[Span]) -> str:
             if tracking is None and prev.char1 >= 0 and s.char0 == prev.char1 and s.gap in ("", " ") and gap < 0.6 * em:
                 space = s.gap == " "
             else:
-                space = gap > 0.12 * em + (tracking or 0.0)
+                # tight map lettering overlaps its glyph boxes (negative tracking): the word gap is
+                # then measured from that overlap, but never below a twentieth of an em
+                space = gap > max(0.12 * em + (tracking or 0.0), 0.05 * em)
             if space and out and not out[-1][-1:].isspace() and not t[:1].isspace():
                 out.append(" ")
         if t:
@@ -127,7 +129,7 @@ def join_spans(spans: list[Span]) -> str:
 def _tracking(spans: list[Span]) -> float | None:
     """Letter spacing of a line drawn glyph by glyph (five or more spans, most a single glyph:
     a street name on a map is such a line): the gap at the 30th percentile, since four in five
-    gaps fall inside words. None for other lines.
+    gaps fall inside words; negative where the glyphs' boxes overlap. None for other lines.
 
     PDFium's generated spaces are no guide on such lines: with a tenth of an em of tracking it
     already puts spaces around narrow glyphs ("Membersh i p"), as it breaks lines between glyphs
@@ -135,7 +137,7 @@ def _tracking(spans: list[Span]) -> float | None:
     if len(spans) < 5 or sum(1 for s in spans if len(s.text.strip()) == 1 and s.text == s.text.strip()) < 0.6 * len(spans):
         return None  # spans that carry their own spaces ("ed ") are runs split at a kern, not glyphs
     gaps = sorted(b.x0 - a.x1 for a, b in zip(spans, spans[1:]))
-    return max(0.0, gaps[int(0.3 * len(gaps))])
+    return gaps[int(0.3 * len(gaps))]
 
 
 def _make_line(spans: list[Span], row: int) -> Line:

@@ -312,6 +312,20 @@ def test_real_10k_plain_text_layer(shared_data, tmp_path):
     assert "We seek to be Earth’s most customer-centric company." in text
 
 
+def test_real_city_map_labels_read_whole(shared_data, tmp_path):
+    """A travel guide's street maps: tightly set rotated street names keep their word spaces, and
+    the park fill pattern (a lattice of "0" glyphs in a font of its own) does not break up the
+    labels it lies under."""
+    path = _pages(_dev(shared_data, "san-francisco-11-contents.pdf"), [20, 22], tmp_path / "maps.pdf")
+    tree = read_pdf(path)
+    p1 = {norm(n.text) for n in tree.root.walk() if n.page == 1}
+    p2 = {norm(n.text) for n in tree.root.walk() if n.page == 2}
+    assert {"Utah St", "Bryant St", "Hampshire St", "Florida St"} <= p2, sorted(p2)
+    text1 = " ".join(p1)
+    assert "Maritime" in text1 and "Golden Gateway" in text1, text1[:800]
+    assert "00000" not in text1
+
+
 def test_real_scan_under_a_text_stamp_is_ocred(shared_data, tmp_path):
     path = _pages(_dev(shared_data, "3276a5b991c49cf5f9a4af0f7d6fce67.pdf"), [3], tmp_path / "filing.pdf")
     tree = read_pdf(path)

@@ -302,3 +302,49 @@ def test_synthetic_italic_is_read(tmp_path):
     tree = read_pdf(path, ocr="off")
     assert "slanted words stay in the text" in norm(tree.text)
     assert not tree.warnings
+
+
+def test_tightly_set_map_labels_keep_their_word_spaces(tmp_path):
+    """Map lettering set tight enough that the glyphs' boxes overlap ("UtahSt" on a real city
+    map): the word gap is measured against that overlap, so the space between words stays."""
+    from reportlab.pdfgen import canvas
+
+    path = tmp_path / "tight.pdf"
+    c = canvas.Canvas(str(path), pagesize=(612, 792), invariant=1)
+    c.setFont("Helvetica", 11)
+    c.drawString(72, 700, BODY)
+    names = ["Utah St", "Hampshire St", "Bryant St", "Mission St"]
+    for k, name in enumerate(names):
+        c.saveState()
+        c.translate(120 + 90 * k, 200)
+        c.rotate(90)
+        _tracked(c, name, 6, -0.8)
+        c.restoreState()
+    c.save()
+    tree = read_pdf(path, ocr="off")
+    labels = sorted(norm(p.text) for p in paragraphs(tree) if p.meta.get("text_angle"))
+    assert labels == sorted(names), labels
+
+
+def test_fill_pattern_glyphs_do_not_break_up_labels(tmp_path):
+    """A map's park drawn as a lattice of "0" glyphs in a font used for nothing else, over a
+    label on the same baselines: the lattice is no text and the label reads whole."""
+    from reportlab.pdfgen import canvas
+
+    path = tmp_path / "fill.pdf"
+    c = canvas.Canvas(str(path), pagesize=(612, 792), invariant=1)
+    c.setFont("Helvetica", 11)
+    c.drawString(72, 700, BODY)
+    c.setFont("Courier", 7)
+    for row in range(12):
+        for col in range(14):
+            c.drawString(140 + 6 * col, 300 + 3 * row, "0")
+    c.saveState()
+    c.translate(150, 309)
+    _tracked(c, "Maritime Plaza", 7, 0.3)
+    c.restoreState()
+    c.save()
+    tree = read_pdf(path, ocr="off")
+    texts = [norm(p.text) for p in paragraphs(tree)]
+    assert "Maritime Plaza" in " ".join(texts), texts
+    assert not any("00" in t for t in texts), texts
