@@ -19,6 +19,13 @@ Per document and in total:
   that is an English word always counts as missing. Pages the reader OCR'd because their text
   layer is garbled are counted apart: there
   ``pdftotext`` reads the same garbled layer and is no reference.
+- **against two references**: the same recall against MuPDF's text (PyMuPDF, an optional second
+  extractor independent of both poppler and the PDFium the reader is built on: ``pip install
+  'sleuth[bench]'``), and the pages below 0.7 against *both*: where the two references disagree
+  (``pdftotext`` cuts rotated or curved display type into fragments that MuPDF reads whole, and
+  the other way round), the reader needs to agree with one. MuPDF counts only where it reads at
+  least half as many distinct words on the page as ``pdftotext``, so a reference that lost the
+  page's text cannot vouch for a reader that lost it too. Without PyMuPDF this column is empty.
 - **junk characters**: control characters (other than newline and tab), private-use, unassigned
   and replacement characters as a share of all characters of the indexed nodes; control
   characters are also counted on their own.
@@ -71,6 +78,16 @@ def pdftotext_pages(path: Path) -> list[str]:
     if pages and not pages[-1].strip():
         pages.pop()
     return pages
+
+
+def mupdf_pages(path: Path) -> list[str] | None:
+    """Each page's text as MuPDF reads it, or None when PyMuPDF is not installed."""
+    try:
+        import pymupdf
+    except ImportError:
+        return None
+    with pymupdf.open(str(path)) as doc:
+        return [page.get_text() for page in doc]
 
 
 def drop_running_lines(pages: list[str]) -> list[str]:
@@ -167,6 +184,9 @@ def bench_doc(path: Path, judge: Judge, got: dict, running_heads: bool = False) 
     if not running_heads:
         ref = drop_running_lines(ref)
     t_ref = time.perf_counter() - t
+    second = mupdf_pages(path)
+    if second is not None and not running_heads:
+        second = drop_running_lines(second)
     n_pages = got["pages"]
     t_read = got["read_s"]
     ocr_pages = set(got["ocr_pages"])
@@ -175,6 +195,7 @@ def bench_doc(path: Path, judge: Judge, got: dict, running_heads: bool = False) 
     recalls: dict[int, float] = {}
     lex_recalls: dict[int, float] = {}
     frag_recalls: dict[int, float] = {}
+    both_recalls: dict[int, float] = {}
     garbled_recall: dict[int, float] = {}
     for i, ref_text in enumerate(ref, start=1):
         rv = vocab(ref_text)
@@ -189,6 +210,9 @@ def bench_doc(path: Path, judge: Judge, got: dict, running_heads: bool = False) 
             lv = {w for w in rv if w in judge.lexicon}
             lex_recalls[i] = len(lv & have) / len(lv) if lv else 1.0
             frag_recalls[i] = r + sum(1 for w in rv - have if judge.fragment(w, have)) / len(rv)
+            if second is not None:
+                mv = vocab(second[i - 1]) if i - 1 < len(second) else set()
+                both_recalls[i] = max(r, len(mv & have) / len(mv)) if len(mv) >= max(MIN_REF_WORDS, len(rv) / 2) else r
     total, junk, control = got["junk"]
     ocr_tokens = glued = 0
     examples: list[str] = []
@@ -206,6 +230,7 @@ def bench_doc(path: Path, judge: Judge, got: dict, running_heads: bool = False) 
     low = sorted(p for p, r in recalls.items() if r < LOW_RECALL)
     low_lex = sorted(p for p, r in lex_recalls.items() if r < LOW_RECALL)
     low_frag = sorted(p for p, r in frag_recalls.items() if r < LOW_RECALL)
+    low_both = sorted(p for p, r in both_recalls.items() if r < LOW_RECALL) if second is not None else None
     return {
         "doc": path.name,
         "pages": n_pages,
@@ -217,6 +242,7 @@ def bench_doc(path: Path, judge: Judge, got: dict, running_heads: bool = False) 
         "low_recall_pages": low,
         "low_recall_pages_english_words": low_lex,
         "low_recall_pages_reference_fragments_found": low_frag,
+        "low_recall_pages_both_references": low_both,
         "garbled_page_recall_vs_pdftotext": {p: round(r, 3) for p, r in sorted(garbled_recall.items())},
         "chars": total,
         "junk_chars": junk,
@@ -230,19 +256,28 @@ def bench_doc(path: Path, judge: Judge, got: dict, running_heads: bool = False) 
     }
 
 
+def _n(v, share: int | None = None) -> str:
+    if v is None:
+        return "–"
+    n = v if isinstance(v, int) else len(v)
+    return f"{n} ({100 * n / share:.2f}%)" if share else str(n)
+
+
 def markdown(rows: list[dict], tot: dict) -> str:
-    out = ["| document | pages | text pages | recall (mean / min) | pages < 0.7 (all words / English words / fragments found) | OCR'd (garbled) "
+    out = ["| document | pages | text pages | recall (mean / min) | pages < 0.7 (all words / English words / fragments found / both references) | OCR'd (garbled) "
            "| junk chars | run-together OCR tokens | pages/s |",
            "|---|---:|---:|---|---|---|---:|---|---:|"]
     for r in rows:
         rec = f"{r['recall_mean']:.3f} / {r['recall_min']:.3f}" if r["recall_mean"] is not None else "–"
         glued = f"{r['run_together_tokens']}/{r['ocr_tokens']}" if r["ocr_tokens"] else "–"
         out.append(f"| {r['doc']} | {r['pages']} | {r['text_pages']} | {rec} | {len(r['low_recall_pages'])} / "
-                   f"{len(r['low_recall_pages_english_words'])} / {len(r['low_recall_pages_reference_fragments_found'])} | {r['ocr_pages']} ({len(r['garbled_pages'])}) | "
+                   f"{len(r['low_recall_pages_english_words'])} / {len(r['low_recall_pages_reference_fragments_found'])} / "
+                   f"{_n(r['low_recall_pages_both_references'])} | {r['ocr_pages']} ({len(r['garbled_pages'])}) | "
                    f"{r['junk_chars']} | {glued} | {r['pages_per_s']} |")
     out.append(f"| **total** | {tot['pages']} | {tot['text_pages']} | {tot['recall_mean']} | {tot['low_recall_pages']} "
                f"({100 * (tot['low_recall_share'] or 0):.2f}%) / {tot['low_recall_pages_english_words']} / "
-               f"{tot['low_recall_pages_reference_fragments_found']} | {tot['ocr_pages']} "
+               f"{tot['low_recall_pages_reference_fragments_found']} / {_n(tot['low_recall_pages_both_references'], share=tot['text_pages'])} "
+               f"| {tot['ocr_pages']} "
                f"({tot['garbled_pages']}) | {tot['junk_share']:.6f} | {100 * tot['run_together_share_image_only_docs']:.1f}% "
                f"(image-only decks) | {tot['pages_per_s']} |")
     return "\n".join(out) + "\n"
@@ -297,6 +332,8 @@ def main(argv: list[str] | None = None) -> int:
         "low_recall_share": round(low / text_pages, 4) if text_pages else None,
         "low_recall_pages_english_words": sum(len(r["low_recall_pages_english_words"]) for r in rows),
         "low_recall_pages_reference_fragments_found": sum(len(r["low_recall_pages_reference_fragments_found"]) for r in rows),
+        "low_recall_pages_both_references": (sum(len(r["low_recall_pages_both_references"]) for r in rows)
+                                             if all(r["low_recall_pages_both_references"] is not None for r in rows) else None),
         "recall_mean": round(sum(rec) / text_pages, 4) if text_pages else None,
         "ocr_pages": sum(r["ocr_pages"] for r in rows),
         "garbled_pages": sum(len(r["garbled_pages"]) for r in rows),

