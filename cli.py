@@ -331,7 +331,8 @@ def eval_cmd(benchmark: str = typer.Argument(..., callback=check_benchmark, help
                                                         help="MMLongBench: library of its PDFs (default <out>/mmlongbench-library)."),
              per_doc: int = typer.Option(2, "--per-doc", min=0,
                                          help="MMLongBench e2e: the first N questions of every document (0: all)."),
-             systems: str = typer.Option("agent,flat_rag,heuristic", "--systems", help="MMLongBench e2e: systems to run."),
+             systems: str = typer.Option("agent,flat_rag,heuristic", "--systems",
+                                        help="MMLongBench e2e: systems to run; add oracle for the gold-page upper bound."),
              evidence_tokens: int = typer.Option(1200, "--evidence-tokens", min=100,
                                                  help="MMLongBench e2e: evidence tokens in the answer prompt (agent and flat RAG alike)."),
              as_json: bool = JSON_OPT):

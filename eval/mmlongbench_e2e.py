@@ -6,7 +6,11 @@ For every selected question, scoped to its own document (``within``) as the benc
 * ``flat_rag`` — the baseline a user would otherwise build: the document's paragraphs ranked by
   the library's BM25 + dense fusion, the top text up to the *same* evidence token budget put into
   the *same* answer prompt, one answer call with the *same* model;
-* ``heuristic`` — the no-LLM planner (extractive answer).
+* ``heuristic`` — the no-LLM planner (extractive answer);
+* ``oracle`` (only when asked for) — an upper bound, not a system: flat RAG whose prompt starts
+  with the text of the question's *gold evidence pages*, then flat RAG's passages up to the same
+  budget (a question without evidence pages gets flat RAG's prompt). It measures what the model
+  can read out of the right pages, so how much any retrieval, the agent's included, could gain.
 
 Each free-form answer goes through the benchmark's own extraction prompt (same model) and its
 rule-based scoring (:mod:`.mmlb_score`). Citations are mapped to pages and compared with the gold
@@ -32,6 +36,8 @@ from .mmlb_score import NOT_ANSWERABLE, acc_and_f1, eval_score
 from .report import read_jsonl, repair_jsonl, write_jsonl
 
 SYSTEMS = ("agent", "flat_rag", "heuristic")
+#: systems a run may also ask for (``--systems``), never run by default
+EXTRA_SYSTEMS = ("oracle",)
 _MARK = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 
 
@@ -50,14 +56,19 @@ def select_items(data: str | Path, per_doc: int | None = 2, limit: int | None = 
     return items[:limit] if limit else items
 
 
-def flat_rag(lib, llm, question: str, doc: str, evidence_tokens: int, k: int = 24) -> dict:
-    """One hybrid search over the document, its top text under the budget, one answer call."""
+def flat_rag(lib, llm, question: str, doc: str, evidence_tokens: int, k: int = 24,
+             first: list[dict] | None = None) -> dict:
+    """One hybrid search over the document, its top text under the budget, one answer call.
+    ``first``: passages put before the search's (the oracle's gold pages)."""
     from ..agent.policy_compact import ANSWER_MAX_TOKENS, ANSWER_PROMPT, SYSTEM, passages_text
 
     t0 = time.perf_counter()
     hits = lib.search(question, level="fine", within=doc, k=k)
-    ev = []
+    ev = list(first or [])
+    have = {e["id"] for e in ev}
     for h in hits:
+        if int(h["id"]) in have:
+            continue
         r = lib.read(int(h["id"]), max_tokens=400)  # the whole paragraph, not the snippet
         text = " ".join(it["text"] for it in r.get("items", []))
         ev.append({"id": int(h["id"]), "label": h.get("label", ""), "text": text, "locator": h.get("locator") or {}})
@@ -75,6 +86,24 @@ def flat_rag(lib, llm, question: str, doc: str, evidence_tokens: int, k: int = 2
                     and by_id[i]["locator"].get("page") is not None})
     return {"text": reply.content, "pages": pages, "seconds": time.perf_counter() - t0, "tokens_in": reply.tokens_in,
             "tokens_out": reply.tokens_out, "llm_calls": 1, "tool_calls": 1, "rounds": 1, "shown": len(shown)}
+
+
+def page_passages(lib, doc: str, pages: list[int]) -> list[dict]:
+    """The document's leaf passages on ``pages`` (paragraphs, tables, figures; a table's rows are
+    in the table's text already), in reading order."""
+    from sqlalchemy import select
+
+    from ..index.schema import NodeRow, SourceRow
+
+    if not pages:
+        return []
+    with lib.Session() as s:
+        sid = s.execute(select(SourceRow.id).where(SourceRow.name == doc)).scalar()
+        rows = s.execute(select(NodeRow.id, NodeRow.text, NodeRow.page)
+                         .where(NodeRow.source_id == sid, NodeRow.page.in_(list(pages)), NodeRow.tier == "fine",
+                                NodeRow.kind != "row")
+                         .order_by(NodeRow.page, NodeRow.id)).all()
+    return [{"id": int(i), "label": f"p.{p}", "text": t, "locator": {"page": p}} for i, t, p in rows if (t or "").strip()]
 
 
 def run_agent(lib, llm, question: str, doc: str, evidence_tokens: int, seconds: float) -> dict:
@@ -153,6 +182,9 @@ def run(data: str | Path, lib, llm, out: str | Path, *, per_doc: int | None = 2,
                     answers[s] = run_agent(lib, llm, it.question, it.doc_id, evidence_tokens, seconds)
                 elif s == "heuristic":
                     answers[s] = run_agent(lib, None, it.question, it.doc_id, evidence_tokens, seconds)
+                elif s == "oracle":
+                    answers[s] = flat_rag(lib, llm, it.question, it.doc_id, evidence_tokens,
+                                          first=page_passages(lib, it.doc_id, it.evidence_pages))
                 else:
                     answers[s] = flat_rag(lib, llm, it.question, it.doc_id, evidence_tokens)
             except Exception as e:  # noqa: BLE001 - one failed question is a wrong answer, the run goes on
@@ -262,9 +294,9 @@ def run_mode(data: str | Path, out: str | Path, *, llm_options: dict | None = No
 
     o = dict(llm_options or {})
     systems = o.get("systems") or list(SYSTEMS)
-    bad = [s for s in systems if s not in SYSTEMS]
+    bad = [s for s in systems if s not in SYSTEMS + EXTRA_SYSTEMS]
     if bad:
-        raise ValueError(f"unknown system(s) {', '.join(bad)} (have: {', '.join(SYSTEMS)})")
+        raise ValueError(f"unknown system(s) {', '.join(bad)} (have: {', '.join(SYSTEMS + EXTRA_SYSTEMS)})")
     llm = o.get("llm") or "local"
     backend = make_llm(llm, model=o.get("model"), base_url=o.get("base_url"))
     if backend is None:

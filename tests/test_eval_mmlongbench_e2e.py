@@ -97,6 +97,41 @@ def test_three_systems_paired_scored_and_resumable(bench, tmp_path):
     assert paths.get("plot")
 
 
+def test_page_passages_are_the_gold_pages_in_reading_order(bench):
+    _, lib = bench
+    got = E.page_passages(lib, "harbour.pdf", [3, 2])
+    assert [p["locator"]["page"] for p in got] == sorted(p["locator"]["page"] for p in got)
+    assert {p["locator"]["page"] for p in got} == {2, 3}
+    text = " ".join(p["text"] for p in got)
+    assert "412 ships" in text and "Kestrel Works" in text and "Annual Report" not in text
+    assert E.page_passages(lib, "harbour.pdf", []) == []
+
+
+def test_oracle_prompt_starts_with_the_gold_page(bench):
+    """The oracle's prompt holds the gold page first, whatever the search ranks; flat RAG's does not
+    have to. A scripted model records the prompt (what it answers does not matter here)."""
+    _, lib = bench
+
+    class Recorder:
+        def __init__(self):
+            self.prompts = []
+
+        def count_tokens(self, s):
+            return max(1, len(s.split()))
+
+        def chat(self, messages, tools, **kw):
+            from types import SimpleNamespace
+
+            self.prompts.append(messages[-1]["content"])
+            return SimpleNamespace(content="Not answerable.", tokens_in=0, tokens_out=0)
+
+    llm = Recorder()
+    gold = E.page_passages(lib, "harbour.pdf", [3])
+    E.flat_rag(lib, llm, "How many apple varieties?", "harbour.pdf", 200, first=gold)
+    passages = llm.prompts[-1].split("\n\n")
+    assert "Kestrel Works" in passages[1], passages[:3]
+
+
 def test_summary_pairs_questions_and_counts_not_answerable():
     recs = [
         {"id": "a", "system": "agent", "answer": "5", "pred": "5", "score": 1.0, "gold_cited": True, "seconds": 10},
