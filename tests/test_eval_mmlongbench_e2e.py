@@ -162,8 +162,8 @@ def test_cli_e2e_mode(bench, tmp_path):
     assert d["questions"] == 1 and set(d["systems"]) == {"heuristic"}
     assert (out / "mmlongbench-e2e.md").is_file()
     bad = CliRunner().invoke(app, ["eval", "mmlongbench", "--data", str(root), "--mode", "e2e", "--llm", "local",
-                                   "--model", "smollm2", "--library", str(lib.home), "--out", str(out), "--systems", "oracle"])
-    assert bad.exit_code == 2 and "oracle" in bad.output
+                                   "--model", "smollm2", "--library", str(lib.home), "--out", str(out), "--systems", "nosuch"])
+    assert bad.exit_code == 2 and "nosuch" in bad.output and "oracle" in bad.output  # the opt-in system is listed
 
 
 def test_parallel_searches_are_counted_from_overlapping_spans():
