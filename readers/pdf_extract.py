@@ -318,9 +318,26 @@ def _page_data(page, textpage, index: int) -> PageData:
 
 
 #: a font that draws at least this many glyphs on a page, all of at most FILL_MAX_DISTINCT kinds,
-#: is a fill pattern (a map's hatched park or water area set as a lattice of "0" glyphs), not text
+#: most of them touching a neighbour on their row, is a fill pattern (a map's park or water set as
+#: a lattice of "0" glyphs), not text; a table's column of check marks is spaced apart and stays
 FILL_MIN_GLYPHS = 50
 FILL_MAX_DISTINCT = 2
+
+
+def _tiled(spans: list[Span]) -> bool:
+    """Most of these glyphs touch the next one on their row (gap under a fifth of an em): a tiling."""
+    rows: dict[int, list[Span]] = {}
+    for sp in spans:
+        rows.setdefault(round(sp.top), []).append(sp)
+    touching = 0
+    for row in rows.values():
+        row.sort(key=lambda sp: sp.x0)
+        hit = [False] * len(row)
+        for i in range(len(row) - 1):
+            if row[i + 1].x0 - row[i].x1 < 0.2 * max(row[i].size, row[i + 1].size, 1e-6):
+                hit[i] = hit[i + 1] = True
+        touching += sum(hit)
+    return touching >= 0.6 * len(spans)
 
 
 def _drop_fill_patterns(spans: list[Span], angles: list[int]) -> tuple[list[Span], list[int]]:
@@ -333,6 +350,13 @@ def _drop_fill_patterns(spans: list[Span], angles: list[int]) -> tuple[list[Span
         glyphs[sp.font] = glyphs.get(sp.font, 0) + len(t)
         kinds.setdefault(sp.font, set()).update(t.replace(" ", ""))
     fill = {f for f, n in glyphs.items() if n >= FILL_MIN_GLYPHS and len(kinds[f]) <= FILL_MAX_DISTINCT}
+    def tiled(font: str) -> bool:
+        # spans at one angle share one frame's coordinates: judge the font at its commonest angle
+        mine = [(sp, a) for sp, a in zip(spans, angles) if sp.font == font]
+        common = max(set(a for _, a in mine), key=[a for _, a in mine].count)
+        return _tiled([sp for sp, a in mine if a == common])
+
+    fill = {f for f in fill if tiled(f)}
     if not fill:
         return spans, angles
     keep = [i for i, sp in enumerate(spans) if sp.font not in fill]

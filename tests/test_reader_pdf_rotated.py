@@ -337,8 +337,8 @@ def test_fill_pattern_glyphs_do_not_break_up_labels(tmp_path):
     c.drawString(72, 700, BODY)
     c.setFont("Courier", 7)
     for row in range(12):
-        for col in range(14):
-            c.drawString(140 + 6 * col, 300 + 3 * row, "0")
+        for col in range(18):
+            c.drawString(140 + 4.4 * col, 300 + 3 * row, "0")  # glyphs touching: a tiling
     c.saveState()
     c.translate(150, 309)
     _tracked(c, "Maritime Plaza", 7, 0.3)
@@ -348,3 +348,24 @@ def test_fill_pattern_glyphs_do_not_break_up_labels(tmp_path):
     texts = [norm(p.text) for p in paragraphs(tree)]
     assert "Maritime Plaza" in " ".join(texts), texts
     assert not any("00" in t for t in texts), texts
+
+
+def test_a_column_of_check_marks_is_kept(tmp_path):
+    """Many glyphs of one kind in a font of their own are text when they stand apart: a feature
+    table's check marks (ZapfDingbats) stay in its rows."""
+    from reportlab.pdfgen import canvas
+
+    path = tmp_path / "checks.pdf"
+    c = canvas.Canvas(str(path), pagesize=(612, 792), invariant=1)
+    for r in range(30):
+        y = 740 - 22 * r
+        c.setFont("Helvetica", 10)
+        c.drawString(72, y, f"Feature number {r + 1}")
+        c.setFont("ZapfDingbats", 10)
+        c.drawString(300, y, "4")  # a check mark
+        c.drawString(400, y, "4")
+    c.save()
+    tree = read_pdf(path, ocr="off")
+    text = " ".join(norm(n.text) for n in tree.root.walk() if n.kind in ("paragraph", "table"))
+    marks = [ch for ch in text if not ch.isalnum() and not ch.isspace() and ch != "|"]
+    assert len(marks) == 60 and len(set(marks)) == 1, text[:300]
