@@ -67,3 +67,63 @@ def test_needles_are_distinct_and_repeatable(bench):
     a, b = bench.needles(6), bench.needles(6)
     assert a == b
     assert len({w for w, _ in a}) == 6 and all(len(c) == 7 and c.isdigit() for _, c in a)
+
+
+LB_PATH = PATH.with_name("bench_sparse_longbench.py")
+
+
+@pytest.fixture(scope="module")
+def longbench():
+    spec = importlib.util.spec_from_file_location("bench_sparse_longbench", LB_PATH)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_longbench_settings_default_is_the_library_default_made_always_sparse(longbench):
+    from sleuth.kernels.config import SparseConfig
+
+    assert longbench.setting("dense") is None
+    d = longbench.setting("default")
+    assert d["min_sparse_len"] == 0
+    assert (d["block_size"], d["top_k"], d["gate"]) == (SparseConfig().block_size, SparseConfig().top_k, SparseConfig().gate)
+    assert longbench.setting("quest-2048")["top_k"] == 15
+    with pytest.raises(SystemExit):
+        longbench.setting("nope-2048")
+
+
+def test_longbench_truncation_keeps_head_and_tail(longbench):
+    class Tok:  # one token per character, no chat template to speak of
+        def __call__(self, text, add_special_tokens=False):
+            return {"input_ids": [ord(c) for c in text]}
+
+        def decode(self, ids, skip_special_tokens=True):
+            return "".join(chr(i) for i in ids)
+
+        def apply_chat_template(self, msgs, add_generation_prompt=True, tokenize=False):
+            return "<u>" + msgs[0]["content"] + "<a>"
+
+    item = {"context": "A" * 500 + "B" * 500, "input": "问题"}
+    ids = longbench.prompt_ids(Tok(), "multifieldqa_zh", item, 200)
+    text = "".join(chr(i) for i in ids)
+    assert len(ids) == 200 + len("<u><a>")
+    assert text.startswith("<u>阅读以下文字") and text.endswith("回答：<a>")  # LongBench's head and tail survive
+    short = longbench.prompt_ids(Tok(), "multifieldqa_zh", {"context": "C" * 10, "input": "q"}, 200)
+    assert "C" * 10 in "".join(chr(i) for i in short)
+
+
+def test_longbench_summary_pairs_items_across_settings(longbench, tmp_path):
+    rows = [
+        {"task": "t", "id": "a", "setting": "dense", "score": 1.0, "tokens": 100, "prefill_s": 2.0},
+        {"task": "t", "id": "a", "setting": "default", "score": 0.0, "tokens": 100, "prefill_s": 1.0},
+        {"task": "t", "id": "b", "setting": "dense", "score": 1.0, "tokens": 300, "prefill_s": 4.0},
+        {"task": "t", "id": "b", "setting": "default", "score": 1.0, "tokens": 300, "prefill_s": 3.0},
+        {"task": "t", "id": "c", "setting": "dense", "score": 0.0, "tokens": 50, "prefill_s": 1.0},  # unpaired
+    ]
+    p = tmp_path / "r.jsonl"
+    p.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    got = {r["setting"]: r for r in longbench.summarise(p)}
+    assert got["dense"]["n"] == got["default"]["n"] == 2
+    assert got["dense"]["score"] == 100.0 and got["default"]["score"] == 50.0
+    assert got["default"]["differs_from_dense"] == 1 and got["dense"]["differs_from_dense"] == 0
+    assert got["default"]["prefill_s"] == 2.0 and got["dense"]["mean_tokens"] == 200
