@@ -350,6 +350,7 @@ def _drop_fill_patterns(spans: list[Span], angles: list[int]) -> tuple[list[Span
         glyphs[sp.font] = glyphs.get(sp.font, 0) + len(t)
         kinds.setdefault(sp.font, set()).update(t.replace(" ", ""))
     fill = {f for f, n in glyphs.items() if n >= FILL_MIN_GLYPHS and len(kinds[f]) <= FILL_MAX_DISTINCT}
+
     def tiled(font: str) -> bool:
         # spans at one angle share one frame's coordinates: judge the font at its commonest angle
         mine = [(sp, a) for sp, a in zip(spans, angles) if sp.font == font]
