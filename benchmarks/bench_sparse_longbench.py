@@ -105,14 +105,7 @@ def run(args) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     out = Path(args.out)
-    done = set()
-    if out.is_file():
-        for line in out.read_text().splitlines():
-            try:
-                r = json.loads(line)
-            except ValueError:
-                continue  # a line cut by a stop
-            done.add((r["task"], r["id"], r["setting"]))
+    done = {(r["task"], r["id"], r["setting"]) for r in sq.read_rows(out)}
     names = [s for s in args.settings.split(",") if s]
     cfgs = {s: setting(s) for s in names}
     folder, gguf, label = sq.resolve_model(args.model, Path(args.cache_dir))
@@ -143,7 +136,7 @@ def run(args) -> None:
 def summarise(path: Path) -> list[dict]:
     """Per task and setting over the items every setting finished: mean score × 100, items where
     the setting differs from dense, mean prefill seconds."""
-    rows = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+    rows = sq.read_rows(path)
     by: dict[tuple, dict] = {}
     for r in rows:
         by.setdefault((r["task"], r["id"]), {})[r["setting"]] = r

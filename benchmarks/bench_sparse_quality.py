@@ -349,16 +349,20 @@ def resident_kv_bytes(cache) -> int:
 
 # -- driver ------------------------------------------------------------------------------------------
 
-def done_keys(path: Path) -> set[tuple]:
-    keys = set()
+def read_rows(path: Path) -> list[dict]:
+    """The rows of a results file; a run killed mid-write leaves a partial last line, skipped."""
+    rows = []
     if path.is_file():
         for line in path.read_text().splitlines():
             try:
-                r = json.loads(line)
+                rows.append(json.loads(line))
             except ValueError:
                 continue
-            keys.add((r.get("model"), r.get("length"), r.get("setting"), r.get("kind"), r.get("needle")))
-    return keys
+    return rows
+
+
+def done_keys(path: Path) -> set[tuple]:
+    return {(r.get("model"), r.get("length"), r.get("setting"), r.get("kind"), r.get("needle")) for r in read_rows(path)}
 
 
 def run(args) -> None:
@@ -466,12 +470,7 @@ def run(args) -> None:
 # -- report ---------------------------------------------------------------------------------------------
 
 def summarise(path: Path) -> list[dict]:
-    rows = []
-    for line in path.read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except ValueError:  # a run killed mid-write leaves a partial last line
-            continue
+    rows = read_rows(path)
     groups: dict[tuple, dict] = {}
     for r in rows:
         key = (r["model"], r["length"], r["setting"])

@@ -10,12 +10,16 @@ import pytest
 PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_sparse_quality.py"
 
 
-@pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("bench_sparse_quality", PATH)
+def _load(path: Path):
+    spec = importlib.util.spec_from_file_location(path.stem, path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
+
+
+@pytest.fixture(scope="module")
+def bench():
+    return _load(PATH)
 
 
 def test_grid_maps_budgets_to_top_k_and_skips_budgets_that_are_dense(bench):
@@ -74,10 +78,7 @@ LB_PATH = PATH.with_name("bench_sparse_longbench.py")
 
 @pytest.fixture(scope="module")
 def longbench():
-    spec = importlib.util.spec_from_file_location("bench_sparse_longbench", LB_PATH)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return _load(LB_PATH)
 
 
 def test_longbench_settings_default_is_the_library_default_made_always_sparse(longbench):
