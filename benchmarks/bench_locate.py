@@ -1,7 +1,8 @@
 """Ablation of sleuth's structure-aware ranking on MMLongBench-Doc (evidence-page recall@5).
 
 Runs ``Library.search(level="fine", k=40)`` for every answerable question of the split over an
-already indexed library, once per setting of the weights in ``sleuth.index.rank``, and prints
+already indexed library, once per setting of the weights in ``sleuth.index.rank`` (and
+``PAGE_REF_W``, the weight of pages the question names, in ``sleuth.index.search``), and prints
 recall@5 within the question's PDF and over the whole library, per document half (A: the half the
 weights were chosen on). The flat baselines are in ``sleuth eval mmlongbench --mode retrieval``.
 
@@ -22,9 +23,11 @@ import numpy as np
 from sleuth.eval import mmlongbench as MM
 from sleuth.eval.loaders import load_mmlongbench
 from sleuth.index import rank as RK
+from sleuth.index import search as SE
 from sleuth.library import Library
 
-KNOBS = ("PAGE_W", "SECTION_W", "ROUTE_W", "CONTENTLESS", "COARSE_W")
+#: knob → the module holding it
+KNOBS = {"PAGE_W": RK, "SECTION_W": RK, "ROUTE_W": RK, "CONTENTLESS": RK, "COARSE_W": RK, "PAGE_REF_W": SE}
 
 
 def main() -> None:
@@ -37,15 +40,15 @@ def main() -> None:
     have = {s["name"] for s in lib.sources()}
     items = [it for it in load_mmlongbench(a.data) if it.answerable and it.evidence_pages and it.doc_id in have]
     print(f"{len(have)} documents, {len(items)} questions")
-    variants = {"plain": dict(PAGE_W=0, SECTION_W=0, ROUTE_W=0, CONTENTLESS=1.0, COARSE_W=0), "default": {}}
+    variants = {"plain": dict(PAGE_W=0, SECTION_W=0, ROUTE_W=0, CONTENTLESS=1.0, COARSE_W=0, PAGE_REF_W=0), "default": {}}
     for s in a.settings:
         name, kv = s.split(":", 1)
         variants[name] = {k: float(v) for k, v in (x.split("=") for x in kv.split(","))}
-    base = {k: getattr(RK, k) for k in KNOBS}
+    base = {k: getattr(mod, k) for k, mod in KNOBS.items()}
     res: dict = {}
     for name, over in variants.items():
         for k, v in {**base, **over}.items():
-            setattr(RK, k, v)
+            setattr(KNOBS[k], k, v)
         t0 = time.perf_counter()
         for it in items:
             for scope in MM.SCOPES:
@@ -57,7 +60,7 @@ def main() -> None:
                 res.setdefault((name, scope), []).append((MM.doc_half(it.doc_id), MM.recall_at(keys, gold, 5)))
         print(f"{name}: {time.perf_counter() - t0:.0f} s", flush=True)
     for k, v in base.items():
-        setattr(RK, k, v)
+        setattr(KNOBS[k], k, v)
     print("| setting | scope | R@5 all | half A | half B |\n|---|---|---:|---:|---:|")
     for (name, scope), v in res.items():
         half = {h: [x for hh, x in v if hh == h] for h in "AB"}

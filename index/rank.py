@@ -62,7 +62,7 @@ def repeat_key(text: str) -> str:
 @dataclass
 class NodeTable:
     """Per node id (dense arrays, index = node id): page (-1 none), source id, section id (the
-    nearest coarse ancestor), last descendant id and a contentless flag."""
+    nearest coarse ancestor), last descendant id, a contentless flag and a fine-tier flag."""
 
     generation: int
     page: np.ndarray
@@ -73,6 +73,8 @@ class NodeTable:
     #: source id → {name token: weight}: file name, title and frequent entity names
     source_names: dict[int, set[str]]
     name_df: dict[str, int]
+    #: True for paragraph-level (fine tier) nodes; None: every node is
+    fine: np.ndarray | None = None
 
     def sources_named(self, word: str) -> list[int]:
         inv = self.__dict__.get("_inverted")
@@ -141,7 +143,7 @@ class NodeTable:
         for toks in names.values():
             for t in toks:
                 df[t] += 1
-        return cls(generation, page, source, section, last, contentless, dict(names), dict(df))
+        return cls(generation, page, source, section, last, contentless, dict(names), dict(df), fine=tier == 0)
 
 
 #: group keys from here up stand for a single node (no page / no section)
