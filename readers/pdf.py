@@ -16,6 +16,7 @@ from typing import Callable
 
 from ..core import Node, ReaderError, Tree
 from . import pdf_extract as px
+from .pdf_figures import figure_lines
 from .pdf_layout import FIGURE_CAPTION, TABLE_CAPTION, Block, Line, Span, build_lines, layout_page
 
 OCR_MODES = ("auto", "off", "force", "rapid", "paddle", "thorough")
@@ -28,24 +29,26 @@ _QUANTITY = re.compile(r"^\s*(?:[$€£¥]\s?\d|\d{1,3}(?:,\d{3})+\b|\d+(?:\.\d+
 _BAD_META_TITLE = re.compile(r"^(untitled|\(?anonymous\)?|microsoft word|document\d*|title|\s*)$|\.(docx?|pdf|tex|dvi|indd)\b", re.I)
 
 
-def read_pdf(path: str | Path, *, ocr: str = "auto", progress: Callable[[int, int], None] | None = None) -> Tree:
+def read_pdf(path: str | Path, *, ocr: str = "auto", progress: Callable[[int, int], None] | None = None,
+             figures: bool = True) -> Tree:
     """Read a PDF into a tree; see the module docstring. ``ocr``: ``auto`` (OCR pages without a
     text layer with RapidOCR's fast settings), ``rapid`` (same), ``thorough`` (same with RapidOCR's
     stock settings at 144 dpi: several times slower, the reference for the fast ones),
     ``paddle`` (same with PaddleOCR), ``force`` (OCR every page, ignoring any text layer) or
-    ``off``."""
+    ``off``. Unless ``ocr`` is ``off`` or ``figures`` is false, the figure images of pages with a
+    text layer are OCR'd too, their text kept under the figure's caption (:mod:`.pdf_figures`)."""
     if ocr not in OCR_MODES:
         raise ValueError(f"ocr must be one of {OCR_MODES}, not {ocr!r}")
     path = Path(path)
     pdf = px.open_pdf(path)
     try:
-        return _read(pdf, path, ocr, progress)
+        return _read(pdf, path, ocr, progress, figures)
     finally:
         with px.PDFIUM_LOCK:
             pdf.close()
 
 
-def _read(pdf, path: Path, ocr: str, progress) -> Tree:
+def _read(pdf, path: Path, ocr: str, progress, figures: bool = True) -> Tree:
     name = path.name
     with px.PDFIUM_LOCK:
         n_pages = len(pdf)
@@ -60,6 +63,7 @@ def _read(pdf, path: Path, ocr: str, progress) -> Tree:
     ocr_why: dict[int, str] = {}
     garbled: dict[str, str] = {}
     ocr_failed: str | None = None
+    fig_lines: dict[int, dict] = {}  # page → figure box → OCR lines (readers/pdf_figures.py)
     rotated = 0
     unreadable: list[int] = []
     for i in range(n_pages):
@@ -91,6 +95,13 @@ def _read(pdf, path: Path, ocr: str, progress) -> Tree:
             except ReaderError as e:
                 if ocr == "paddle":  # asked for by name: say so rather than return empty pages
                     raise ReaderError(f"{name}: page {i + 1} needs OCR: {e}") from None
+                ocr_failed = str(e)
+                warnings.append(f"{name}: OCR skipped: {e}")
+        elif ocr != "off" and ocr_failed is None and figures and pd.images:
+            try:
+                fig_lines[i + 1] = figure_lines(pdf, pd, "paddle" if ocr == "paddle" else "rapid",
+                                                "thorough" if ocr == "thorough" else "fast")
+            except ReaderError as e:
                 ocr_failed = str(e)
                 warnings.append(f"{name}: OCR skipped: {e}")
         if bad and (i + 1) not in ocr_why:
@@ -132,6 +143,11 @@ def _read(pdf, path: Path, ocr: str, progress) -> Tree:
     for b in blocks:
         if b.page in ocr_why and b.meta.get("ocr"):
             b.meta["ocr_reason"] = ocr_why[b.page]
+        if b.kind == "figure" and fig_lines.get(b.page):
+            found = fig_lines[b.page].get(tuple(b.meta.get("image_bbox") or ()))
+            if found:
+                b.text = "\n".join(([b.caption] if b.caption else []) + found)
+                b.meta["figure_ocr"] = len(found)
         _scrub(b)
 
     ocr_set = set(ocr_pages)

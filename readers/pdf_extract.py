@@ -651,12 +651,19 @@ def metadata(pdf: pdfium.PdfDocument) -> dict[str, str]:
             return {}
 
 
-def render_page(pdf: pdfium.PdfDocument, index: int, scale: float = 2.0):
-    """The page as a PIL RGB image, ``scale`` pixels per point."""
+def render_page(pdf: pdfium.PdfDocument, index: int, scale: float = 2.0, box=None):
+    """The page as a PIL RGB image, ``scale`` pixels per point; with ``box`` (x0, top, x1,
+    bottom in points of the displayed page) only that part of it is drawn."""
     with PDFIUM_LOCK:
         page = pdf[index]
         try:
-            bitmap = page.render(scale=scale)
+            crop = (0, 0, 0, 0)
+            if box is not None:
+                w, h = page.get_size()  # PDFium's size is the displayed (rotated) page's
+                x0, top, x1, bottom = max(0.0, box[0]), max(0.0, box[1]), min(w, box[2]), min(h, box[3])
+                # pypdfium2 crops the rotated bitmap, by points off its left, bottom, right, top
+                crop = (x0, max(0.0, h - bottom), max(0.0, w - x1), top)
+            bitmap = page.render(scale=scale, crop=crop)
             img = bitmap.to_pil().convert("RGB")
             bitmap.close()
             return img

@@ -436,10 +436,7 @@ def attach_figures(images: list[BBox], lines: list[Line], page: int, page_w: flo
     """Figure blocks for sizeable images, with their "Figure N" caption lines taken from ``lines``."""
     figs: list[Block] = []
     used: set[int] = set()
-    for box in _merge_boxes(images):
-        w, h = box[2] - box[0], box[3] - box[1]
-        if w < 36 or h < 36 or w * h > 0.8 * page_w * page_h:
-            continue
+    for box in figure_boxes(images, page_w, page_h):
         size = statistics.median([ln.size for ln in lines]) if lines else 10.0
         cap = _find_caption(lines, box, size, FIGURE_CAPTION, exclude=used)
         caption = _dehyphen_join([ln.text for ln in cap])
@@ -457,6 +454,13 @@ def attach_figures(images: list[BBox], lines: list[Line], page: int, page_w: flo
             )
         )
     return figs, [ln for ln in lines if id(ln) not in used]
+
+
+def figure_boxes(images: list[BBox], page_w: float, page_h: float) -> list[BBox]:
+    """The boxes that become figures: touching images merged, at least 36 pt a side, not the
+    page's background (over 80% of it)."""
+    return [b for b in _merge_boxes(images)
+            if b[2] - b[0] >= 36 and b[3] - b[1] >= 36 and (b[2] - b[0]) * (b[3] - b[1]) <= 0.8 * page_w * page_h]
 
 
 def _merge_boxes(boxes: list[BBox]) -> list[BBox]:
