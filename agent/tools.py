@@ -23,7 +23,7 @@ TOOL_SCHEMAS: list[dict[str, Any]] = [
                         "place label (file, page, section, paragraph or time span), snippet, score and neighbours. "
                         "Use several searches at once with different phrasings or levels: they run in parallel."),
         "parameters": {"type": "object", "properties": {
-            "query": {"type": "string", "description": "what to look for"},
+            "query": {"type": "string", "description": "what to look for; a page it names ('page 12') comes first"},
             "level": {"type": "string", "enum": LEVEL_NAMES, "default": "any",
                       "description": "fine = paragraphs/tables/segments, coarse = sections/scenes, source = whole "
                                      "files, entity = names and terms; or one node kind"},

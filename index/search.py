@@ -8,20 +8,20 @@ from __future__ import annotations
 
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ..core import LEVELS, Locator
 from ..readers.textsplit import CJK_RE, sentence_spans
 from .lexical import identifiers, query_terms
-from .page_refs import page_refs
+from .place_refs import caption_pattern, caption_refs, end_refs, page_refs
 from . import rank as RK
 from .rank import NodeTables, aggregate, route_scores
 from .schema import NodeRow, SourceRow
 
 RRF_K = 60
 COARSE_POOL = 20  # sections searched for coarse-to-fine (index/rank.py COARSE_W)
-#: weight of a page the question names ("the map on page 12"), as one more ranked list of the
-#: fusion: twice a single list's, so the page's best paragraph leads the hits
+#: weight of a place the question names ("the map on page 12", "the cover", "Figure 5"), as one
+#: more ranked list of the fusion: twice a single list's, so the place's paragraph leads the hits
 PAGE_REF_W = 2.0
 TIER_OF_LEVEL = {"any": ("fine", "coarse", "source"), "source": ("source",), "coarse": ("coarse",), "fine": ("fine",)}
 
@@ -181,9 +181,10 @@ class Searcher:
                 coarse = (np.fromiter(cf, np.int64, len(cf)), np.fromiter(cf.values(), np.float64, len(cf)))
             self._structure(fused, query, dense.get("fine", []), lex.get("fine", []) + exact.get("fine", []),
                             dense_w, within is None, coarse)
-        refs = page_refs(query) if "fine" in tiers and PAGE_REF_W else []
-        if refs:
-            self._named_pages(fused, query, refs, id_range)
+        if "fine" in tiers and PAGE_REF_W:
+            pages, ends, captions = page_refs(query), end_refs(query), caption_refs(query)
+            if pages or ends or captions:
+                self._named_places(fused, query, pages, ends, captions, id_range)
         ranked = sorted(fused, key=lambda i: (-fused[i], -dense_s.get(i, 0.0)))
         terms = query_terms(query)
         chosen, start, step = [], 0, (k + 2 if kinds is None else 4 * k)
@@ -221,46 +222,66 @@ class Searcher:
         for i, v in zip(ids.tolist(), aggregate(ids, own, b, d, table, dense_w, route, coarse).tolist()):
             fused[i] = v
 
-    def _named_pages(self, fused: dict[int, float], query: str, refs: list[int], id_range) -> None:
-        """Raise one paragraph of each page the question names, in the order named: the best
-        candidate on that page, or (the page shares no word with the question: a picture, a
-        map) its first paragraph with content. Pages are looked for within the searched range;
-        over the whole library only in a source the question names, since every long document
-        has a page 12."""
+    def _named_places(self, fused: dict[int, float], query: str, pages: list[int], ends: list[str],
+                      captions: list[tuple[str, int]], id_range) -> None:
+        """Raise one paragraph of each place the question names (index/place_refs.py), pages
+        first, in the order named. A page gives its best candidate or, when it shares no word
+        with the question (a picture, a map), its first paragraph with content; "the cover" is
+        the first page, "the last page" the last; "Figure 5" is the paragraph its caption opens.
+        Places are looked for within the searched range; over the whole library only in a source
+        the question names, since every long document has a page 12 and a Figure 1."""
         table = self.tables.get(self.lib, self.lib.vectors.generation)
         n = len(table.page)
-        fine = table.fine if table.fine is not None else np.ones(n, bool)
-        cand = [i for i in sorted(fused, key=fused.get, reverse=True) if i < n and fine[i]]
-        if id_range is not None:
-            where = NodeRow.id.between(*id_range)
-            in_scope = lambda i: id_range[0] <= i <= id_range[1]  # noqa: E731
-        else:
+        if id_range is None:
             # over the whole library only a source the question names by name (index/rank.py
             # routing) says whose page it is: the best candidate's source was wrong as often
-            route = route_scores(table, query)
-            named = [sid for sid, w in route.items() if w >= 1.0]
+            named = [sid for sid, w in route_scores(table, query).items() if w >= 1.0]
             if len(named) != 1:
                 return
-            sid = named[0]
-            where = NodeRow.source_id == sid
-            in_scope = lambda i: int(table.source[i]) == sid  # noqa: E731
-        best: dict[int, int] = {}
-        for i in cand:
-            p = int(table.page[i])
-            if p in refs and p not in best and in_scope(i):
-                best[p] = i
-        missing = [p for p in refs if p not in best]
-        if missing:
             with self.lib.Session() as s:
-                rows = s.execute(select(NodeRow.id, NodeRow.page).where(where, NodeRow.tier == "fine",
-                                                                       NodeRow.page.in_(missing))
-                                 .order_by(NodeRow.id)).all()
-            for nid, p in rows:
-                # the first paragraph with content; a page of lone numbers still gets its first
-                if p not in best or (nid < n and best[p] < n and table.contentless[best[p]] and not table.contentless[nid]):
-                    best[p] = nid
-        for r, p in enumerate(p for p in refs if p in best):
-            fused[best[p]] = fused.get(best[p], 0.0) + PAGE_REF_W / (RRF_K + r + 1)
+                src = s.get(SourceRow, named[0])
+                if src is None:
+                    return
+                id_range = (src.root_id, src.last_id)
+        lo, hi = id_range
+        in_range = NodeRow.id.between(lo, hi)
+        targets: list[int] = []
+        if ends:
+            with self.lib.Session() as s:
+                first, last = s.execute(select(func.min(NodeRow.page), func.max(NodeRow.page))
+                                        .where(in_range, NodeRow.tier == "fine")).one()
+            pages = pages + [p for p in ([first] if "first" in ends else []) + ([last] if "last" in ends else [])
+                             if p is not None and p not in pages]
+        if pages:
+            fine = table.fine if table.fine is not None else np.ones(n, bool)
+            best: dict[int, int] = {}
+            for i in sorted(fused, key=fused.get, reverse=True):
+                if i < n and fine[i] and lo <= i <= hi and int(table.page[i]) in pages:
+                    best.setdefault(int(table.page[i]), i)
+            missing = [p for p in pages if p not in best]
+            if missing:
+                with self.lib.Session() as s:
+                    rows = s.execute(select(NodeRow.id, NodeRow.page).where(in_range, NodeRow.tier == "fine",
+                                                                           NodeRow.page.in_(missing))
+                                     .order_by(NodeRow.id)).all()
+                for nid, p in rows:
+                    # the first paragraph with content; a page of lone numbers still gets its first
+                    if p not in best or (nid < n and best[p] < n and table.contentless[best[p]]
+                                         and not table.contentless[nid]):
+                        best[p] = nid
+            targets += [best[p] for p in pages if p in best]
+        for kind, number in captions:
+            words = ("figure", "fig") if kind == "figure" else ("table", "tab")
+            ids = dict.fromkeys(i for w in words
+                                for i, _ in self.lib.lexical.search_phrases([f"{w} {number}"], ("fine",), 20, id_range))
+            pattern = caption_pattern(kind, number)
+            rows = self.lib.fetch_nodes(sorted(ids))
+            hit = next((i for i in sorted(ids) if i in rows
+                        and (pattern.match(rows[i][0].title or "") or pattern.match(rows[i][0].text or ""))), None)
+            if hit is not None and hit not in targets:
+                targets.append(hit)
+        for r, i in enumerate(targets):
+            fused[i] = fused.get(i, 0.0) + PAGE_REF_W / (RRF_K + r + 1)
 
     def search_entities(self, query: str, k: int) -> list[dict]:
         ids = [-i for i, _ in self.lib.lexical.search(query, ("entity",), k) if i < 0]
