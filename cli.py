@@ -58,7 +58,7 @@ def index(paths: List[Path] = typer.Argument(..., help="Files and folders (docum
           library: Optional[str] = LIB_OPT, home: Optional[str] = HOME_OPT,
           prune: bool = typer.Option(False, "--prune", help="Drop indexed files under PATHS that no longer exist."),
           force: bool = typer.Option(False, "--force", help="Re-index even unchanged files."),
-          ocr: Literal[OCR_CHOICES] = typer.Option("auto", help="OCR for image-only pages: auto (fast PP-OCR), rapid, thorough, force, off, paddle."),
+          ocr: Literal[OCR_CHOICES] = typer.Option("auto", help="OCR for image-only pages: auto (fast PP-OCR), rapid, thorough, force, off, paddle; figures = auto plus the text inside figure images (charts, screenshots; ~60% slower reading)."),
           asr: Literal[ASR_CHOICES] = typer.Option("auto", help="Speech for videos: auto (subtitles, else whisper, else pocketsphinx), subtitles, whisper, pocketsphinx, off (= none)."),
           as_json: bool = JSON_OPT):
     """Build or update the library from PATHS (incremental by content hash)."""

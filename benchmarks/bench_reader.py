@@ -34,7 +34,7 @@ Per document and in total:
   unigrams, a lexicon other than the one the reader splits with).
 - **pages/s** of the reader, beside ``pdftotext``'s own speed in the same process, and pages per
   CPU second (all the reader's threads: comparable between runs on a machine doing other work).
-  ``--no-figures`` reads without OCR of figure images, the reader before it, for the cost of it.
+  ``--figures`` reads figure images too (``ocr="figures"``), for the cost of it.
 
 The reference needs poppler-utils (``apt-get install poppler-utils``); without it the benchmark
 says so and stops.
@@ -164,11 +164,11 @@ class Judge:
                 and all(len(p) >= 3 or (p in self.top and (len(p) == 2 or p in ("a", "i"))) for p in parts))
 
 
-def read_doc(path: Path, figures: bool = True) -> dict:
+def read_doc(path: Path, figures: bool = False) -> dict:
     """What the reader makes of one PDF: node texts by page, OCR'd and garbled pages, seconds
     (wall clock, and CPU seconds of all the process's threads: the work, whatever else runs)."""
     t, c = time.perf_counter(), time.process_time()
-    tree = read_pdf(path, figures=figures)
+    tree = read_pdf(path, ocr="figures" if figures else "auto")
     t_read, c_read = time.perf_counter() - t, time.process_time() - c
     texts = [n.text for n in tree.root.walk()] + [n.title for n in tree.root.walk()]
     return {
@@ -299,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--with-running-heads", action="store_true", help="keep running heads in the reference")
     ap.add_argument("--dump", type=Path, default=None, help="keep what the reader read here (JSON) ...")
     ap.add_argument("--from-dump", type=Path, default=None, help="... and score it again from there without reading")
-    ap.add_argument("--no-figures", action="store_true", help="leave figure images unread (read_pdf(figures=False))")
+    ap.add_argument("--figures", action="store_true", help="read figure images too (ocr='figures')")
     args = ap.parse_args(argv)
     if shutil.which("pdftotext") is None:
         print("bench_reader: the reference is missing: pdftotext (poppler-utils) is not installed; "
@@ -319,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     dump = json.loads(args.from_dump.read_text()) if args.from_dump else {}
     for k, p in enumerate(files, 1):
         if p.name not in dump:
-            dump[p.name] = read_doc(p, figures=not args.no_figures)
+            dump[p.name] = read_doc(p, figures=args.figures)
             if args.dump:
                 args.dump.write_text(json.dumps(dump))
         r = bench_doc(p, judge, dump[p.name], args.with_running_heads)

@@ -19,7 +19,7 @@ from . import pdf_extract as px
 from .pdf_figures import figure_lines
 from .pdf_layout import FIGURE_CAPTION, TABLE_CAPTION, Block, Line, Span, build_lines, layout_page
 
-OCR_MODES = ("auto", "off", "force", "rapid", "paddle", "thorough")
+OCR_MODES = ("auto", "off", "force", "rapid", "paddle", "thorough", "figures")
 
 _NUMBERED = re.compile(r"^(?:(?:chapter|section|part)\s+)?((?:\d{1,2}\.)*\d{1,2})\.?\s+(?=\S)", re.I)
 _LETTERED = re.compile(r"^(?:appendix\s+[A-Z]\b|[A-Z](?:\.\d{1,2})+\.?\s)")
@@ -30,25 +30,29 @@ _BAD_META_TITLE = re.compile(r"^(untitled|\(?anonymous\)?|microsoft word|documen
 
 
 def read_pdf(path: str | Path, *, ocr: str = "auto", progress: Callable[[int, int], None] | None = None,
-             figures: bool = True) -> Tree:
+             figures: bool | None = None) -> Tree:
     """Read a PDF into a tree; see the module docstring. ``ocr``: ``auto`` (OCR pages without a
     text layer with RapidOCR's fast settings), ``rapid`` (same), ``thorough`` (same with RapidOCR's
     stock settings at 144 dpi: several times slower, the reference for the fast ones),
-    ``paddle`` (same with PaddleOCR), ``force`` (OCR every page, ignoring any text layer) or
-    ``off``. Unless ``ocr`` is ``off`` or ``figures`` is false, the figure images of pages with a
-    text layer are OCR'd too, their text kept under the figure's caption (:mod:`.pdf_figures`)."""
+    ``paddle`` (same with PaddleOCR), ``force`` (OCR every page, ignoring any text layer),
+    ``figures`` (``auto``, and the text inside the figure images of pages with a text layer
+    too, kept under each figure's caption: :mod:`.pdf_figures`) or ``off``. ``figures``
+    overrides whether figure images are read (default: only with ``ocr="figures"``; on the dev
+    PDFs it cost 63% more reading time and did not help locate evidence, docs/reader.md)."""
     if ocr not in OCR_MODES:
         raise ValueError(f"ocr must be one of {OCR_MODES}, not {ocr!r}")
     path = Path(path)
     pdf = px.open_pdf(path)
     try:
-        return _read(pdf, path, ocr, progress, figures)
+        if figures is None:
+            figures = ocr == "figures"
+        return _read(pdf, path, "auto" if ocr == "figures" else ocr, progress, figures)
     finally:
         with px.PDFIUM_LOCK:
             pdf.close()
 
 
-def _read(pdf, path: Path, ocr: str, progress, figures: bool = True) -> Tree:
+def _read(pdf, path: Path, ocr: str, progress, figures: bool = False) -> Tree:
     name = path.name
     with px.PDFIUM_LOCK:
         n_pages = len(pdf)

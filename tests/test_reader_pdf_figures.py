@@ -69,7 +69,7 @@ def _norm(s: str) -> str:
 def test_chart_labels_in_an_image_become_the_figure_text(tmp_path):
     f = tmp_path / "audit.pdf"
     _pdf(f)
-    figs = _figures(read_pdf(f))
+    figs = _figures(read_pdf(f, ocr="figures"))
     assert len(figs) == 1
     fig = figs[0]
     text = _norm(fig.text)
@@ -80,8 +80,8 @@ def test_chart_labels_in_an_image_become_the_figure_text(tmp_path):
     assert text.startswith("figure 1.")
     # the text layer's label is read once, from the text layer, not again from the pixels
     assert "municipal" not in text
-    # off by request, or with OCR off: the figure is its caption only
-    for kw in ({"figures": False}, {"ocr": "off"}):
+    # by default, when turned off, or with OCR off: the figure is its caption only
+    for kw in ({}, {"ocr": "figures", "figures": False}, {"ocr": "off", "figures": True}):
         (fig_off,) = _figures(read_pdf(f, **kw))
         assert "zebra" not in _norm(fig_off.text)
 
@@ -93,7 +93,7 @@ def test_a_question_about_the_chart_finds_the_figure(tmp_path):
     docs.mkdir()
     _pdf(docs / "audit.pdf")
     with Library(tmp_path / "lib") as lib:
-        lib.add([docs])
+        lib.add([docs], ocr="figures")
         hits = lib.search("How many tram stops are there?", level="fine", k=3)
         assert hits and hits[0]["kind"] == "figure" and "tram" in hits[0]["snippet"].lower()
 
