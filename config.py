@@ -45,6 +45,7 @@ ENVIRONMENT: dict[str, str] = {
     "SLEUTH_MODEL": "model name for the OpenAI-compatible server, or a local folder for `--llm hf` (`--model`)",
     "SLEUTH_HF_MODEL": "local transformers model folder for `--llm hf` (wins over SLEUTH_MODEL there)",
     "SLEUTH_MODELS": "folder for local GGUF models joined from their packages (`sleuth models`; default `~/.cache/sleuth/models`)",
+    "SLEUTH_SPARSE_FROM": "`--llm hf`: prompt length (tokens) from which the sparse attention runs (default: never; no sparse budget kept accuracy on real weights, docs/kernels.md)",
     "SLEUTH_LLM_THREADS": "threads for the local llama.cpp model (default: from the cores that are free)",
     "SLEUTH_OCR_THREADS": "threads per OCR model (default: one per model, two models in parallel)",
     "SLEUTH_CACHE": "cache folder for artefacts made once per machine: converted speech models, the prepared embedding model (default `~/.cache/sleuth`)",

@@ -315,13 +315,15 @@ def _hf_weights(name: str) -> tuple[str, str | None]:
 
 class HFChat:
     """A local model in transformers: a model folder or a GGUF file (dequantised on load), with the
-    ``sleuth_sparse`` attention and its measured defaults (``sleuth.kernels.config.SparseConfig``);
-    prompts shorter than ``min_sparse_len`` run dense."""
+    ``sleuth_sparse`` attention and its measured defaults (``sleuth.kernels.config.SparseConfig``):
+    dense unless a prompt reaches ``sparse_from`` keys (or ``SLEUTH_SPARSE_FROM``), since no sparse
+    budget kept accuracy on real weights (docs/kernels.md)."""
 
     name = "hf"
 
     def __init__(self, model: str | None = None, *, device: str | None = None, max_new_tokens: int = 512,
-                 dtype: str | None = None, sparse: bool = True, temperature: float = 0.0):
+                 dtype: str | None = None, sparse: bool = True, temperature: float = 0.0,
+                 sparse_from: int | None = None):
         path = model or os.environ.get("SLEUTH_HF_MODEL") or os.environ.get("SLEUTH_MODEL")
         if not path:
             raise LLMError("hf backend: pass --model with a transformers model folder or a .gguf file (or set SLEUTH_MODEL)")
@@ -330,11 +332,20 @@ class HFChat:
         self.max_new_tokens = max_new_tokens
         self.temperature = temperature
         self.sparse = sparse
+        env = os.environ.get("SLEUTH_SPARSE_FROM")
+        if sparse_from is None and env:
+            try:
+                sparse_from = int(env)
+            except ValueError:
+                raise LLMError(f"SLEUTH_SPARSE_FROM={env!r}: expected a number of tokens") from None
+        if sparse_from is not None and sparse_from < 0:
+            raise LLMError(f"hf backend: sparse_from must be >= 0, not {sparse_from}")
+        self.sparse_from = sparse_from
         self.tokenizer, self.model = self._load(dtype)
         self.attn_implementation = getattr(self.model.config, "_attn_implementation", None)
 
     def _load(self, dtype: str | None):
-        key = (self.path, self.gguf_file, self.device, dtype, self.sparse)
+        key = (self.path, self.gguf_file, self.device, dtype, self.sparse, self.sparse_from)
         with _HF_LOCK:
             if key in _HF_CACHE:
                 return _HF_CACHE[key]
@@ -357,6 +368,8 @@ class HFChat:
                 try:
                     khf.register()
                     model = AutoModelForCausalLM.from_pretrained(self.path, attn_implementation="sleuth_sparse", **kw)
+                    if self.sparse_from is not None:
+                        khf.configure(model, min_sparse_len=self.sparse_from)
                 except Exception:  # noqa: BLE001 - fall back to the dense implementation below
                     model = None
             if model is None:
@@ -469,6 +482,6 @@ def make_llm(kind, *, base_url: str | None = None, model: str | None = None, api
         keys = ("timeout", "retries", "backoff", "temperature", "max_tokens", "tool_mode")
         return OpenAIChat(base_url, model, api_key, **{k2: v for k2, v in options.items() if k2 in keys})
     if k in ("hf", "transformers"):
-        keys = ("device", "max_new_tokens", "dtype", "sparse", "temperature")
+        keys = ("device", "max_new_tokens", "dtype", "sparse", "temperature", "sparse_from")
         return HFChat(model, **{k2: v for k2, v in options.items() if k2 in keys})
     raise AgentError(f"unknown llm {kind!r}: use local, none, openai or hf")

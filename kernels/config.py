@@ -6,14 +6,18 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 
-#: keys below which attention stays dense on the CPU: on real weights no budget kept accuracy at 8K
-#: (SmolLM2-135M, 4,096 of 8,192 keys: 2-3% in perplexity and at most 2 of 8 needle answers equal
-#: to dense's, whatever the gate or local window; docs/kernels.md), and the CPU sparse prefill only
-#: gets faster than SDPA from ~16K keys. Sparse above it is unmeasured for accuracy on real weights.
-CPU_MIN_SPARSE_LEN = 16384
-#: the same on a CUDA device: on an H200 (bfloat16, Qwen2.5-1.5B's shapes) the sparse prefill with
-#: the Triton gate was 0.85x SDPA through the whole model at 16K and 1.10x at 32K (docs/kernels.md)
-CUDA_MIN_SPARSE_LEN = 32768
+#: keys below which attention runs dense unless ``min_sparse_len`` says otherwise: every length,
+#: since no sparse budget kept accuracy on real weights. SmolLM2-135M at 8K: 4,096 of 8,192 keys
+#: cost 2-3% in perplexity and left at most 2 of 8 needle answers equal to dense's, whatever the
+#: gate or local window. Qwen2.5-Coder-1.5B at 16K: the earlier default (quest gate, 4,096 keys)
+#: found 5 of 6 needles against dense's 6 and cost 6.5% in perplexity, and on the CPU it was
+#: neither faster nor smaller than SDPA (docs/kernels.md). Sparse attention is opt-in: set
+#: ``min_sparse_len`` (``SLEUTH_SPARSE_FROM`` for ``--llm hf``).
+NEVER = 2**62
+CPU_MIN_SPARSE_LEN = NEVER
+#: the same on a CUDA device, where the sparse prefill is faster than SDPA only from ~32K keys (an
+#: H200, bfloat16, Qwen2.5-1.5B's shapes: 0.85x at 16K, 1.10x at 32K through the whole model)
+CUDA_MIN_SPARSE_LEN = NEVER
 
 
 @dataclass
@@ -31,8 +35,9 @@ class SparseConfig:
     n_sink: int = 1
     n_local: int = 1
     #: below this many keys the attention runs dense (SDPA); ``None`` (the default) means
-    #: CPU_MIN_SPARSE_LEN on the CPU and CUDA_MIN_SPARSE_LEN on a CUDA device (:meth:`dense_below`).
-    #: An explicit number applies everywhere (0: always sparse, as the benchmarks use it).
+    #: CPU_MIN_SPARSE_LEN on the CPU and CUDA_MIN_SPARSE_LEN on a CUDA device (:meth:`dense_below`):
+    #: dense at every length. An explicit number applies everywhere (0: always sparse, as the
+    #: benchmarks use it; 32768 where a GPU gets faster).
     min_sparse_len: int | None = None
     #: "block" (fixed blocks) or "varlen" (variable chunks, DHSA-style, sqrt(len) pooling).
     mode: str = "block"

@@ -76,3 +76,21 @@ def test_missing_model_folder_is_one_line(lib, tmp_path):
     with pytest.raises(AgentError) as e:
         ask(lib, "Who led the Ares program?", llm="hf", agent="tools", model=str(tmp_path / "nope"))
     assert "not a folder" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_sparse_attention_is_opt_in_by_prompt_length(tiny_model, monkeypatch):
+    pytest.importorskip("sleuth.kernels.hf")
+    from sleuth.agent.llm import LLMError
+    from sleuth.kernels import hf as khf
+
+    # by default dense at every length: no sparse budget kept accuracy on real weights
+    default = HFChat(str(tiny_model), max_new_tokens=2)
+    assert khf.sparse_config_of(default.model.config).dense_below("cpu") >= 2**40
+    on = HFChat(str(tiny_model), max_new_tokens=2, sparse_from=64)
+    assert khf.sparse_config_of(on.model.config).dense_below("cpu") == 64
+    assert on.model is not default.model  # one cached model per setting, not one setting for both
+    monkeypatch.setenv("SLEUTH_SPARSE_FROM", "128")
+    assert khf.sparse_config_of(HFChat(str(tiny_model), max_new_tokens=2).model.config).dense_below("cpu") == 128
+    monkeypatch.setenv("SLEUTH_SPARSE_FROM", "lots")
+    with pytest.raises(LLMError, match="SLEUTH_SPARSE_FROM"):
+        HFChat(str(tiny_model))
