@@ -8,8 +8,8 @@
 
 What runs where:
 
-* prefill (``q_len > 1``) with at least ``min_sparse_len`` keys (by default 16K on the CPU, 32K on
-  CUDA: :meth:`SparseConfig.dense_below`): :func:`block_sparse_attention`
+* prefill (``q_len > 1``) with at least ``min_sparse_len`` keys (by default never: no sparse
+  budget kept accuracy on real weights, :meth:`SparseConfig.dense_below`): :func:`block_sparse_attention`
   (or the varlen chunk mode), also for chunked prefill through a cache (``q_len < kv_len``);
 * decode through a :class:`SleuthCache` (``make_cache``) with at least ``min_sparse_len`` keys:
   top-k blocks by query . block summary, optionally with the KV cache offloaded;
