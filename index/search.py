@@ -253,11 +253,12 @@ class Searcher:
             pages = pages + [p for p in ([first] if "first" in ends else []) + ([last] if "last" in ends else [])
                              if p is not None and p not in pages]
         if pages:
-            fine = table.fine if table.fine is not None else np.ones(n, bool)
-            best: dict[int, int] = {}
-            for i in sorted(fused, key=fused.get, reverse=True):
-                if i < n and fine[i] and lo <= i <= hi and int(table.page[i]) in pages:
-                    best.setdefault(int(table.page[i]), i)
+            best: dict[int, int] = {}  # page → its best candidate
+            for i, v in fused.items():
+                if lo <= i <= hi and i < n and (table.fine is None or table.fine[i]):
+                    p = int(table.page[i])
+                    if p in pages and (p not in best or v > fused[best[p]]):
+                        best[p] = i
             missing = [p for p in pages if p not in best]
             if missing:
                 with self.lib.Session() as s:

@@ -29,24 +29,21 @@ _QUANTITY = re.compile(r"^\s*(?:[$€£¥]\s?\d|\d{1,3}(?:,\d{3})+\b|\d+(?:\.\d+
 _BAD_META_TITLE = re.compile(r"^(untitled|\(?anonymous\)?|microsoft word|document\d*|title|\s*)$|\.(docx?|pdf|tex|dvi|indd)\b", re.I)
 
 
-def read_pdf(path: str | Path, *, ocr: str = "auto", progress: Callable[[int, int], None] | None = None,
-             figures: bool | None = None) -> Tree:
+def read_pdf(path: str | Path, *, ocr: str = "auto", progress: Callable[[int, int], None] | None = None) -> Tree:
     """Read a PDF into a tree; see the module docstring. ``ocr``: ``auto`` (OCR pages without a
     text layer with RapidOCR's fast settings), ``rapid`` (same), ``thorough`` (same with RapidOCR's
     stock settings at 144 dpi: several times slower, the reference for the fast ones),
     ``paddle`` (same with PaddleOCR), ``force`` (OCR every page, ignoring any text layer),
     ``figures`` (``auto``, and the text inside the figure images of pages with a text layer
-    too, kept under each figure's caption: :mod:`.pdf_figures`) or ``off``. ``figures``
-    overrides whether figure images are read (default: only with ``ocr="figures"``; on the dev
-    PDFs it cost 63% more reading time and did not help locate evidence, docs/reader.md)."""
+    too, kept under each figure's caption: :mod:`.pdf_figures`; on the dev PDFs it cost 63% more
+    reading time and did not help locate evidence, docs/reader.md) or ``off``."""
     if ocr not in OCR_MODES:
         raise ValueError(f"ocr must be one of {OCR_MODES}, not {ocr!r}")
     path = Path(path)
     pdf = px.open_pdf(path)
     try:
-        if figures is None:
-            figures = ocr == "figures"
-        return _read(pdf, path, "auto" if ocr == "figures" else ocr, progress, figures)
+        figures = ocr == "figures"
+        return _read(pdf, path, "auto" if figures else ocr, progress, figures)
     finally:
         with px.PDFIUM_LOCK:
             pdf.close()
@@ -101,10 +98,9 @@ def _read(pdf, path: Path, ocr: str, progress, figures: bool = False) -> Tree:
                     raise ReaderError(f"{name}: page {i + 1} needs OCR: {e}") from None
                 ocr_failed = str(e)
                 warnings.append(f"{name}: OCR skipped: {e}")
-        elif ocr != "off" and ocr_failed is None and figures and pd.images:
+        elif figures and ocr_failed is None and pd.images:
             try:
-                fig_lines[i + 1] = figure_lines(pdf, pd, "paddle" if ocr == "paddle" else "rapid",
-                                                "thorough" if ocr == "thorough" else "fast")
+                fig_lines[i + 1] = figure_lines(pdf, pd)
             except ReaderError as e:
                 ocr_failed = str(e)
                 warnings.append(f"{name}: OCR skipped: {e}")

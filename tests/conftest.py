@@ -38,3 +38,21 @@ def write_corpus(root: Path, files: dict[str, str]) -> list[Path]:
         p.write_text(text, encoding="utf-8")
         out.append(p)
     return out
+
+
+def write_text_pdf(path: Path, pages: list[str], size: float = 12) -> Path:
+    """A PDF with one page per string, its lines (split at newlines) in Helvetica at ``size``
+    points, 16 points apart from the top; a blank line widens the gap (a new paragraph)."""
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfgen import canvas
+
+    c = canvas.Canvas(str(path), pagesize=A4, invariant=1)
+    for text in pages:
+        c.setFont("Helvetica", size)
+        y = 780
+        for line in text.split("\n"):
+            c.drawString(72, y, line)
+            y -= 16
+        c.showPage()
+    c.save()
+    return path

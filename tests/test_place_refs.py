@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from conftest import write_text_pdf
 
 from sleuth.index import search as SE
 from sleuth.index.place_refs import caption_pattern, caption_refs, end_refs, page_refs
@@ -66,21 +67,6 @@ def test_caption_pattern(line, kind, number, opens):
     assert bool(caption_pattern(kind, number).match(line)) == opens
 
 
-def _pdf(path, pages: list[str]) -> None:
-    from reportlab.lib.pagesizes import A4
-    from reportlab.pdfgen import canvas
-
-    c = canvas.Canvas(str(path), pagesize=A4, invariant=1)
-    for text in pages:
-        c.setFont("Helvetica", 11)
-        y = 780
-        for line in text.split("\n"):
-            c.drawString(72, y, line)
-            y -= 16
-        c.showPage()
-    c.save()
-
-
 @pytest.fixture(scope="module")
 def lib(tmp_path_factory):
     from sleuth.library import Library
@@ -97,8 +83,8 @@ def lib(tmp_path_factory):
         "Tickets cost twelve euros for adults; children under six enter free of charge.\n\n\n"
         "Figure 2: Ticket prices by season.",
     ]
-    _pdf(docs / "zoo_report.pdf", zoo)
-    _pdf(docs / "harbour_guide.pdf", [
+    write_text_pdf(docs / "zoo_report.pdf", zoo, size=11)
+    write_text_pdf(docs / "harbour_guide.pdf", [
         "The harbour was dredged in 1988 to admit container ships of up to twelve metres draught.",
         "Ferries leave for the islands every hour from pier two.",
         "Figure 2. Tonnage handled per year, drawn by the port authority.",

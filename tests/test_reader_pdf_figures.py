@@ -80,8 +80,8 @@ def test_chart_labels_in_an_image_become_the_figure_text(tmp_path):
     assert text.startswith("figure 1.")
     # the text layer's label is read once, from the text layer, not again from the pixels
     assert "municipal" not in text
-    # by default, when turned off, or with OCR off: the figure is its caption only
-    for kw in ({}, {"ocr": "figures", "figures": False}, {"ocr": "off", "figures": True}):
+    # by default, or with OCR off: the figure is its caption only
+    for kw in ({}, {"ocr": "off"}):
         (fig_off,) = _figures(read_pdf(f, **kw))
         assert "zebra" not in _norm(fig_off.text)
 
