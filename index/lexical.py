@@ -8,6 +8,10 @@ is committed to the database first and to this index second, stamped with the da
 generation, and a run killed in between is healed from the nodes on the next open
 (``index.lexical_sync``).
 
+Beside the nodes, a second small index (``docs/``) holds one row per source: its whole text, so
+whole documents can be ranked by BM25 with statistics of their own (a row thousands of times
+longer than a paragraph would skew the paragraphs' average length if it shared their index).
+
 Chinese text is cut into words with jieba before tantivy sees it (its simple tokenizer would
 keep a whole run of CJK characters as one token). Words are lower-cased, ASCII-folded and
 Porter2-stemmed on both sides.
@@ -83,6 +87,10 @@ def identifiers(query: str) -> list[str]:
 
 
 TIERS = ("fine", "coarse", "source", "entity")
+#: the stamp's format. 2: the ``docs/`` index of whole sources. A library stamped with an older
+#: format reads as never synced, so it is healed (index/lexical_sync.py), which fills ``docs/``.
+FORMAT = 2
+DOCS = "docs"
 ANALYZER = "sleuth_en"
 TITLE_BOOST = 2.0  # a word in a node's title (its section path) counts twice
 
@@ -92,6 +100,13 @@ def _schema() -> tantivy.Schema:
     sb.add_integer_field("id", indexed=True, fast=True)
     sb.add_text_field("tier", tokenizer_name="raw")
     sb.add_text_field("title", tokenizer_name=ANALYZER)
+    sb.add_text_field("body", tokenizer_name=ANALYZER)
+    return sb.build()
+
+
+def _docs_schema() -> tantivy.Schema:
+    sb = tantivy.SchemaBuilder()
+    sb.add_integer_field("id", indexed=True, fast=True)
     sb.add_text_field("body", tokenizer_name=ANALYZER)
     return sb.build()
 
@@ -129,13 +144,19 @@ class Lexical:
             copy = Path(tempfile.mkdtemp(prefix="sleuth-lexical-")) / "lexical"
             shutil.copytree(self.dir, copy)
             weakref.finalize(self, shutil.rmtree, copy.parent, True)
-            self.index = tantivy.Index(self.schema, path=str(copy), reuse=True)
+            where = copy
         else:
             self.dir.mkdir(parents=True, exist_ok=True)
-            self.index = tantivy.Index(self.schema, path=str(self.dir), reuse=True)
+            where = self.dir
+        self.index = tantivy.Index(self.schema, path=str(where), reuse=True)
+        # a library made before the docs index has none yet (read-only: an empty one in the copy)
+        (where / DOCS).mkdir(exist_ok=True)
+        self.docs_schema = _docs_schema()
+        self.docs = tantivy.Index(self.docs_schema, path=str(where / DOCS), reuse=True)
         # Tokenizers are not stored in the index: register on every open, before any use.
         self.index.register_tokenizer(ANALYZER, _analyzer())
-        self._writer = None
+        self.docs.register_tokenizer(ANALYZER, _analyzer())
+        self._writer = self._docs_writer = None
         self._lock = threading.RLock()
         self._seen = self._stamp_mtime()
 
@@ -146,35 +167,50 @@ class Lexical:
         return self._writer
 
     def apply(self, deletes: list[tuple[int, int]], rows: list[tuple[int, str, str, str]], generation: int) -> None:
-        """Drop id ranges, add rows (node_id, title, body, tier), commit, stamp the generation."""
+        """Drop id ranges from both indexes, add rows (node_id, title, body, tier): a row of tier
+        "doc" (a whole source under its root node's id) goes to the docs index. Commit (the docs
+        index first), stamp the generation."""
         with self._lock:
-            w = self._w()
+            if self._docs_writer is None:
+                self._docs_writer = self.docs.writer(heap_size=WRITER_HEAP, num_threads=1)
+            w, dw = self._w(), self._docs_writer
             for lo, hi in deletes:
                 w.delete_documents_by_query(tantivy.Query.range_query(self.schema, "id", tantivy.FieldType.Integer, lo, hi))
+                dw.delete_documents_by_query(tantivy.Query.range_query(self.docs_schema, "id", tantivy.FieldType.Integer, lo, hi))
             for i, title, body, tier in rows:
+                if tier == "doc":
+                    dw.add_document(tantivy.Document(id=int(i), body=segment(f"{title or ''}\n{body or ''}")))
+                    continue
                 if tier not in TIERS:
                     raise ValueError(f"unknown lexical tier {tier!r}")
                 w.add_document(tantivy.Document(id=int(i), tier=tier, title=segment(title or ""), body=segment(body or "")))
+            # A kill between the two commits leaves the stamp behind: the next open heals both.
+            dw.commit()
             w.commit()
             self._write_stamp(generation)
             self.reload()
 
     def close_writer(self) -> None:
-        """Release tantivy's writer lock (at the end of an index run), letting merges finish."""
+        """Release tantivy's writer locks (at the end of an index run), letting merges finish."""
         with self._lock:
-            if self._writer is not None:
-                w, self._writer = self._writer, None
-                w.wait_merging_threads()
+            for name in ("_writer", "_docs_writer"):
+                w = getattr(self, name)
+                if w is not None:
+                    setattr(self, name, None)
+                    w.wait_merging_threads()
 
     def _write_stamp(self, generation: int) -> None:
         tmp = self.dir / ".sleuth-lexical.json.tmp"
-        tmp.write_text(json.dumps({"generation": int(generation)}))
+        tmp.write_text(json.dumps({"generation": int(generation), "format": FORMAT}))
         os.replace(tmp, self.dir / "sleuth-lexical.json")
 
     def generation(self) -> int:
+        """The library generation the index holds; -1 if never stamped or stamped by an older
+        format (which the library then heals)."""
         try:
-            return int(json.loads((self.dir / "sleuth-lexical.json").read_text())["generation"])
-        except (OSError, ValueError, KeyError):
+            stamp = json.loads((self.dir / "sleuth-lexical.json").read_text())
+            return int(stamp["generation"]) if stamp.get("format", 1) >= FORMAT else -1
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return -1
 
     def _stamp_mtime(self) -> int:
@@ -185,6 +221,7 @@ class Lexical:
 
     def reload(self) -> None:
         self.index.reload()
+        self.docs.reload()
         self._seen = self._stamp_mtime()
 
     def refresh(self) -> None:
@@ -231,6 +268,28 @@ class Lexical:
         q = self._text_query(tokens)
         hits = [h for t in tiers for h in self._top(q, t, k, id_range)]
         return sorted(hits, key=lambda h: -h[1])[:k] if len(tiers) > 1 else hits
+
+    def search_docs(self, query: str, k: int) -> list[tuple[int, float]]:
+        """[(root node id, bm25)] of the sources whose whole text best matches, best first."""
+        tokens = [tok for t in query_terms(query) for tok in analyze(t)]
+        if not tokens:
+            return []
+        Q = tantivy.Query
+        q = Q.boolean_query([(tantivy.Occur.Should, Q.term_query(self.docs_schema, "body", tok)) for tok in dict.fromkeys(tokens)])
+        searcher = self.docs.searcher()
+        res = searcher.search(q, k, count=False)
+        if not res.hits:
+            return []
+        ids = searcher.fast_field_values("id", [a for _, a in res.hits])
+        return [(int(i), float(sc)) for (sc, _), i in zip(res.hits, ids)]
+
+    def doc_ids(self) -> set[int]:
+        """The root node ids of the sources in the docs index."""
+        searcher = self.docs.searcher()
+        if searcher.num_docs == 0:
+            return set()
+        res = searcher.search(tantivy.Query.all_query(), searcher.num_docs, count=False)
+        return {int(i) for i in searcher.fast_field_values("id", [a for _, a in res.hits])}
 
     def search_phrases(self, phrases: list[str], tiers: tuple[str, ...], k: int,
                        id_range: tuple[int, int] | None = None):

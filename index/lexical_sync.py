@@ -19,10 +19,14 @@ LEGACY_TABLES = ("nodes_fts_v", "nodes_fts", "fts_fine_v", "fts_coarse_v", "fts_
 
 
 def source_rows(conn, source_ids: list[int]) -> list[tuple[int, str, str, str]]:
-    """(node_id, title, body, tier) for every node of these sources."""
+    """(node_id, title, body, tier) for every node of these sources, and per source one row of
+    tier "doc" under its root node's id: its title and the text of all its paragraphs, tables
+    and segments (a table's rows repeat its text and are left out), for ranking whole documents."""
     out = []
     for sid in source_ids:
         lex: dict[int, list[str]] = {}
+        root: tuple[int, str] | None = None
+        whole: list[str] = []
         q = (select(NodeRow.id, NodeRow.parent_id, NodeRow.kind, NodeRow.tier, NodeRow.title, NodeRow.text,
                     NodeRow.summary, NodeRow.meta).where(NodeRow.source_id == sid).order_by(NodeRow.id))
         # Ids are given in pre-order, so a parent's path is known before its children's.
@@ -31,10 +35,16 @@ def source_rows(conn, source_ids: list[int]) -> list[tuple[int, str, str, str]]:
             if kind in ("section", "scene") and title and not (meta or {}).get("synthetic"):
                 path = path + [title]
             lex[nid] = path
+            if root is None:
+                root = (nid, title or "")
             if tier == "fine":
                 out.append((nid, " / ".join(path + ([title] if title else [])), text or "", tier))
+                if text and kind != "row":
+                    whole.append(text)
             else:
                 out.append((nid, title or "", summary or "", tier))
+        if root is not None:
+            out.append((root[0], root[1], "\n".join(whole), "doc"))
     return out
 
 
@@ -66,14 +76,16 @@ def heal(lib) -> int:
     gen = int(get_state(lib.engine, "generation", "0"))
     if lib.lexical.generation() == gen and not dropped:
         return 0
-    have = lib.lexical.ids()
+    have, whole = lib.lexical.ids(), lib.lexical.doc_ids()
     with lib.engine.connect() as c:
         spans = c.execute(select(SourceRow.id, SourceRow.root_id, SourceRow.last_id)).all()
         node_ids = {r[0] for r in c.execute(select(NodeRow.id))}
+        # a source is rewritten when a node of it is missing, or its whole-text row (a library
+        # made before the docs index, or a run killed between the two commits)
         stale = [(sid, lo, hi) for sid, lo, hi in spans
-                 if lo is not None and any(i not in have for i in range(lo, hi + 1) if i in node_ids)]
+                 if lo is not None and (lo not in whole or any(i not in have for i in range(lo, hi + 1) if i in node_ids))]
         deletes = [(lo, hi) for _, lo, hi in stale]
-        deletes += runs(sorted(i for i in have if i > 0 and i not in node_ids))
+        deletes += runs(sorted(i for i in have | whole if i > 0 and i not in node_ids))
         # Entity rows are few and their aliases may have grown in the lost write: rewrite all.
         deletes.append(ENTITY_RANGE)
         rows = source_rows(c, [sid for sid, _, _ in stale]) + entity_rows(c)

@@ -35,6 +35,11 @@ RRF_K = 60
 PAGE_W = 0.0
 SECTION_W = 0.0
 ROUTE_W = 1.0
+#: weight of a source's rank among whole documents by BM25 over all their text (whole-library
+#: searches): the n-th best adds DOC_W / n. Several partial matches spread over a document are
+#: what tells it from the others, which no single paragraph shows; see docs/locate.md
+DOC_W = 1.0
+DOC_POOL = 10
 #: weight of the fused score of a matched section on the paragraphs it holds (coarse-to-fine);
 #: 0 skips the section searches of a level="fine" query
 COARSE_W = 0.0
@@ -193,6 +198,24 @@ def route_scores(table: NodeTable, query: str) -> dict[int, float]:
     return {sid: v / top for sid, v in raw.items() if top > 0}
 
 
+def doc_scores(table: NodeTable, doc_hits: list[tuple[int, float]]) -> dict[int, float]:
+    """source id → 1 / rank of the source among documents ranked by BM25 over their whole text
+    (``doc_hits``: (root node id, score) best first, from the lexical "doc" rows)."""
+    out: dict[int, float] = {}
+    for root, _ in doc_hits:
+        if 0 <= root < len(table.source):
+            sid = int(table.source[root])
+            if sid not in out:
+                out[sid] = 1.0 / (len(out) + 1)
+    return out
+
+
+def source_prior(names: dict[int, float], docs: dict[int, float]) -> dict[int, float]:
+    """source id → the weight :func:`aggregate` adds (over RRF_K) to each of its candidates:
+    routing by the names the question writes, and the source's rank as a whole document."""
+    return {sid: ROUTE_W * names.get(sid, 0.0) + DOC_W * docs.get(sid, 0.0) for sid in names.keys() | docs.keys()}
+
+
 class NodeTables:
     """The current :class:`NodeTable` of a library, reloaded when its generation changes."""
 
@@ -252,8 +275,9 @@ def aggregate(ids: np.ndarray, own: np.ndarray, bm25: np.ndarray, dense: np.ndar
               dense_w: float = 1.0, route: dict[int, float] | None = None,
               coarse: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """Final scores of candidate fine nodes ``ids`` (own fused score, raw BM25 (0 = not a lexical
-    hit), raw cosine (-inf = not a dense hit)): own + page + section + routing (+ the score of a
-    matched section holding it, coarse-to-fine), contentless damped."""
+    hit), raw cosine (-inf = not a dense hit)): own + page + section + its source's weight in
+    ``route`` (:func:`source_prior`) / RRF_K (+ the score of a matched section holding it,
+    coarse-to-fine), contentless damped."""
     ids = np.asarray(ids, np.int64)
     inside = ids < len(table.page)
     safe = np.where(inside, ids, 0)
@@ -273,7 +297,7 @@ def aggregate(ids: np.ndarray, own: np.ndarray, bm25: np.ndarray, dense: np.ndar
     if SECTION_W:
         score += SECTION_W * group_scores(secs, b, d, dense_w)
     if route:
-        score = score + ROUTE_W * np.array([route.get(int(s), 0.0) for s in src]) * inside / RRF_K
+        score = score + np.array([route.get(int(s), 0.0) for s in src]) * inside / RRF_K
     if coarse is not None and COARSE_W:
         score = score + COARSE_W * coarse_bonus(ids, coarse[0], coarse[1], table)
     return np.where(cl, score * CONTENTLESS, score)
@@ -315,7 +339,7 @@ def aggregate_reference(ids, own, bm25, dense, table: NodeTable, dense_w: float 
     for i, nid in enumerate(ids):
         s = float(own[i]) + PAGE_W * pg.get(page_of(nid), 0.0) + SECTION_W * sc.get(sec_of(nid), 0.0)
         if route and nid < len(table.page):
-            s += ROUTE_W * route.get(int(table.source[nid]), 0.0) / RRF_K
+            s += route.get(int(table.source[nid]), 0.0) / RRF_K
         if coarse is not None and COARSE_W:
             s += COARSE_W * max([float(sc) for c, sc in zip(*coarse) if c < len(table.last) and c < nid <= table.last[c]],
                                 default=0.0)

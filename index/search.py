@@ -15,7 +15,7 @@ from ..readers.textsplit import CJK_RE, sentence_spans
 from .lexical import identifiers, query_terms
 from .place_refs import caption_pattern, caption_refs, end_refs, page_refs
 from . import rank as RK
-from .rank import NodeTables, aggregate, route_scores
+from .rank import NodeTables, aggregate, doc_scores, route_scores, source_prior
 from .schema import NodeRow, SourceRow
 
 RRF_K = 60
@@ -218,7 +218,10 @@ class Searcher:
         own = np.array([fused[i] for i in ids])
         b = np.array([bm.get(i, 0.0) for i in ids])
         d = np.array([dn.get(i, -np.inf) for i in ids])
-        route = route_scores(table, query) if routing else None
+        route = None
+        if routing:
+            docs = self.lib.lexical.search_docs(query, RK.DOC_POOL) if RK.DOC_W else []
+            route = source_prior(route_scores(table, query), doc_scores(table, docs))
         for i, v in zip(ids.tolist(), aggregate(ids, own, b, d, table, dense_w, route, coarse).tolist()):
             fused[i] = v
 

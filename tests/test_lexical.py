@@ -141,3 +141,88 @@ def test_legacy_fts5_library_is_rebuilt(tmp_path):
     assert _indexed_ids(lib) == _db_ids(lib.home)
     hit = lib.search("Saltmarsh Point nests", level="fine", k=1)[0]
     assert "41 nests" in hit["snippet"] and hit["bm25"] is not None
+
+
+# -- whole documents (the docs index) ----------------------------------------------------------
+
+def test_whole_documents_have_an_index_of_their_own(tmp_path):
+    nodes = [(1, "", "heron heron marsh", "fine"), (2, "", "heron", "fine"), (3, "", "marsh tide", "fine"),
+             (10, "", "tide tide tide marsh", "fine"), (11, "", "estuary survey", "fine")]
+    docs = [(1, "Heron survey", "heron heron marsh\nheron\nmarsh tide", "doc"), (10, "Tides", "tide tide tide marsh\nestuary survey", "doc")]
+    plain = _lex(tmp_path / "a", nodes)
+    both = _lex(tmp_path / "b", nodes + docs)
+    # a whole document's length and words do not touch the paragraphs' statistics
+    for q in ("heron", "marsh tide", "estuary"):
+        assert both.search(q, ("fine",), 10) == plain.search(q, ("fine",), 10)
+    assert both.id_list() == plain.id_list() == [1, 2, 3, 10, 11]
+    assert both.doc_ids() == {1, 10} and plain.doc_ids() == set()
+    # BM25 over whole documents: the title counts as text
+    assert [i for i, _ in both.search_docs("heron marsh", 5)] == [1, 10]
+    assert [i for i, _ in both.search_docs("survey of tides", 5)][0] == 10
+    assert both.search_docs("kingfisher", 5) == [] and both.search_docs("the of", 5) == []
+    # dropping a source's id range drops its whole-text row too
+    both.apply([(10, 11)], [], 2)
+    assert both.doc_ids() == {1} and both.id_list() == [1, 2, 3]
+
+
+def _roots(home) -> set[int]:
+    con = sqlite3.connect(home / "library.db")
+    try:
+        return {r[0] for r in con.execute("select root_id from sources")}
+    finally:
+        con.close()
+
+
+def test_a_library_made_before_the_docs_index_is_filled_on_open(tmp_path):
+    import json
+    import shutil
+
+    write_corpus(tmp_path / "docs", {"survey.md": DOC, "other.md": DOC.replace("heron", "egret")})
+    lib = Library(tmp_path / "lib")
+    lib.add([tmp_path / "docs"])
+    ids, found = _indexed_ids(lib), lib.lexical.search_docs("egret colony", 2)
+    assert lib.lexical.doc_ids() == _roots(lib.home) and len(found) == 2
+    lib.close()
+    # what such a library looks like: no docs/ folder and a stamp without a format
+    lex = tmp_path / "lib" / "lexical"
+    shutil.rmtree(lex / "docs")
+    stamp = json.loads((lex / "sleuth-lexical.json").read_text())
+    (lex / "sleuth-lexical.json").write_text(json.dumps({"generation": stamp["generation"]}))
+    lib = Library(tmp_path / "lib")
+    assert lib.lexical.doc_ids() == _roots(lib.home)
+    assert _indexed_ids(lib) == ids == _db_ids(lib.home)
+    assert lib.lexical.search_docs("egret colony", 2) == found
+    lib.close()
+
+
+def test_a_run_killed_between_the_two_commits_is_healed(tmp_path):
+    import tantivy
+
+    write_corpus(tmp_path / "docs", {"survey.md": DOC, "other.md": DOC.replace("heron", "egret")})
+    lib = Library(tmp_path / "lib")
+    lib.add([tmp_path / "docs"])
+    roots = _roots(lib.home)
+    lost = min(roots)
+    # the docs index lost a source's row; the node index and the stamp are behind the database
+    w = lib.lexical.docs.writer(heap_size=15_000_000, num_threads=1)
+    w.delete_documents_by_query(tantivy.Query.range_query(lib.lexical.docs_schema, "id", tantivy.FieldType.Integer, lost, lost))
+    w.commit()
+    w.wait_merging_threads()
+    lib.lexical.docs.reload()
+    lib.lexical._write_stamp(0)
+    assert lib.lexical.doc_ids() == roots - {lost}
+    lib.close()
+    lib = Library(tmp_path / "lib")
+    assert lib.lexical.doc_ids() == roots and _indexed_ids(lib) == _db_ids(lib.home)
+    lib.close()
+
+
+def test_read_only_index_without_a_docs_folder_still_searches(tmp_path):
+    import shutil
+
+    lx = _lex(tmp_path, [(1, "", "heron marsh", "fine"), (1, "Survey", "heron marsh", "doc")])
+    shutil.rmtree(tmp_path / "lex" / "docs")
+    ro = Lexical(tmp_path / "lex", read_only=True)
+    assert [i for i, _ in ro.search("heron", ("fine",), 5)] == [1]
+    assert ro.search_docs("heron", 5) == []
+    assert not (tmp_path / "lex" / "docs").exists()

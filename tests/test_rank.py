@@ -104,3 +104,47 @@ def test_node_table_from_a_library(tmp_path, monkeypatch):
         monkeypatch.setattr(RK, "CONTENTLESS", 0.25)
         hits = lib.search("Costco net income 2021", level="fine", k=3)
         assert hits[0]["snippet"].startswith("Net income")
+
+
+def test_doc_scores_and_source_prior(monkeypatch):
+    t = RK.NodeTable(generation=0, page=np.zeros(30, np.int32), source=np.repeat(np.array([1, 2, 3], np.int32), 10),
+                     section=np.zeros(30, np.int64), last=np.arange(30), contentless=np.zeros(30, bool),
+                     source_names={}, name_df={})
+    # roots 20 (source 3), 0 (source 1); 99 is past the table (a source added since it loaded)
+    assert RK.doc_scores(t, [(20, 9.0), (99, 8.0), (0, 7.5)]) == {3: 1.0, 1: 0.5}
+    prior = RK.source_prior({1: 1.0, 2: 0.25}, {3: 1.0, 1: 0.5})
+    assert prior == {1: 1.5, 2: 0.25, 3: 1.0}
+    monkeypatch.setattr(RK, "DOC_W", 0.0)
+    assert RK.source_prior({1: 1.0}, {3: 1.0}) == {1: 1.0, 3: 0.0}
+
+
+HARBOUR = ("# Harbour works\n\n## Dredging\n\nDredging of the inner basin began in May under the new contract.\n\n"
+           "## Volumes\n\nSediment removed from the basin exceeded the estimate by a third.\n\n"
+           "## Monitoring\n\nTurbidity readings near the outfall stayed within the permit.\n\n"
+           "## Costs\n\nThe contractor billed overtime for night shifts.\n")
+RIVER = ("# River notes\n\n## Weir\n\nDredging sediment near the outfall raised turbidity for a week.\n\n"
+         "## Birds\n\nKingfishers nested under the footbridge again.\n")
+
+
+def test_a_document_matching_the_whole_question_leads_over_a_library(tmp_path, monkeypatch):
+    """The question's words are spread over the harbour report's paragraphs; one paragraph of
+    the river notes holds most of them. As paragraphs the notes lead; as documents the report
+    does, and over the whole library its paragraphs come first. Within one source nothing changes."""
+    from conftest import write_corpus
+
+    from sleuth.library import Library
+
+    write_corpus(tmp_path / "docs", {"harbour_works.md": HARBOUR, "river_notes.md": RIVER,
+                                     "orchard.md": "# Orchard\n\n## Pruning\n\nThe apple trees were pruned in February.\n"})
+    q = "How did dredging sediment affect turbidity at the outfall within the permit?"
+    with Library(tmp_path / "lib") as lib:
+        lib.add([tmp_path / "docs"])
+        roots = {s["name"]: s["root_id"] for s in lib.sources()}
+        assert [i for i, _ in lib.lexical.search_docs(q, 5)] == [roots["harbour_works.md"], roots["river_notes.md"]]
+        by_doc = [h["locator"]["source"] for h in lib.search(q, level="fine", k=4)]
+        within = [h["id"] for h in lib.search(q, level="fine", k=4, within="harbour_works.md")]
+        monkeypatch.setattr(RK, "DOC_W", 0.0)
+        alone = [h["locator"]["source"] for h in lib.search(q, level="fine", k=4)]
+        assert "river_notes.md" in alone[:2]
+        assert by_doc == ["harbour_works.md"] * 3 + ["river_notes.md"]
+        assert [h["id"] for h in lib.search(q, level="fine", k=4, within="harbour_works.md")] == within
