@@ -22,12 +22,13 @@ import numpy as np
 
 from sleuth.eval import mmlongbench as MM
 from sleuth.eval.loaders import load_mmlongbench
+from sleuth.index import lexical as LX
 from sleuth.index import rank as RK
 from sleuth.index import search as SE
 from sleuth.library import Library
 
 #: knob → the module holding it
-KNOBS = {"PAGE_W": RK, "SECTION_W": RK, "ROUTE_W": RK, "DOC_W": RK, "CONTENTLESS": RK, "COARSE_W": RK, "PAGE_REF_W": SE}
+KNOBS = {"PAGE_W": RK, "SECTION_W": RK, "ROUTE_W": RK, "DOC_W": RK, "CTX_BOOST": LX, "CONTENTLESS": RK, "COARSE_W": RK, "PAGE_REF_W": SE}
 
 
 def main() -> None:
@@ -40,7 +41,7 @@ def main() -> None:
     have = {s["name"] for s in lib.sources()}
     items = [it for it in load_mmlongbench(a.data) if it.answerable and it.evidence_pages and it.doc_id in have]
     print(f"{len(have)} documents, {len(items)} questions")
-    variants = {"plain": dict(PAGE_W=0, SECTION_W=0, ROUTE_W=0, DOC_W=0, CONTENTLESS=1.0, COARSE_W=0, PAGE_REF_W=0), "default": {}}
+    variants = {"plain": dict(PAGE_W=0, SECTION_W=0, ROUTE_W=0, DOC_W=0, CTX_BOOST=0, CONTENTLESS=1.0, COARSE_W=0, PAGE_REF_W=0), "default": {}}
     for s in a.settings:
         name, kv = s.split(":", 1)
         variants[name] = {k: float(v) for k, v in (x.split("=") for x in kv.split(","))}

@@ -87,20 +87,29 @@ def identifiers(query: str) -> list[str]:
 
 
 TIERS = ("fine", "coarse", "source", "entity")
-#: the stamp's format. 2: the ``docs/`` index of whole sources. A library stamped with an older
-#: format reads as never synced, so it is healed (index/lexical_sync.py), which fills ``docs/``.
-FORMAT = 2
+#: the index's format. 3: paragraphs carry their neighbours' words (``ctx``) and a ``docs/``
+#: index holds whole sources. An index of an older format is searched as it is until the library
+#: can rebuild it from the database (index/lexical_sync.py heal): its stamp reads as unsynced.
+FORMAT = 3
 DOCS = "docs"
 ANALYZER = "sleuth_en"
 TITLE_BOOST = 2.0  # a word in a node's title (its section path) counts twice
+#: weight of a word found only in a paragraph's neighbours on its page (its ``ctx``): PDF readers
+#: cut a page into fragments ("Coffee quality" / "The quality levels influence the brewing." /
+#: "Quality levels 1"), none of which matches a question alone. Measured in docs/locate.md
+CTX_BOOST = 0.3
+#: neighbours on each side, in reading order on the same page, that make a paragraph's ``ctx``
+CTX_WINDOW = 2
 
 
-def _schema() -> tantivy.Schema:
+def _schema(fmt: int = FORMAT) -> tantivy.Schema:
     sb = tantivy.SchemaBuilder()
     sb.add_integer_field("id", indexed=True, fast=True)
     sb.add_text_field("tier", tokenizer_name="raw")
     sb.add_text_field("title", tokenizer_name=ANALYZER)
     sb.add_text_field("body", tokenizer_name=ANALYZER)
+    if fmt >= 3:
+        sb.add_text_field("ctx", tokenizer_name=ANALYZER)
     return sb.build()
 
 
@@ -133,7 +142,6 @@ class Lexical:
 
     def __init__(self, directory: str | os.PathLike, *, read_only: bool = False):
         self.dir = Path(directory)
-        self.schema = _schema()
         if read_only:
             # tantivy takes a lock file even to read, which a read-only mount refuses: search a
             # private copy (removed at exit). The stamp is still read from the library.
@@ -148,16 +156,30 @@ class Lexical:
         else:
             self.dir.mkdir(parents=True, exist_ok=True)
             where = self.dir
-        self.index = tantivy.Index(self.schema, path=str(where), reuse=True)
+        self._where = where
+        self.read_only = read_only
+        self._writer = self._docs_writer = None
+        self._lock = threading.RLock()
+        self._open()
+
+    def _open(self) -> None:
+        """Open both indexes: the nodes' with the current schema, or an older format's with its own."""
+        for fmt in (FORMAT, 2):
+            try:
+                self.schema = _schema(fmt)
+                self.index = tantivy.Index(self.schema, path=str(self._where), reuse=True)
+                self.format = fmt
+                break
+            except ValueError as e:
+                if "schema does not match" not in str(e) or fmt == 2:
+                    raise
         # a library made before the docs index has none yet (read-only: an empty one in the copy)
-        (where / DOCS).mkdir(exist_ok=True)
+        (self._where / DOCS).mkdir(exist_ok=True)
         self.docs_schema = _docs_schema()
-        self.docs = tantivy.Index(self.docs_schema, path=str(where / DOCS), reuse=True)
+        self.docs = tantivy.Index(self.docs_schema, path=str(self._where / DOCS), reuse=True)
         # Tokenizers are not stored in the index: register on every open, before any use.
         self.index.register_tokenizer(ANALYZER, _analyzer())
         self.docs.register_tokenizer(ANALYZER, _analyzer())
-        self._writer = self._docs_writer = None
-        self._lock = threading.RLock()
         self._seen = self._stamp_mtime()
 
     # -- writing ---------------------------------------------------------------------------
@@ -166,10 +188,10 @@ class Lexical:
             self._writer = self.index.writer(heap_size=WRITER_HEAP, num_threads=1)
         return self._writer
 
-    def apply(self, deletes: list[tuple[int, int]], rows: list[tuple[int, str, str, str]], generation: int) -> None:
-        """Drop id ranges from both indexes, add rows (node_id, title, body, tier): a row of tier
-        "doc" (a whole source under its root node's id) goes to the docs index. Commit (the docs
-        index first), stamp the generation."""
+    def apply(self, deletes: list[tuple[int, int]], rows: list[tuple], generation: int) -> None:
+        """Drop id ranges from both indexes, add rows (node_id, title, body, tier[, ctx]): a row
+        of tier "doc" (a whole source under its root node's id) goes to the docs index. Commit
+        (the docs index first), stamp the generation."""
         with self._lock:
             if self._docs_writer is None:
                 self._docs_writer = self.docs.writer(heap_size=WRITER_HEAP, num_threads=1)
@@ -177,13 +199,16 @@ class Lexical:
             for lo, hi in deletes:
                 w.delete_documents_by_query(tantivy.Query.range_query(self.schema, "id", tantivy.FieldType.Integer, lo, hi))
                 dw.delete_documents_by_query(tantivy.Query.range_query(self.docs_schema, "id", tantivy.FieldType.Integer, lo, hi))
-            for i, title, body, tier in rows:
+            for i, title, body, tier, *ctx in rows:
                 if tier == "doc":
                     dw.add_document(tantivy.Document(id=int(i), body=segment(f"{title or ''}\n{body or ''}")))
                     continue
                 if tier not in TIERS:
                     raise ValueError(f"unknown lexical tier {tier!r}")
-                w.add_document(tantivy.Document(id=int(i), tier=tier, title=segment(title or ""), body=segment(body or "")))
+                fields = dict(id=int(i), tier=tier, title=segment(title or ""), body=segment(body or ""))
+                if ctx and ctx[0] and self.format >= 3:
+                    fields["ctx"] = segment(ctx[0])
+                w.add_document(tantivy.Document(**fields))
             # A kill between the two commits leaves the stamp behind: the next open heals both.
             dw.commit()
             w.commit()
@@ -199,6 +224,19 @@ class Lexical:
                     setattr(self, name, None)
                     w.wait_merging_threads()
 
+    def upgrade(self) -> None:
+        """Replace an index of an older format by an empty one of the current format. Only inside
+        the library's write lock: the caller refills it from the database."""
+        import shutil
+
+        with self._lock:
+            self.close_writer()
+            self.index = self.docs = None
+            for p in self._where.iterdir():
+                if p.name != "sleuth-lexical.json":
+                    shutil.rmtree(p) if p.is_dir() else p.unlink()
+            self._open()
+
     def _write_stamp(self, generation: int) -> None:
         tmp = self.dir / ".sleuth-lexical.json.tmp"
         tmp.write_text(json.dumps({"generation": int(generation), "format": FORMAT}))
@@ -207,6 +245,8 @@ class Lexical:
     def generation(self) -> int:
         """The library generation the index holds; -1 if never stamped or stamped by an older
         format (which the library then heals)."""
+        if self.format < FORMAT:
+            return -1
         try:
             stamp = json.loads((self.dir / "sleuth-lexical.json").read_text())
             return int(stamp["generation"]) if stamp.get("format", 1) >= FORMAT else -1
@@ -225,8 +265,12 @@ class Lexical:
         self._seen = self._stamp_mtime()
 
     def refresh(self) -> None:
-        """See commits made by other processes (an index run beside this search)."""
+        """See commits made by other processes (an index run beside this search, or one that
+        rebuilt an old index in the current format)."""
         if self._stamp_mtime() != self._seen:
+            if self.format < FORMAT and not self.read_only:
+                with self._lock:
+                    self._open()
             self.reload()
 
     # -- reading ---------------------------------------------------------------------------
@@ -236,6 +280,8 @@ class Lexical:
         for tok in dict.fromkeys(tokens):
             subs.append((tantivy.Occur.Should, Q.boost_query(Q.term_query(self.schema, "title", tok), TITLE_BOOST)))
             subs.append((tantivy.Occur.Should, Q.term_query(self.schema, "body", tok)))
+            if self.format >= 3 and CTX_BOOST:
+                subs.append((tantivy.Occur.Should, Q.boost_query(Q.term_query(self.schema, "ctx", tok), CTX_BOOST)))
         return Q.boolean_query(subs)
 
     def _phrase_query(self, tokens: list[str]):

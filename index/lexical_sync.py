@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import select, text as sql
 
+from .lexical import CTX_WINDOW, FORMAT
 from .schema import EntityRow, NodeRow, SourceRow
 from .store import get_state, is_sqlite
 
@@ -18,19 +19,23 @@ LEGACY_TABLES = ("nodes_fts_v", "nodes_fts", "fts_fine_v", "fts_coarse_v", "fts_
                  "fts_fine", "fts_coarse", "fts_source", "fts_entity", "lexical_state")
 
 
-def source_rows(conn, source_ids: list[int]) -> list[tuple[int, str, str, str]]:
-    """(node_id, title, body, tier) for every node of these sources, and per source one row of
-    tier "doc" under its root node's id: its title and the text of all its paragraphs, tables
-    and segments (a table's rows repeat its text and are left out), for ranking whole documents."""
+def source_rows(conn, source_ids: list[int]) -> list[tuple]:
+    """(node_id, title, body, tier[, ctx]) for every node of these sources, and per source one
+    row of tier "doc" under its root node's id: its title and the text of all its paragraphs,
+    tables and segments (a table's rows repeat its text and are left out), for ranking whole
+    documents. A paragraph's ``ctx`` is the text of up to CTX_WINDOW paragraphs on each side of
+    it on its page (tables count, their rows neither get nor give context). Sources without pages
+    (text, transcripts) have whole paragraphs and segments, not a reader's fragments: no ctx."""
     out = []
     for sid in source_ids:
         lex: dict[int, list[str]] = {}
         root: tuple[int, str] | None = None
         whole: list[str] = []
+        page_runs: dict[int, list[tuple[int, int]]] = {}  # page → [(row index in out, text index)]
         q = (select(NodeRow.id, NodeRow.parent_id, NodeRow.kind, NodeRow.tier, NodeRow.title, NodeRow.text,
-                    NodeRow.summary, NodeRow.meta).where(NodeRow.source_id == sid).order_by(NodeRow.id))
+                    NodeRow.summary, NodeRow.meta, NodeRow.page).where(NodeRow.source_id == sid).order_by(NodeRow.id))
         # Ids are given in pre-order, so a parent's path is known before its children's.
-        for nid, parent, kind, tier, title, text, summary, meta in conn.execute(q):
+        for nid, parent, kind, tier, title, text, summary, meta, page in conn.execute(q):
             path = lex.get(parent, [])
             if kind in ("section", "scene") and title and not (meta or {}).get("synthetic"):
                 path = path + [title]
@@ -40,9 +45,17 @@ def source_rows(conn, source_ids: list[int]) -> list[tuple[int, str, str, str]]:
             if tier == "fine":
                 out.append((nid, " / ".join(path + ([title] if title else [])), text or "", tier))
                 if text and kind != "row":
+                    if page is not None:
+                        page_runs.setdefault(page, []).append((len(out) - 1, len(whole)))
                     whole.append(text)
             else:
                 out.append((nid, title or "", summary or "", tier))
+        for run in page_runs.values():
+            texts = [whole[t] for _, t in run]
+            for j, (at, _) in enumerate(run):
+                near = texts[max(0, j - CTX_WINDOW) : j] + texts[j + 1 : j + 1 + CTX_WINDOW]
+                if near:
+                    out[at] = out[at] + (" ".join(near),)
         if root is not None:
             out.append((root[0], root[1], "\n".join(whole), "doc"))
     return out
@@ -76,6 +89,8 @@ def heal(lib) -> int:
     gen = int(get_state(lib.engine, "generation", "0"))
     if lib.lexical.generation() == gen and not dropped:
         return 0
+    if lib.lexical.format < FORMAT:  # an older schema: rebuilt whole
+        lib.lexical.upgrade()
     have, whole = lib.lexical.ids(), lib.lexical.doc_ids()
     with lib.engine.connect() as c:
         spans = c.execute(select(SourceRow.id, SourceRow.root_id, SourceRow.last_id)).all()

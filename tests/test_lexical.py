@@ -226,3 +226,85 @@ def test_read_only_index_without_a_docs_folder_still_searches(tmp_path):
     assert [i for i, _ in ro.search("heron", ("fine",), 5)] == [1]
     assert ro.search_docs("heron", 5) == []
     assert not (tmp_path / "lex" / "docs").exists()
+
+
+# -- a paragraph's neighbours (ctx) ------------------------------------------------------------
+
+def test_words_of_a_paragraphs_neighbours_count_at_a_fraction(tmp_path, monkeypatch):
+    from sleuth.index import lexical as LX
+
+    rows = [(1, "", "Strength", "fine", "Choose one of six brewing levels. Level 1 is mild, level 6 strong."),
+            (2, "", "Brewing strength tablets", "fine"),
+            (3, "", "Descaling programme", "fine", "levels of limescale"),
+            (4, "", "Milk foam", "fine")]
+    lx = _lex(tmp_path, rows)
+    full = dict(lx.search("brewing strength levels", ("fine",), 10))
+    monkeypatch.setattr(LX, "CTX_BOOST", 0.0)
+    body = dict(lx.search("brewing strength levels", ("fine",), 10))
+    # the neighbours' words add to the fragment; a node without neighbours keeps its score; a
+    # word only in a neighbour still finds a node, below every node holding a word itself
+    assert full[1] > body[1] and full[2] == pytest.approx(body[2]) and 4 not in full
+    assert 3 not in body and full[3] < min(body.values())
+    only_ctx = full[3]
+    monkeypatch.setattr(LX, "CTX_BOOST", 0.6)
+    assert dict(lx.search("brewing strength levels", ("fine",), 10))[3] == pytest.approx(2 * only_ctx, rel=1e-4)
+
+
+def test_source_rows_give_each_fragment_its_neighbours_on_its_page(tmp_path):
+    from conftest import write_text_pdf
+    from sleuth.index.lexical_sync import source_rows
+
+    (tmp_path / "docs").mkdir()
+    write_text_pdf(tmp_path / "docs" / "manual.pdf", [
+        "Coffee quality\n\nThe quality levels influence the brewing.\n\nQuality levels one to six.\n\n"
+        "After pressing, a pre-infusion occurs.\n\nSame as level four, with stronger pressing.",
+        "Cleaning\n\nRinse the milk system every day."])
+    lib = Library(tmp_path / "lib")
+    lib.add([tmp_path / "docs"])
+    with lib.engine.connect() as c:
+        rows = source_rows(c, [s["id"] for s in lib.sources()])
+    fine = [r for r in rows if r[3] == "fine"]
+    text = {r[2]: r for r in fine}
+    assert len(text) == 7, [r[2] for r in fine]
+    ctx = {r[2]: (r[4] if len(r) > 4 else "") for r in fine}
+    # two paragraphs on each side, on the same page only
+    assert ctx["Coffee quality"] == "The quality levels influence the brewing. Quality levels one to six."
+    assert ctx["Quality levels one to six."] == ("Coffee quality The quality levels influence the brewing. "
+                                                 "After pressing, a pre-infusion occurs. Same as level four, with stronger pressing.")
+    assert ctx["Cleaning"] == "Rinse the milk system every day."
+    # the library's index holds them: a word finds its paragraph's neighbours, below it
+    ids = {r[2]: r[0] for r in fine}
+    found = [i for i, _ in lib.lexical.search("pre-infusion", ("fine",), 10)]
+    assert found[0] == ids["After pressing, a pre-infusion occurs."]
+    assert set(found[1:]) == {ids["The quality levels influence the brewing."], ids["Quality levels one to six."],
+                              ids["Same as level four, with stronger pressing."]}
+    lib.close()
+
+
+def test_an_index_of_the_previous_schema_is_searched_then_rebuilt(tmp_path):
+    import json
+    import shutil
+
+    import tantivy
+
+    from sleuth.index import lexical as LX
+
+    write_corpus(tmp_path / "docs", {"survey.md": DOC, "other.md": DOC.replace("heron", "egret")})
+    lib = Library(tmp_path / "lib")
+    lib.add([tmp_path / "docs"])
+    ids, before = _indexed_ids(lib), [h["id"] for h in lib.search("heron colony nests", level="fine")]
+    gen = lib.lexical.generation()
+    lib.close()
+    # the previous format: no ctx field (and, as it happens, an empty index)
+    lex = tmp_path / "lib" / "lexical"
+    shutil.rmtree(lex)
+    lex.mkdir()
+    tantivy.Index(LX._schema(2), path=str(lex))
+    (lex / "sleuth-lexical.json").write_text(json.dumps({"generation": gen, "format": 2}))
+    old = Lexical(lex, read_only=True)  # what a reader that cannot rebuild it gets: a search
+    assert old.format == 2 and old.generation() == -1 and old.search("heron", ("fine",), 5) == []
+    lib = Library(tmp_path / "lib")
+    assert lib.lexical.format == LX.FORMAT and lib.lexical.generation() == gen
+    assert _indexed_ids(lib) == ids and lib.lexical.doc_ids() == _roots(lib.home)
+    assert [h["id"] for h in lib.search("heron colony nests", level="fine")] == before
+    lib.close()
