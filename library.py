@@ -430,7 +430,7 @@ class Library:
             last = s.execute(select(RunRow).order_by(RunRow.id.desc()).limit(1)).scalars().first()
             fails = s.execute(select(FailureRow).order_by(FailureRow.at.desc()).limit(20)).scalars().all()
         vec_bytes = sum(p.stat().st_size for p in (self.home / "vectors").glob("*.faiss"))
-        lex_bytes = sum(p.stat().st_size for p in (self.home / "lexical").iterdir() if p.is_file())
+        lex_bytes = sum(p.stat().st_size for p in (self.home / "lexical").rglob("*") if p.is_file())  # docs/ too
         return {
             "library": str(self.home), "database": mask_url(self.url).split("@")[-1], "read_only": self.read_only,
             "sources": sources, "tiers": tiers, "kinds": kinds, "entities": int(n_ent or 0), "embeddings": int(n_emb or 0),
