@@ -1,5 +1,6 @@
 """Structure-aware ranking of search candidates: evidence added up by page and by section,
-sources named in the question preferred, and contentless nodes kept out of those sums.
+sources named in the question or matching it as whole documents preferred, and contentless nodes
+kept out of those sums.
 
 Search first gathers candidate paragraphs (BM25 and dense pools, fused by reciprocal rank in
 :mod:`sleuth.index.search`). Scoring each paragraph alone misses answers spread over a table
@@ -30,8 +31,8 @@ from .schema import EntityRow, MentionRow, NodeRow, SourceRow
 RRF_K = 60
 #: weights of the page and section scores added to a candidate's own fused score. Off: tuned on
 #: half A of the MMLongBench-Doc dev documents (page 1.0, section 0.5), they cost recall within a
-#: document on the held-out half B with two libraries (3.6 and 2.9 points), so only routing by
-#: names (ROUTE_W) is on; see docs/locate.md
+#: document on the held-out half B with two libraries (3.6 and 2.9 points), so of the source,
+#: page and section terms only the source's are on (ROUTE_W, DOC_W); see docs/locate.md
 PAGE_W = 0.0
 SECTION_W = 0.0
 ROUTE_W = 1.0
