@@ -113,6 +113,24 @@ def _schema(fmt: int = FORMAT) -> tantivy.Schema:
     return sb.build()
 
 
+def _tokens(query: str) -> list[str]:
+    """The index's tokens of a query's terms (stopwords out, segmented, stemmed)."""
+    return [tok for t in query_terms(query) for tok in analyze(t)]
+
+
+def _hits(index: tantivy.Index, query, k: int | None) -> list[tuple[int, float]]:
+    """(id, score) of the top k matches of ``query`` (every match when k is None), best first."""
+    searcher = index.searcher()
+    k = searcher.num_docs if k is None else k
+    if k == 0:
+        return []
+    res = searcher.search(query, k, count=False)
+    if not res.hits:
+        return []
+    ids = searcher.fast_field_values("id", [a for _, a in res.hits])
+    return [(int(i), float(sc)) for (sc, _), i in zip(res.hits, ids)]
+
+
 def _docs_schema() -> tantivy.Schema:
     sb = tantivy.SchemaBuilder()
     sb.add_integer_field("id", indexed=True, fast=True)
@@ -233,8 +251,10 @@ class Lexical:
             self.close_writer()
             self.index = self.docs = None
             for p in self._where.iterdir():
-                if p.name != "sleuth-lexical.json":
-                    shutil.rmtree(p) if p.is_dir() else p.unlink()
+                if p.is_dir():
+                    shutil.rmtree(p)
+                elif p.name != "sleuth-lexical.json":
+                    p.unlink()
             self._open()
 
     def _write_stamp(self, generation: int) -> None:
@@ -299,16 +319,11 @@ class Lexical:
         if id_range:
             rq = Q.range_query(self.schema, "id", tantivy.FieldType.Integer, int(id_range[0]), int(id_range[1]))
             clauses.append((tantivy.Occur.Must, Q.const_score_query(rq, 0.0)))
-        searcher = self.index.searcher()
-        res = searcher.search(Q.boolean_query(clauses), k, count=False)
-        if not res.hits:
-            return []
-        ids = searcher.fast_field_values("id", [a for _, a in res.hits])
-        return [(int(i), float(sc)) for (sc, _), i in zip(res.hits, ids)]
+        return _hits(self.index, Q.boolean_query(clauses), k)
 
     def search(self, query: str, tiers: tuple[str, ...], k: int, id_range: tuple[int, int] | None = None):
         """[(node_id, bm25)] best first. With several tiers the lists are merged by score."""
-        tokens = [tok for t in query_terms(query) for tok in analyze(t)]
+        tokens = _tokens(query)
         if not tokens:
             return []
         q = self._text_query(tokens)
@@ -317,25 +332,16 @@ class Lexical:
 
     def search_docs(self, query: str, k: int) -> list[tuple[int, float]]:
         """[(root node id, bm25)] of the sources whose whole text best matches, best first."""
-        tokens = [tok for t in query_terms(query) for tok in analyze(t)]
+        tokens = _tokens(query)
         if not tokens:
             return []
         Q = tantivy.Query
         q = Q.boolean_query([(tantivy.Occur.Should, Q.term_query(self.docs_schema, "body", tok)) for tok in dict.fromkeys(tokens)])
-        searcher = self.docs.searcher()
-        res = searcher.search(q, k, count=False)
-        if not res.hits:
-            return []
-        ids = searcher.fast_field_values("id", [a for _, a in res.hits])
-        return [(int(i), float(sc)) for (sc, _), i in zip(res.hits, ids)]
+        return _hits(self.docs, q, k)
 
     def doc_ids(self) -> set[int]:
         """The root node ids of the sources in the docs index."""
-        searcher = self.docs.searcher()
-        if searcher.num_docs == 0:
-            return set()
-        res = searcher.search(tantivy.Query.all_query(), searcher.num_docs, count=False)
-        return {int(i) for i in searcher.fast_field_values("id", [a for _, a in res.hits])}
+        return {i for i, _ in _hits(self.docs, tantivy.Query.all_query(), None)}
 
     def search_phrases(self, phrases: list[str], tiers: tuple[str, ...], k: int,
                        id_range: tuple[int, int] | None = None):
@@ -354,9 +360,4 @@ class Lexical:
     def id_list(self) -> list[int]:
         """Every indexed document's id, sorted, repeats included (an id indexed twice is a bug
         a set would hide)."""
-        searcher = self.index.searcher()
-        n = searcher.num_docs
-        if n == 0:
-            return []
-        res = searcher.search(tantivy.Query.all_query(), n, count=False)
-        return sorted(int(i) for i in searcher.fast_field_values("id", [a for _, a in res.hits]))
+        return sorted(i for i, _ in _hits(self.index, tantivy.Query.all_query(), None))

@@ -31,7 +31,7 @@ def source_rows(conn, source_ids: list[int]) -> list[tuple]:
         lex: dict[int, list[str]] = {}
         root: tuple[int, str] | None = None
         whole: list[str] = []
-        page_runs: dict[int, list[tuple[int, int]]] = {}  # page → [(row index in out, text index)]
+        page_runs: dict[int, list[tuple[int, str]]] = {}  # page → [(row index in out, text)]
         q = (select(NodeRow.id, NodeRow.parent_id, NodeRow.kind, NodeRow.tier, NodeRow.title, NodeRow.text,
                     NodeRow.summary, NodeRow.meta, NodeRow.page).where(NodeRow.source_id == sid).order_by(NodeRow.id))
         # Ids are given in pre-order, so a parent's path is known before its children's.
@@ -46,12 +46,12 @@ def source_rows(conn, source_ids: list[int]) -> list[tuple]:
                 out.append((nid, " / ".join(path + ([title] if title else [])), text or "", tier))
                 if text and kind != "row":
                     if page is not None:
-                        page_runs.setdefault(page, []).append((len(out) - 1, len(whole)))
+                        page_runs.setdefault(page, []).append((len(out) - 1, text))
                     whole.append(text)
             else:
                 out.append((nid, title or "", summary or "", tier))
         for run in page_runs.values():
-            texts = [whole[t] for _, t in run]
+            texts = [t for _, t in run]
             for j, (at, _) in enumerate(run):
                 near = texts[max(0, j - CTX_WINDOW) : j] + texts[j + 1 : j + 1 + CTX_WINDOW]
                 if near:

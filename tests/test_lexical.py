@@ -92,18 +92,28 @@ def _indexed_ids(lib) -> list[int]:
     return lib.lexical.id_list()
 
 
-def _db_ids(home) -> list[int]:
+def _db_column(home, query: str) -> list:
     con = sqlite3.connect(home / "library.db")
     try:
-        return sorted([r[0] for r in con.execute("select id from nodes")] + [-r[0] for r in con.execute("select id from entities")])
+        return [r[0] for r in con.execute(query)]
     finally:
         con.close()
 
 
-def test_heal_after_a_lost_lexical_write(tmp_path):
+def _db_ids(home) -> list[int]:
+    return sorted(_db_column(home, "select id from nodes") + [-i for i in _db_column(home, "select id from entities")])
+
+
+def _two_surveys(tmp_path) -> Library:
+    """A library of two small Markdown surveys (herons; egrets), open."""
     write_corpus(tmp_path / "docs", {"survey.md": DOC, "other.md": DOC.replace("heron", "egret")})
     lib = Library(tmp_path / "lib")
     lib.add([tmp_path / "docs"])
+    return lib
+
+
+def test_heal_after_a_lost_lexical_write(tmp_path):
+    lib = _two_surveys(tmp_path)
     want = _indexed_ids(lib)
     assert want == _db_ids(lib.home)
     before = [h["id"] for h in lib.search("heron colony nests", level="fine")]
@@ -166,20 +176,14 @@ def test_whole_documents_have_an_index_of_their_own(tmp_path):
 
 
 def _roots(home) -> set[int]:
-    con = sqlite3.connect(home / "library.db")
-    try:
-        return {r[0] for r in con.execute("select root_id from sources")}
-    finally:
-        con.close()
+    return set(_db_column(home, "select root_id from sources"))
 
 
 def test_a_library_made_before_the_docs_index_is_filled_on_open(tmp_path):
     import json
     import shutil
 
-    write_corpus(tmp_path / "docs", {"survey.md": DOC, "other.md": DOC.replace("heron", "egret")})
-    lib = Library(tmp_path / "lib")
-    lib.add([tmp_path / "docs"])
+    lib = _two_surveys(tmp_path)
     ids, found = _indexed_ids(lib), lib.lexical.search_docs("egret colony", 2)
     assert lib.lexical.doc_ids() == _roots(lib.home) and len(found) == 2
     lib.close()
@@ -198,9 +202,7 @@ def test_a_library_made_before_the_docs_index_is_filled_on_open(tmp_path):
 def test_a_run_killed_between_the_two_commits_is_healed(tmp_path):
     import tantivy
 
-    write_corpus(tmp_path / "docs", {"survey.md": DOC, "other.md": DOC.replace("heron", "egret")})
-    lib = Library(tmp_path / "lib")
-    lib.add([tmp_path / "docs"])
+    lib = _two_surveys(tmp_path)
     roots = _roots(lib.home)
     lost = min(roots)
     # the docs index lost a source's row; the node index and the stamp are behind the database
@@ -289,9 +291,7 @@ def test_an_index_of_the_previous_schema_is_searched_then_rebuilt(tmp_path):
 
     from sleuth.index import lexical as LX
 
-    write_corpus(tmp_path / "docs", {"survey.md": DOC, "other.md": DOC.replace("heron", "egret")})
-    lib = Library(tmp_path / "lib")
-    lib.add([tmp_path / "docs"])
+    lib = _two_surveys(tmp_path)
     ids, before = _indexed_ids(lib), [h["id"] for h in lib.search("heron colony nests", level="fine")]
     gen = lib.lexical.generation()
     lib.close()
