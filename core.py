@@ -183,6 +183,8 @@ class Tree:
     #: extra files to keep in the library (e.g. keyframe JPEGs): name -> bytes
     assets: dict[str, bytes] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    #: seconds the reader spent in stages worth telling apart (``ocr``), for the indexing split
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 TOKENS_PER_WORD = 1.3  # English words to LLM tokens, roughly; budgets only need the right size

@@ -26,13 +26,17 @@ from sqlalchemy.orm import sessionmaker
 from .core import Locator
 from .index import navigate
 from .index.embed import Embedder
-from .index.ingest import FINE_EMBED_TOKENS, FileResult, Ingestor, expand_paths, prune_candidates
+from .index.ingest import FINE_EMBED_TOKENS, GROUP_FILES, GROUP_TEXTS, FileResult, Ingestor, expand_paths, prune_candidates
 from .index.lexical import Lexical
 from .index.lexical_sync import heal as heal_lexical
 from .index.schema import EmbeddingRow, EntityRow, FailureRow, NodeRow, RunRow, SourceRow
 from .index.search import Searcher, locator_for, snippet
 from .index.store import db_size, get_state, make_engine
 from .index.vectors import VectorStore, load_vectors
+
+#: seconds between saves of the faiss files during an index run (they are derived: a run killed
+#: in between is reconciled from the database on the next open)
+SAVE_EVERY_S = 30.0
 
 
 class LibraryBusy(RuntimeError):
@@ -214,17 +218,46 @@ class Library:
             run_id = self._ingestor.start_run()
             status = "done"
             try:
+                finished = 0
+                group: list = []
+                saved = time.perf_counter()
+
+                def report_done(res: FileResult, f) -> None:
+                    nonlocal finished
+                    finished += 1
+                    report.results.append(res)
+                    on_result and on_result(res)
+                    progress and progress("done", str(f), finished, len(files))
+
+                def flush() -> None:
+                    nonlocal saved
+                    if not group:
+                        return
+                    stage = (lambda st, f=group[-1].path: progress("stage:" + st, str(f), finished, len(files))) if progress else None
+                    within = (lambda unit, d, t, f=group[-1].path: progress("within:" + unit, str(f), d, t)) if progress else None
+                    results = self._ingestor.finish(group, on_stage=stage, on_progress=within)
+                    for p, res in zip(group, results):
+                        report_done(res, p.path)
+                    group.clear()
+                    # faiss is derived (reconciled from the database on open): saved now and
+                    # then, not after every small file (each save writes the whole index)
+                    if self.vectors.dirty and time.perf_counter() - saved > SAVE_EVERY_S:
+                        self.vectors.save(self.vectors.generation)
+                        saved = time.perf_counter()
+
                 for n, f in enumerate(files):
                     progress and progress("start", str(f), n, len(files))
-                    res = self._ingestor.index_file(
+                    p = self._ingestor.prepare(
                         f, force=force, ocr=ocr, asr=asr,
                         on_stage=(lambda st, f=f, n=n: progress("stage:" + st, str(f), n, len(files))) if progress else None,
                         on_progress=(lambda unit, d, t, f=f: progress("within:" + unit, str(f), d, t)) if progress else None)
-                    report.results.append(res)
-                    on_result and on_result(res)
-                    progress and progress("done", str(f), n + 1, len(files))
-                    if self.vectors.dirty and (n % 25 == 24):
-                        self.vectors.save(self.vectors.generation)
+                    if isinstance(p, FileResult):  # skipped or failed: nothing to store
+                        report_done(p, f)
+                        continue
+                    group.append(p)
+                    if sum(len(g.texts) for g in group) >= GROUP_TEXTS or len(group) >= GROUP_FILES:
+                        flush()
+                flush()
                 if prune:
                     for src in prune_candidates(self, [Path(p) for p in paths]):
                         self._ingestor.remove(src)

@@ -180,6 +180,36 @@ def norm_entity(name: str) -> str:
     return re.sub(r"[^\w]+", " ", name.lower()).strip()
 
 
+@dataclass
+class Prepared:
+    """One file read, flattened and summarised: what embedding and storage need. Files are
+    embedded and stored in groups (:meth:`Ingestor.finish`), so a run of small files shares one
+    embedding call, one database transaction and one lexical commit."""
+
+    path: Path
+    st: os.stat_result
+    digest: str
+    kind: str
+    old: SourceRow | None
+    tree: Tree
+    flat: list[FlatNode]
+    summaries: dict[int, str]
+    texts: list[str]  # what is embedded, for the nodes flat[which[i]]
+    which: list[int]
+    timings: dict[str, float]
+    started: float
+    vecs: np.ndarray | None = None
+
+
+#: a group is embedded and stored once it holds this many texts or files: one transaction and
+#: one lexical commit per group instead of per file (a commit of the tantivy index cost ~16 ms,
+#: as much as indexing a one-line file). A kill loses at most the group in flight.
+GROUP_TEXTS = 512
+GROUP_FILES = 64
+#: stage names of FileResult.timings, in pipeline order (docs: benchmarks/bench_ingest.py --real)
+STAGES = ("read", "ocr", "summaries", "embed", "entities", "db", "commit", "lexical", "vectors")
+
+
 class Ingestor:
     def __init__(self, lib):
         self.lib = lib
@@ -198,6 +228,16 @@ class Ingestor:
         ``on_progress(unit, done, total)`` within a stage: pages or seconds of video while
         reading, nodes while embedding.
         """
+        p = self.prepare(path, force=force, ocr=ocr, asr=asr, on_stage=on_stage, on_progress=on_progress)
+        if isinstance(p, FileResult):
+            return p
+        return self.finish([p], on_stage=on_stage, on_progress=on_progress)[0]
+
+    def prepare(self, path: Path, *, force: bool = False, ocr: str = "auto", asr: str = "auto",
+                on_stage: Callable[[str], None] | None = None,
+                on_progress: Callable[[str, float, float], None] | None = None) -> Prepared | FileResult:
+        """Read and summarise one file: a :class:`Prepared` for :meth:`finish`, or the file's
+        result when it is skipped (unchanged) or failed."""
         t0 = time.perf_counter()
         stage = on_stage or (lambda s: None)
         timings: dict[str, float] = {}
@@ -232,10 +272,11 @@ class Ingestor:
         # with one emoji in it, which makes Python store every character in 4 bytes).
         tree.text = ""
         trim_heap()  # what the reader freed goes back to the OS (sleuth/memory.py)
-        timings["extract"] = time.perf_counter() - t
+        read_s = time.perf_counter() - t
+        timings["ocr"] = min(read_s, tree.timings.get("ocr", 0.0))
+        timings["read"] = read_s - timings["ocr"]
         if tree.root.kind != kind:
             tree.root.kind = kind
-        stage("embedding")
         t = time.perf_counter()
         flat = flatten(tree.root)
         summaries = summarise_tree(tree.root)
@@ -246,101 +287,154 @@ class Ingestor:
                 texts.append(txt)
                 which.append(fn.local)
         trim_heap()  # summarising split every paragraph into sentences: ~9 MB of a 5 MB text's heap
-        vecs = self.lib.embed_nodes(texts, [flat[i].node.kind for i in which],
+        timings["summaries"] = time.perf_counter() - t
+        return Prepared(path, st, digest, kind, old, tree, flat, summaries, texts, which, timings, t0)
+
+    def finish(self, group: list[Prepared], *, on_stage: Callable[[str], None] | None = None,
+               on_progress: Callable[[str, float, float], None] | None = None) -> list[FileResult]:
+        """Embed, find entities and store a group of prepared files: one embedding call, one
+        database transaction, one lexical commit. Each file's stage seconds are its own where
+        the work is per file, and its share (by nodes) of the group's shared stages."""
+        stage = on_stage or (lambda s: None)
+        stage("embedding")
+        t = time.perf_counter()
+        texts = [txt for p in group for txt in p.texts]
+        kinds = [p.flat[i].node.kind for p in group for i in p.which]
+        vecs = self.lib.embed_nodes(texts, kinds,
                                     progress=(lambda d: on_progress("nodes", d, len(texts))) if on_progress else None)
         if len(texts) >= RELEASE_AFTER:
             getattr(self.lib.embedder, "release", lambda: None)()
-        del texts
-        timings["embed"] = time.perf_counter() - t
-        if kind == "document":
-            # After embedding, not before: the embedder's batches and the NER model with the
-            # mentions it finds are then never in memory at once (nothing embedded uses entities).
-            from ..readers.doc_entities import add_document_entities
+        at = 0
+        for p in group:
+            p.vecs, at = vecs[at : at + len(p.texts)], at + len(p.texts)
+            p.texts = []
+        del texts, kinds, vecs
+        shared = {"embed": time.perf_counter() - t}
+        for p in group:
+            if p.kind == "document":
+                # After embedding, not before: the embedder's batches and the NER model with the
+                # mentions it finds are then never in memory at once (nothing embedded uses entities).
+                from ..readers.doc_entities import add_document_entities
 
-            stage("entities")
-            t = time.perf_counter()
-            with bounded_heap():  # its batches go back to the OS as they are freed (sleuth/memory.py)
-                add_document_entities(tree)
-            timings["entities"] = time.perf_counter() - t
+                stage("entities")
+                t = time.perf_counter()
+                with bounded_heap():  # its batches go back to the OS as they are freed (sleuth/memory.py)
+                    add_document_entities(p.tree)
+                p.timings["entities"] = time.perf_counter() - t
         stage("storing")
-        t = time.perf_counter()
         with bounded_heap():  # the same for the rows
-            result = self._store(path, st, digest, kind, tree, flat, summaries, which, vecs, old)
-        warnings = tree.warnings
-        del tree, flat, summaries, vecs
-        trim_heap()  # the file's nodes are freed: give the pages back before the next file
-        timings["store"] = time.perf_counter() - t
-        result.seconds = time.perf_counter() - t0
-        result.timings = timings
-        result.warnings = warnings[:MAX_WARNINGS] + (
-            [f"{path.name}: {len(warnings) - MAX_WARNINGS} more warnings"] if len(warnings) > MAX_WARNINGS else [])
-        return result
+            results = self._store(group, shared)
+        nodes = sum(len(p.flat) for p in group) or 1
+        for p, r in zip(group, results):
+            share = len(p.flat) / nodes
+            r.timings = {k: p.timings.get(k, 0.0) + share * shared.get(k, 0.0) for k in STAGES}
+            warnings = p.tree.warnings
+            r.warnings = warnings[:MAX_WARNINGS] + (
+                [f"{p.path.name}: {len(warnings) - MAX_WARNINGS} more warnings"] if len(warnings) > MAX_WARNINGS else [])
+            p.tree = p.flat = p.summaries = p.vecs = None
+        end = time.perf_counter()
+        for p, r in zip(group, results):
+            r.seconds = end - p.started if len(group) == 1 else sum(r.timings.values())
+        trim_heap()  # the group's nodes are freed: give the pages back before the next files
+        return results
 
     # -- writing ---------------------------------------------------------------------------
-    def _store(self, path, st, digest, kind, tree: Tree, flat, summaries, which, vecs, old) -> FileResult:
+    def _store(self, group: list[Prepared], timings: dict[str, float]) -> list[FileResult]:
+        """Store the group in one transaction, then the lexical index and faiss; sets the seconds
+        of the shared stages (db, commit, lexical, vectors) in ``timings``."""
         lib = self.lib
+        t = time.perf_counter()
+        changes = LexicalChanges()
+        placed = []  # (prepared, source id, first node id)
+        with lib.engine.begin() as conn:
+            for p in group:
+                placed.append((p, *self._store_one(conn, p, changes)))
+            t_rows = time.perf_counter()
+            changes.rows.extend(source_rows(conn, [sid for _, sid, _ in placed]))
+            lexical_s = time.perf_counter() - t_rows
+            for p in group:
+                conn.execute(delete(FailureRow).where(FailureRow.path == str(p.path)))
+            gen = bump_generation(conn)
+            t_commit = time.perf_counter()
+        # The database is committed; the lexical index and faiss follow (and are healed from
+        # the database if we die here).
+        t_lex = time.perf_counter()
+        timings["db"] = t_commit - t - lexical_s
+        timings["commit"] = t_lex - t_commit
+        # an entity two files of the group mention has a row from each: the last one holds both
+        rows = list({(r[0], r[3]): r for r in changes.rows}.values())
+        lib.lexical.apply(changes.deletes, rows, gen)
+        t_vec = time.perf_counter()
+        timings["lexical"] = lexical_s + t_vec - t_lex
+        results = []
+        for p, src_id, base in placed:
+            old = p.old
+            if old is not None:
+                lib.vectors.remove_range(old.root_id, old.last_id)
+                if old.meta.get("assets") and old.content_hash[:16] != p.digest[:16]:
+                    shutil.rmtree(lib.home / old.meta["assets"], ignore_errors=True)
+            results.append(FileResult(str(p.path), "updated" if old is not None else "added", nodes=len(p.flat),
+                                      pages=p.tree.root.meta.get("pages")))
+        for tier in ("source", "coarse", "fine"):
+            ids, vecs = [], []
+            for p, src_id, base in placed:
+                sel = [k for k, i in enumerate(p.which) if tier_of(p.flat[i].node.kind) == tier]
+                if sel:
+                    ids.append(np.array([base + p.which[k] for k in sel]))
+                    vecs.append(p.vecs[sel])
+            if ids:
+                lib.vectors.add(tier, np.concatenate(ids), np.concatenate(vecs))
+        lib.vectors.generation = gen
+        timings["vectors"] = time.perf_counter() - t_vec
+        return results
+
+    def _store_one(self, conn, p: Prepared, changes: LexicalChanges) -> tuple[int, int]:
+        """One file's rows inside the group's transaction: (source id, first node id)."""
+        lib, tree, flat, path = self.lib, p.tree, p.flat, p.path
         counts = token_counts([fn.node.text for fn in flat])
         asset_dir = None
         if tree.assets:
-            asset_dir = lib.home / "assets" / digest[:16]
+            asset_dir = lib.home / "assets" / p.digest[:16]
             asset_dir.mkdir(parents=True, exist_ok=True)
             for name, data in tree.assets.items():
                 (asset_dir / name).write_bytes(data)
-        changes = LexicalChanges()
-        with lib.engine.begin() as conn:
-            if old is not None:
-                self._delete_source(conn, old, changes)
-            base = (conn.execute(select(func.max(NodeRow.id))).scalar() or 0) + 1
-            root = tree.root
-            src_id = conn.execute(
-                insert(SourceRow).values(
-                    path=str(path), name=path.name, kind=kind, content_hash=digest, size=st.st_size,
-                    mtime=st.st_mtime, title=root.title or path.stem, pages=root.meta.get("pages"),
-                    duration=root.meta.get("duration"), root_id=base, last_id=base + len(flat) - 1,
-                    n_nodes=len(flat), indexed_at=utcnow(),
-                    meta={k: v for k, v in root.meta.items() if _jsonable(v)} | {"assets": str(asset_dir.relative_to(lib.home)) if asset_dir else None,
-                                                                                  "warnings": tree.warnings[:20]},
-                )
-            ).inserted_primary_key[0]
-            rows = []
-            for fn, ntok in zip(flat, counts):
-                n = fn.node
-                nid = base + fn.local
-                tier = tier_of(n.kind)
-                summary = summaries.get(id(n), "")
-                rows.append(dict(
-                    id=nid, source_id=src_id, parent_id=None if fn.parent is None else base + fn.parent,
-                    last_id=base + fn.last, kind=n.kind, tier=tier, ordinal=fn.ordinal, depth=fn.depth,
-                    title=n.title or "", title_path=fn.title_path, text=n.text or "", summary=summary,
-                    tokens=ntok if n.text else approx_tokens(summary), page=n.page, page_end=n.meta.get("page_end"),
-                    bbox=list(n.bbox) if n.bbox else None, char_start=n.char_start, char_end=n.char_end,
-                    t_start=n.t_start, t_end=n.t_end, meta={k: v for k, v in n.meta.items() if _jsonable(v)},
-                ))
-                if len(rows) >= NODE_ROWS:
-                    conn.execute(insert(NodeRow), rows)
-                    rows = []
-            if rows:
+        if p.old is not None:
+            self._delete_source(conn, p.old, changes)
+        base = (conn.execute(select(func.max(NodeRow.id))).scalar() or 0) + 1
+        root = tree.root
+        src_id = conn.execute(
+            insert(SourceRow).values(
+                path=str(path), name=path.name, kind=p.kind, content_hash=p.digest, size=p.st.st_size,
+                mtime=p.st.st_mtime, title=root.title or path.stem, pages=root.meta.get("pages"),
+                duration=root.meta.get("duration"), root_id=base, last_id=base + len(flat) - 1,
+                n_nodes=len(flat), indexed_at=utcnow(),
+                meta={k: v for k, v in root.meta.items() if _jsonable(v)} | {"assets": str(asset_dir.relative_to(lib.home)) if asset_dir else None,
+                                                                              "warnings": tree.warnings[:20]},
+            )
+        ).inserted_primary_key[0]
+        rows = []
+        for fn, ntok in zip(flat, counts):
+            n = fn.node
+            summary = p.summaries.get(id(n), "")
+            rows.append(dict(
+                id=base + fn.local, source_id=src_id, parent_id=None if fn.parent is None else base + fn.parent,
+                last_id=base + fn.last, kind=n.kind, tier=tier_of(n.kind), ordinal=fn.ordinal, depth=fn.depth,
+                title=n.title or "", title_path=fn.title_path, text=n.text or "", summary=summary,
+                tokens=ntok if n.text else approx_tokens(summary), page=n.page, page_end=n.meta.get("page_end"),
+                bbox=list(n.bbox) if n.bbox else None, char_start=n.char_start, char_end=n.char_end,
+                t_start=n.t_start, t_end=n.t_end, meta={k: v for k, v in n.meta.items() if _jsonable(v)},
+            ))
+            if len(rows) >= NODE_ROWS:
                 conn.execute(insert(NodeRow), rows)
-            changes.rows.extend(source_rows(conn, [src_id]))
-            for k in range(0, len(which), NODE_ROWS):
-                conn.execute(insert(EmbeddingRow), [dict(node_id=base + i, tier=tier_of(flat[i].node.kind), vec=pack(v))
-                                                    for i, v in zip(which[k : k + NODE_ROWS], vecs[k : k + NODE_ROWS])])
-            self._store_entities(conn, tree, flat, base, src_id, changes)
-            conn.execute(delete(FailureRow).where(FailureRow.path == str(path)))
-            gen = bump_generation(conn)
-        # The database is committed; the lexical index and faiss follow (and are healed from
-        # the database if we die here).
-        lib.lexical.apply(changes.deletes, changes.rows, gen)
-        if old is not None:
-            lib.vectors.remove_range(old.root_id, old.last_id)
-            if old.meta.get("assets") and old.content_hash[:16] != digest[:16]:
-                shutil.rmtree(lib.home / old.meta["assets"], ignore_errors=True)
-        for tier in ("source", "coarse", "fine"):
-            sel = [k for k, i in enumerate(which) if tier_of(flat[i].node.kind) == tier]
-            if sel:
-                lib.vectors.add(tier, np.array([base + which[k] for k in sel]), vecs[sel])
-        lib.vectors.generation = gen
-        return FileResult(str(path), "updated" if old is not None else "added", nodes=len(flat), pages=root.meta.get("pages"))
+                rows = []
+        if rows:
+            conn.execute(insert(NodeRow), rows)
+        which, vecs = p.which, p.vecs
+        for k in range(0, len(which), NODE_ROWS):
+            conn.execute(insert(EmbeddingRow), [dict(node_id=base + i, tier=tier_of(flat[i].node.kind), vec=pack(v))
+                                                for i, v in zip(which[k : k + NODE_ROWS], vecs[k : k + NODE_ROWS])])
+        self._store_entities(conn, tree, flat, base, src_id, changes)
+        return src_id, base
 
     def _store_entities(self, conn, tree: Tree, flat, base: int, src_id: int, changes: LexicalChanges) -> None:
         if not tree.entities:

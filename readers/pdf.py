@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import statistics
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Callable
@@ -67,6 +68,7 @@ def _read(pdf, path: Path, ocr: str, progress, figures: bool = False) -> Tree:
     fig_lines: dict[int, dict] = {}  # page → figure box → OCR lines (readers/pdf_figures.py)
     rotated = 0
     unreadable: list[int] = []
+    ocr_s = 0.0  # seconds in OCR, told apart from reading in the indexing split
     for i in range(n_pages):
         try:
             pd = px.page_data(pdf, i)
@@ -81,6 +83,7 @@ def _read(pdf, path: Path, ocr: str, progress, figures: bool = False) -> Tree:
             garbled[str(i + 1)] = bad
         why = "asked for (ocr='force')" if ocr == "force" else (bad or _ocr_reason(pd))
         if ocr != "off" and ocr_failed is None and why:
+            t_ocr = time.perf_counter()
             try:
                 pd.demote_frame()  # OCR boxes are in displayed-page coordinates
                 boxes = _ocr_spans(pdf, pd, "paddle" if ocr == "paddle" else "rapid", "thorough" if ocr == "thorough" else "fast")
@@ -98,12 +101,15 @@ def _read(pdf, path: Path, ocr: str, progress, figures: bool = False) -> Tree:
                     raise ReaderError(f"{name}: page {i + 1} needs OCR: {e}") from None
                 ocr_failed = str(e)
                 warnings.append(f"{name}: OCR skipped: {e}")
+            ocr_s += time.perf_counter() - t_ocr
         elif figures and ocr_failed is None and pd.images:
+            t_ocr = time.perf_counter()
             try:
                 fig_lines[i + 1] = figure_lines(pdf, pd)
             except ReaderError as e:
                 ocr_failed = str(e)
                 warnings.append(f"{name}: OCR skipped: {e}")
+            ocr_s += time.perf_counter() - t_ocr
         if bad and (i + 1) not in ocr_why:
             # left unread by OCR: keep what reads, never the control characters
             for sp in pd.spans + [sp for g in pd.groups for sp in g.spans]:
@@ -178,7 +184,7 @@ def _read(pdf, path: Path, ocr: str, progress, figures: bool = False) -> Tree:
     root = Node("document", title=title, page=1, meta=root_meta)
     text = _build_tree(root, blocks)
     root.char_start, root.char_end = 0, len(text)
-    return Tree(root=root, text=text, warnings=warnings)
+    return Tree(root=root, text=text, warnings=warnings, timings={"ocr": ocr_s})
 
 
 # ----------------------------------------------------------------------------- OCR
