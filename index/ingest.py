@@ -208,6 +208,9 @@ GROUP_TEXTS = 512
 GROUP_FILES = 64
 #: stage names of FileResult.timings, in pipeline order (docs: benchmarks/bench_ingest.py --real)
 STAGES = ("read", "ocr", "summaries", "embed", "entities", "db", "commit", "lexical", "vectors")
+#: NER of a group's documents runs in a thread beside its embedding (measured: docs/ingest.md);
+#: False runs it after, as large files always do
+NER_BESIDE_EMBEDDING = True
 
 
 class Ingestor:
@@ -295,11 +298,21 @@ class Ingestor:
         """Embed, find entities and store a group of prepared files: one embedding call, one
         database transaction, one lexical commit. Each file's stage seconds are its own where
         the work is per file, and its share (by nodes) of the group's shared stages."""
+        from ..readers.doc_entities import add_document_entities
+
         stage = on_stage or (lambda s: None)
-        stage("embedding")
-        t = time.perf_counter()
+        docs = [p for p in group if p.kind == "document"]
         texts = [txt for p in group for txt in p.texts]
         kinds = [p.flat[i].node.kind for p in group for i in p.which]
+        # NER runs beside the embedding when the group is small enough that their memory never
+        # matters (onnxruntime's threads leave a core partly idle, and NER is one thread); a large
+        # file embeds first and finds its entities after, so the embedder's batches and the NER
+        # model with its mentions are never in memory at once (nothing embedded uses entities).
+        beside = None
+        if docs and len(texts) < RELEASE_AFTER and NER_BESIDE_EMBEDDING:
+            beside = _Beside(lambda: [add_document_entities(p.tree) for p in docs])
+        stage("embedding")
+        t = time.perf_counter()
         vecs = self.lib.embed_nodes(texts, kinds,
                                     progress=(lambda d: on_progress("nodes", d, len(texts))) if on_progress else None)
         if len(texts) >= RELEASE_AFTER:
@@ -310,12 +323,13 @@ class Ingestor:
             p.texts = []
         del texts, kinds, vecs
         shared = {"embed": time.perf_counter() - t}
-        for p in group:
-            if p.kind == "document":
-                # After embedding, not before: the embedder's batches and the NER model with the
-                # mentions it finds are then never in memory at once (nothing embedded uses entities).
-                from ..readers.doc_entities import add_document_entities
-
+        if beside is not None:
+            stage("entities")
+            t = time.perf_counter()
+            beside.join()  # re-raises what NER raised
+            shared["entities"] = time.perf_counter() - t  # the wall time NER added past the embedding
+        else:
+            for p in docs:
                 stage("entities")
                 t = time.perf_counter()
                 with bounded_heap():  # its batches go back to the OS as they are freed (sleuth/memory.py)
@@ -533,6 +547,29 @@ class Ingestor:
         with self.lib.engine.begin() as conn:
             conn.execute(RunRow.__table__.update().where(RunRow.id == run_id).values(
                 finished=utcnow(), seconds=seconds, status=status, **c))
+
+
+class _Beside:
+    """Run ``fn`` in a daemon thread now; :meth:`join` waits for it and re-raises its error."""
+
+    def __init__(self, fn: Callable[[], object]):
+        import threading
+
+        self.error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                fn()
+            except BaseException as e:  # handed to the caller's thread
+                self.error = e
+
+        self.thread = threading.Thread(target=run, name="sleuth-ner", daemon=True)
+        self.thread.start()
+
+    def join(self) -> None:
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
 
 
 def token_counts(texts: list[str], chunk: int = 128) -> list[int]:
