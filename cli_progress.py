@@ -8,6 +8,7 @@ longer sits at 0/10 for a minute. File names are document-controlled text: never
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from rich.console import Console
@@ -51,6 +52,7 @@ class IndexProgress:
             TimeElapsedColumn(),
             console=console, disable=disable, transient=False, expand=False)
         self.task = None
+        self._lock = threading.Lock()  # events come from the reading thread too (index/read_ahead.py)
         self.stage = ""
         self.files_done = 0
         self.total = 0
@@ -67,6 +69,10 @@ class IndexProgress:
         return self.progress.console
 
     def __call__(self, event: str, path: str, done: float, total: float) -> None:
+        with self._lock:
+            self._event(event, path, done, total)
+
+    def _event(self, event: str, path: str, done: float, total: float) -> None:
         if self.task is None:
             self.total = max(int(total), 1) if event in ("start", "done") or event.startswith("stage:") else 1
             self.task = self.progress.add_task("indexing", total=self.total, name="", files="", detail="")

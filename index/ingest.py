@@ -208,9 +208,6 @@ GROUP_TEXTS = 512
 GROUP_FILES = 64
 #: stage names of FileResult.timings, in pipeline order (docs: benchmarks/bench_ingest.py --real)
 STAGES = ("read", "ocr", "summaries", "embed", "entities", "db", "commit", "lexical", "vectors")
-#: NER of a group's documents runs in a thread beside its embedding (measured: docs/ingest.md);
-#: False runs it after, as large files always do
-NER_BESIDE_EMBEDDING = True
 
 
 class Ingestor:
@@ -238,9 +235,11 @@ class Ingestor:
 
     def prepare(self, path: Path, *, force: bool = False, ocr: str = "auto", asr: str = "auto",
                 on_stage: Callable[[str], None] | None = None,
-                on_progress: Callable[[str, float, float], None] | None = None) -> Prepared | FileResult:
+                on_progress: Callable[[str, float, float], None] | None = None,
+                read: Callable[..., Tree] | None = None) -> Prepared | FileResult:
         """Read and summarise one file: a :class:`Prepared` for :meth:`finish`, or the file's
-        result when it is skipped (unchanged) or failed."""
+        result when it is skipped (unchanged) or failed. ``read``: what reads the file
+        (:func:`sleuth.readers.read_path`'s signature; index/read_process.py for PDFs)."""
         t0 = time.perf_counter()
         stage = on_stage or (lambda s: None)
         timings: dict[str, float] = {}
@@ -261,12 +260,12 @@ class Ingestor:
         # heap so that none of them stays behind as a fragment; a file that fails still loads it.
         with bounded_heap():
             getattr(self.lib.embedder, "load", lambda: None)()
-        if kind == "document" and path.suffix.lower() in PDF_SUFFIXES:
+        if kind == "document" and path.suffix.lower() in PDF_SUFFIXES and read is None:
             from ..readers.doc_entities import preload
 
             preload()  # reading a PDF takes seconds: the NER model loads meanwhile
         try:
-            tree = read_path(path, ocr=ocr, asr=asr, progress=on_progress)
+            tree = (read or read_path)(path, ocr=ocr, asr=asr, progress=on_progress)
         except ReaderError as e:
             return self._fail(path, str(e))
         except Exception as e:  # a reader bug must not stop the batch; say what broke
@@ -301,18 +300,10 @@ class Ingestor:
         from ..readers.doc_entities import add_document_entities
 
         stage = on_stage or (lambda s: None)
-        docs = [p for p in group if p.kind == "document"]
-        texts = [txt for p in group for txt in p.texts]
-        kinds = [p.flat[i].node.kind for p in group for i in p.which]
-        # NER runs beside the embedding when the group is small enough that their memory never
-        # matters (onnxruntime's threads leave a core partly idle, and NER is one thread); a large
-        # file embeds first and finds its entities after, so the embedder's batches and the NER
-        # model with its mentions are never in memory at once (nothing embedded uses entities).
-        beside = None
-        if docs and len(texts) < RELEASE_AFTER and NER_BESIDE_EMBEDDING:
-            beside = _Beside(lambda: [add_document_entities(p.tree) for p in docs])
         stage("embedding")
         t = time.perf_counter()
+        texts = [txt for p in group for txt in p.texts]
+        kinds = [p.flat[i].node.kind for p in group for i in p.which]
         vecs = self.lib.embed_nodes(texts, kinds,
                                     progress=(lambda d: on_progress("nodes", d, len(texts))) if on_progress else None)
         if len(texts) >= RELEASE_AFTER:
@@ -323,13 +314,13 @@ class Ingestor:
             p.texts = []
         del texts, kinds, vecs
         shared = {"embed": time.perf_counter() - t}
-        if beside is not None:
-            stage("entities")
-            t = time.perf_counter()
-            beside.join()  # re-raises what NER raised
-            shared["entities"] = time.perf_counter() - t  # the wall time NER added past the embedding
-        else:
-            for p in docs:
+        for p in group:
+            if "entities" in p.tree.timings:  # found where the file was read (index/read_process.py)
+                p.timings["entities"] = p.tree.timings["entities"]
+            elif p.kind == "document":
+                # After embedding, not before: the embedder's batches and the NER model with the
+                # mentions it finds are then never in memory at once (nothing embedded uses
+                # entities). Beside it in a thread was no faster: onnxruntime keeps both cores busy.
                 stage("entities")
                 t = time.perf_counter()
                 with bounded_heap():  # its batches go back to the OS as they are freed (sleuth/memory.py)
@@ -547,29 +538,6 @@ class Ingestor:
         with self.lib.engine.begin() as conn:
             conn.execute(RunRow.__table__.update().where(RunRow.id == run_id).values(
                 finished=utcnow(), seconds=seconds, status=status, **c))
-
-
-class _Beside:
-    """Run ``fn`` in a daemon thread now; :meth:`join` waits for it and re-raises its error."""
-
-    def __init__(self, fn: Callable[[], object]):
-        import threading
-
-        self.error: BaseException | None = None
-
-        def run() -> None:
-            try:
-                fn()
-            except BaseException as e:  # handed to the caller's thread
-                self.error = e
-
-        self.thread = threading.Thread(target=run, name="sleuth-ner", daemon=True)
-        self.thread.start()
-
-    def join(self) -> None:
-        self.thread.join()
-        if self.error is not None:
-            raise self.error
 
 
 def token_counts(texts: list[str], chunk: int = 128) -> list[int]:
