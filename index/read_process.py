@@ -66,6 +66,9 @@ class ReaderProcess:
     """``read(path, ocr=, asr=, progress=, check=)``: :func:`sleuth.readers.read_path` run in the
     worker process. ``check()`` is called while waiting (it may raise to stop waiting)."""
 
+    #: what the worker runs for a file (a module-level function: the worker imports it by name)
+    target = staticmethod(_read)
+
     def __init__(self):
         self._ctx = multiprocessing.get_context("spawn")
         self._pool: ProcessPoolExecutor | None = None
@@ -84,7 +87,7 @@ class ReaderProcess:
         self._token += 1
         token = self._token
         with sharing_cores():
-            fut = self._start().submit(_read, str(path), ocr, asr, token)
+            fut = self._start().submit(self.target, str(path), ocr, asr, token)
             self._wait(fut, token, progress, check)
         try:
             return fut.result()
