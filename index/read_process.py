@@ -3,55 +3,52 @@ embeds and stores.
 
 Reading a PDF is Python (the layout) around PDFium: one core, and the GIL. A reading *thread*
 beside the embedding made indexing slower, not faster (real 10-K filings: 6.0 pages/s against
-6.7 in turn, docs/ingest.md): each of onnxruntime's ~1,700 small runs per filing waited for
-the GIL the reader held. A spawned process has its own interpreter: it reads the next PDF and finds
-its named entities (spaCy) while this one embeds and stores the previous ones.
+6.2 in turn, docs/ingest.md): each of onnxruntime's ~1,700 small runs per filing waited for the
+GIL the reader held. A process has its own interpreter: it reads the next PDF and finds its named
+entities (spaCy) while this one embeds and stores the previous ones.
 
-One worker process per index run, started at the first PDF (spawn: ~1 s, its models load
-there). It ignores Ctrl-C (the run stops it). Pages read are reported back through a queue. A
-worker that dies on a file (a crash in PDFium, the OOM killer) fails that file with one line and
-is replaced for the next. :func:`read_path` in this process is the plain reference: the trees are
-the same (tests/test_read_ahead.py).
+The worker is ``python -m sleuth.index.read_process``, started with :mod:`subprocess` at the
+first PDF of an index run (its models load there) and stopped at the run's end. Not
+:mod:`multiprocessing`: its spawned children import the parent's ``__main__`` script again, so a
+user's script that calls ``Library.add`` without an ``if __name__ == "__main__"`` guard would
+index itself in the child. Requests go down the worker's stdin and answers (pages read, the
+pickled tree, or the error) come back on a pipe of their own, so nothing a library prints on
+stdout can corrupt them. The worker ignores Ctrl-C (the run stops it). A worker that dies on a
+file (a crash in PDFium, the OOM killer) fails that file with one line and is replaced for the
+next. :func:`sleuth.readers.read_path` in this process is the plain reference: the trees are the
+same (tests/test_read_ahead.py).
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
+import pickle
 import queue as queue_mod
 import signal
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from ..core import ReaderError, Tree
 from .embed import sharing_cores
 
-_progress_q = None  # the worker's end of the page-progress queue
 #: named entities found in the reader process (else after embedding, in the run's own)
-NER_HERE = os.environ.get("SLEUTH_NER_HERE", "1") == "1"
+NER_HERE = True
+_FD_ENV = "SLEUTH_READER_FD"
 
 
-def _init(q) -> None:
-    global _progress_q
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the index run's to handle
-    _progress_q = q
-
-
-def _read(path: str, ocr: str, asr: str, token: int) -> Tree:
+def read_one(path: str, ocr: str, asr: str, progress: Callable[[str, float, float], None]) -> Tree:
+    """What the worker does for one file: read it and, for a document, find its entities."""
     from ..readers import read_path
-
-    def progress(unit: str, done: float, total: float) -> None:
-        _progress_q.put((token, unit, done, total))
 
     tree = read_path(Path(path), ocr=ocr, asr=asr, progress=progress)
     tree.text = ""  # nodes hold their own text; not worth pickling the whole again
     if tree.root.kind == "document" and NER_HERE:
         # NER is per-file work too: done here it runs beside the other process's embedding
         # instead of after it (the mentions travel with the tree, pointing at its nodes)
-        import time
-
         from ..memory import bounded_heap
         from ..readers.doc_entities import add_document_entities
 
@@ -62,63 +59,119 @@ def _read(path: str, ocr: str, asr: str, token: int) -> Tree:
     return tree
 
 
-class ReaderProcess:
-    """``read(path, ocr=, asr=, progress=, check=)``: :func:`sleuth.readers.read_path` run in the
-    worker process. ``check()`` is called while waiting (it may raise to stop waiting)."""
+def _worker() -> None:
+    """The worker's loop: (token, path, ocr, asr, action) in, messages out, until stdin closes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the index run's to handle
+    out = os.fdopen(int(os.environ[_FD_ENV]), "wb")
 
-    #: what the worker runs for a file (a module-level function: the worker imports it by name)
-    target = staticmethod(_read)
+    def send(msg) -> None:
+        try:
+            data = pickle.dumps(msg, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as e:  # an error that does not pickle still says what it was
+            data = pickle.dumps(("error", msg[1], RuntimeError(f"{type(msg[2]).__name__}: {e}")))
+        out.write(len(data).to_bytes(8, "little") + data)
+        out.flush()
+
+    while True:
+        try:
+            token, path, ocr, asr, action = pickle.load(sys.stdin.buffer)
+        except EOFError:
+            return
+        try:
+            if action == "die":  # tests: a worker that dies as PDFium would on a hostile file
+                os._exit(3)
+            tree = read_one(path, ocr, asr, lambda unit, d, t: send(("progress", token, (unit, d, t))))
+            send(("done", token, tree))
+        except Exception as e:
+            send(("error", token, e))
+
+
+class ReaderProcess:
+    """``read(path, ocr=, asr=, progress=, check=)``: :func:`read_one` run in the worker process.
+    ``check()`` is called while waiting (it may raise to stop waiting)."""
 
     def __init__(self):
-        self._ctx = multiprocessing.get_context("spawn")
-        self._pool: ProcessPoolExecutor | None = None
-        self._q = None
+        self._proc: subprocess.Popen | None = None
+        self._inbox: queue_mod.Queue | None = None
         self._token = 0
+        self.action = "read"  # tests set "die"
 
-    def _start(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            self._q = self._ctx.Queue()
-            self._pool = ProcessPoolExecutor(1, mp_context=self._ctx, initializer=_init, initargs=(self._q,))
-        return self._pool
+    def _start(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            return
+        r, w = os.pipe()
+        env = dict(os.environ, **{_FD_ENV: str(w)})
+        # the worker imports what this process imports (a checkout put on sys.path included)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+        self._proc = subprocess.Popen([sys.executable, "-m", "sleuth.index.read_process"], stdin=subprocess.PIPE,
+                                      pass_fds=(w,), env=env, start_new_session=True)
+        os.close(w)
+        inbox: queue_mod.Queue = queue_mod.Queue()
+        self._inbox = inbox
+
+        def pump(fh) -> None:  # the worker's messages, as they come; None once it is gone
+            with fh:
+                while True:
+                    head = fh.read(8)
+                    if len(head) < 8:
+                        break
+                    body = fh.read(int.from_bytes(head, "little"))
+                    inbox.put(pickle.loads(body))
+            inbox.put(None)
+
+        threading.Thread(target=pump, args=(os.fdopen(r, "rb"),), name="sleuth-reader-pipe", daemon=True).start()
 
     def read(self, path: Path, *, ocr: str = "auto", asr: str = "auto",
              progress: Callable[[str, float, float], None] | None = None,
              check: Callable[[], None] = lambda: None) -> Tree:
+        self._start()
         self._token += 1
         token = self._token
         with sharing_cores():
-            fut = self._start().submit(self.target, str(path), ocr, asr, token)
-            self._wait(fut, token, progress, check)
-        try:
-            return fut.result()
-        except BrokenProcessPool:
-            self.close()
-            raise ReaderError(f"{path.name}: the reading process died on this file (a crash in the PDF library, "
-                              "or out of memory); skipped") from None
-
-    def _wait(self, fut, token: int, progress, check) -> None:
-        while not wait([fut], timeout=0.05).done:
-            check()
-            while True:  # pages read so far (a late one of an earlier file is dropped)
+            try:
+                pickle.dump((token, str(path), ocr, asr, self.action), self._proc.stdin)
+                self._proc.stdin.flush()
+            except OSError:
+                pass  # gone already: the pipe says so below
+            while True:
+                check()
                 try:
-                    tok, unit, done, total = self._q.get_nowait()
+                    msg = self._inbox.get(timeout=0.05)
                 except queue_mod.Empty:
-                    break
-                if tok == token and progress is not None:
-                    progress(unit, done, total)
+                    continue
+                if msg is None:
+                    code = self._proc.wait()
+                    self.close()
+                    raise ReaderError(f"{path.name}: the reading process died on this file (exit {code}: a crash in "
+                                      "the PDF library, or out of memory); skipped")
+                kind, tok, body = msg
+                if tok != token:  # a late message about an earlier file
+                    continue
+                if kind == "progress":
+                    progress and progress(*body)
+                elif kind == "done":
+                    return body
+                else:
+                    raise body
 
     def close(self) -> None:
         """Stop the worker now (a file in flight is abandoned)."""
-        pool, self._pool = self._pool, None
-        if pool is None:
+        proc, self._proc = self._proc, None
+        if proc is None:
             return
-        procs = list(getattr(pool, "_processes", {}).values())  # the executor has no public kill
-        pool.shutdown(wait=False, cancel_futures=True)
-        for p in procs:
-            if p.is_alive():
-                p.terminate()
-        for p in procs:
-            p.join(5)
-        if self._q is not None:
-            self._q.close()
-            self._q = None
+        if proc.poll() is None:
+            try:
+                proc.stdin.close()  # an idle worker ends on EOF
+                proc.wait(0.5)
+            except (OSError, subprocess.TimeoutExpired):
+                proc.kill()
+                proc.wait()
+        else:
+            try:
+                proc.stdin.close()
+            except OSError:
+                pass
+
+
+if __name__ == "__main__":
+    _worker()

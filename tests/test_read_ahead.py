@@ -20,10 +20,6 @@ PAGES = ["Annual Report 2023\n\nThe Rotterdam plant of Acme Holdings opened in M
          "Results\n\nGross margin fell to 31 percent at Acme Holdings.\nThe WHO audit found no issue with the Rotterdam plant."]
 
 
-def _die(path, ocr, asr, token):  # a worker that dies as PDFium would on a hostile file
-    os._exit(3)
-
-
 @pytest.mark.parametrize("depth", [0, 1])
 def test_read_ahead_keeps_order_and_raises_at_the_failing_file(depth, tmp_path):
     seen = []
@@ -67,6 +63,24 @@ def test_read_ahead_stops_the_reading_thread_when_the_caller_stops():
     assert stopped == ["b"] and not ahead._thread.is_alive()
 
 
+def test_a_script_without_a_main_guard_indexes_once(tmp_path):
+    """The worker is not a multiprocessing child: those import the parent's script again, and a
+    script calling Library.add at its top level would index itself there too."""
+    import subprocess
+    import sys
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    write_text_pdf(docs / "report.pdf", PAGES)
+    script = tmp_path / "index_it.py"
+    script.write_text("from sleuth import Library\n"
+                      f"rep = Library({str(tmp_path / 'lib')!r}).add([{str(docs)!r}])\n"
+                      "print('RESULT', [r.status for r in rep.results])\n")
+    res = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.count("RESULT") == 1 and "RESULT ['added']" in res.stdout
+
+
 def test_a_pdf_read_in_the_reader_process_is_the_one_read_here(tmp_path):
     pdf = write_text_pdf(tmp_path / "report.pdf", PAGES)
     pages = []
@@ -93,10 +107,10 @@ def test_a_reader_process_that_dies_fails_its_file_and_is_replaced(tmp_path):
     pdf = write_text_pdf(tmp_path / "ok.pdf", PAGES)
     rp = ReaderProcess()
     try:
-        rp.target = _die
+        rp.action = "die"  # the worker exits as it would on a crash in PDFium
         with pytest.raises(ReaderError, match="ok.pdf: the reading process died"):
             rp.read(pdf)
-        rp.target = ReaderProcess.target
+        rp.action = "read"
         assert rp.read(pdf).root.meta["pages"] == 2  # a new worker for the next file
     finally:
         rp.close()
