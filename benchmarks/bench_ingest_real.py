@@ -14,8 +14,9 @@ peak RSS is that process's):
 
 Each part reports wall seconds, the seconds of every stage summed over its files
 (``FileResult.timings``: read, ocr, summaries, embed, entities, db, commit, lexical, vectors;
-``other`` is the wall time outside them: hashing, skip checks, the run's bookkeeping) and peak
-RSS. ``--compare DIR`` runs the same parts with another checkout of sleuth (DIR holds the
+``other`` is the wall time outside them: hashing, skip checks, the run's bookkeeping; it is
+negative when stages overlap, as reading PDFs in the reader process does with embedding) and
+the peak RSS of the indexing process and of its reader process. ``--compare DIR`` runs the same parts with another checkout of sleuth (DIR holds the
 ``sleuth`` folder, e.g. a ``git worktree`` of an older commit) in the same run, side by side.
 The exit status is 1 when a part of this checkout is under its target (``--min-pages-per-s``,
 ``--min-files-per-s``), so a slowdown fails loudly.
@@ -84,7 +85,9 @@ def run_part(part: str, work: Path, files: int) -> dict:
     out = {"files": len(rep.results), "pages": pages, "nodes": sum(r.nodes for r in rep.results),
            "wall_s": round(wall, 2), "stages_s": {k: round(v, 2) for k, v in stages.items()},
            "other_s": round(wall - sum(stages.values()), 2),
-           "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+           "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+           # the reader process's (index/read_process.py), stopped and waited for by now
+           "peak_rss_reader_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)}
     if part == "filings":
         out["pages_per_s"] = round(pages / wall, 2)
         out["per_file"] = {Path(r.path).name: {"pages": r.pages, "nodes": r.nodes, "seconds": round(r.seconds, 2)}
@@ -122,8 +125,11 @@ def table(results: dict) -> str:
     keys += sorted({k for w, p in cols for k in results[w][p]["stages_s"]} - set(keys))
     for k in keys:
         row(f"{k} s", lambda r, k=k: f"{r['stages_s'][k]:.1f}" if k in r["stages_s"] else "")
-    row("other s", lambda r: f"{r['other_s']:.1f}")
+    # negative when stages overlap: PDFs are read (and their entities found) in a process of
+    # their own while the previous files embed, so the stage seconds add up to more than the wall
+    row("wall − sum of stages s", lambda r: f"{r['other_s']:.1f}")
     row("peak RSS MB", lambda r: f"{r['peak_rss_mb']:.0f}")
+    row("peak RSS of the reader process MB", lambda r: f"{r.get('peak_rss_reader_mb', 0):.0f}")
     return "\n".join(lines)
 
 
