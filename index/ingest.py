@@ -1,8 +1,11 @@
-"""Index files into the library: read → summarise → embed → one transaction per file.
+"""Index files into the library: read → summarise (:meth:`Ingestor.prepare`) → embed → one
+transaction per group of files (:meth:`Ingestor.finish`).
 
-Each file is committed in a single database transaction (source row, nodes, embeddings,
-entities), so a run killed at any point leaves every file either fully indexed or absent; the
-next run skips what is committed (same content hash) and redoes the rest. The tantivy BM25
+A large file is a group of its own; small files share one (GROUP_TEXTS, GROUP_FILES), so a
+thousand one-line files are not a thousand commits. Each group is committed in a single database
+transaction (source rows, nodes, embeddings, entities), so a run killed at any point leaves every
+file either fully indexed or absent; the next run skips what is committed (same content hash)
+and redoes the rest. The tantivy BM25
 index is committed right after and healed from the database on open (index/lexical_sync.py). A file that fails to
 read is reported and recorded in ``failures`` without touching what was indexed before.
 """
