@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import re
 import threading
@@ -30,7 +31,7 @@ from .index.ingest import FINE_EMBED_TOKENS, GROUP_FILES, GROUP_TEXTS, FileResul
 from .index.lexical import Lexical
 from .index.lexical_sync import heal as heal_lexical
 from .index.read_ahead import ReadAhead
-from .index.read_process import ReaderProcess
+from .index.read_process import ReaderProcess, WorkerUnavailable
 from .readers import PDF_SUFFIXES, read_path
 from .index.schema import EmbeddingRow, EntityRow, FailureRow, NodeRow, RunRow, SourceRow
 from .index.search import Searcher, locator_for, snippet
@@ -275,10 +276,17 @@ class Library:
                         f, force=force, ocr=ocr, asr=asr, on_progress=within, read=read,
                         on_stage=(lambda st: progress("stage:" + st, str(f), n, len(files))) if progress else None)
 
+                in_process = READ_AHEAD <= 0
+
                 def read(path: Path, **kw):
+                    nonlocal in_process
                     if path.suffix.lower() in PDF_SUFFIXES:
-                        if READ_AHEAD > 0:
-                            return reader.read(path, check=ahead.check, **kw)
+                        if not in_process:
+                            try:
+                                return reader.read(path, check=ahead.check, **kw)
+                            except WorkerUnavailable as e:  # e.g. an interpreter that cannot run -m sleuth…
+                                logging.getLogger("sleuth").warning("%s; PDFs are read in this process", e)
+                                in_process = True
                         preload_ner()  # reading a PDF takes seconds: the NER model loads meanwhile
                     return read_path(path, **kw)
 

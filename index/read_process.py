@@ -15,7 +15,8 @@ index itself in the child. Requests go down the worker's stdin and answers (page
 pickled tree, or the error) come back on a pipe of their own, so nothing a library prints on
 stdout can corrupt them. The worker ignores Ctrl-C (the run stops it). A worker that dies on a
 file (a crash in PDFium, the OOM killer) fails that file with one line and is replaced for the
-next. :func:`sleuth.readers.read_path` in this process is the plain reference: the trees are the
+next; one that cannot start at all (it dies before saying it is ready) raises
+:class:`WorkerUnavailable`, and the run reads its PDFs itself. :func:`sleuth.readers.read_path` in this process is the plain reference: the trees are the
 same (tests/test_read_ahead.py).
 """
 
@@ -72,6 +73,7 @@ def _worker() -> None:
         out.write(len(data).to_bytes(8, "little") + data)
         out.flush()
 
+    send(("ready", 0, None))  # started and imported: a death from now on is a file's doing
     while True:
         try:
             token, path, ocr, asr, action = pickle.load(sys.stdin.buffer)
@@ -86,6 +88,10 @@ def _worker() -> None:
             send(("error", token, e))
 
 
+class WorkerUnavailable(RuntimeError):
+    """The worker could not start (it died before it was ready): read in this process instead."""
+
+
 class ReaderProcess:
     """``read(path, ocr=, asr=, progress=, check=)``: :func:`read_one` run in the worker process.
     ``check()`` is called while waiting (it may raise to stop waiting)."""
@@ -94,7 +100,10 @@ class ReaderProcess:
         self._proc: subprocess.Popen | None = None
         self._inbox: queue_mod.Queue | None = None
         self._token = 0
+        self._ready = False
         self.action = "read"  # tests set "die"
+        #: the worker's command line (tests replace it by one that cannot start)
+        self.command = [sys.executable, "-m", "sleuth.index.read_process"]
 
     def _start(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
@@ -103,8 +112,9 @@ class ReaderProcess:
         env = dict(os.environ, **{_FD_ENV: str(w)})
         # the worker imports what this process imports (a checkout put on sys.path included)
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
-        self._proc = subprocess.Popen([sys.executable, "-m", "sleuth.index.read_process"], stdin=subprocess.PIPE,
-                                      pass_fds=(w,), env=env, start_new_session=True)
+        self._ready = False
+        self._proc = subprocess.Popen(self.command, stdin=subprocess.PIPE, pass_fds=(w,), env=env,
+                                      start_new_session=True)
         os.close(w)
         inbox: queue_mod.Queue = queue_mod.Queue()
         self._inbox = inbox
@@ -141,10 +151,16 @@ class ReaderProcess:
                     continue
                 if msg is None:
                     code = self._proc.wait()
+                    ready, self._ready = self._ready, False
                     self.close()
+                    if not ready:
+                        raise WorkerUnavailable(f"the reader process did not start (exit {code})")
                     raise ReaderError(f"{path.name}: the reading process died on this file (exit {code}: a crash in "
                                       "the PDF library, or out of memory); skipped")
                 kind, tok, body = msg
+                if kind == "ready":
+                    self._ready = True
+                    continue
                 if tok != token:  # a late message about an earlier file
                     continue
                 if kind == "progress":

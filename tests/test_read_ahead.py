@@ -155,3 +155,27 @@ def test_embedding_while_sharing_cores_gives_the_same_vectors():
     with sharing_cores():
         one = e.encode(texts, max_length=64)
     assert np.allclose(both, one, atol=1e-5)
+
+
+def test_a_reader_process_that_cannot_start_leaves_the_reading_to_the_run(tmp_path, monkeypatch):
+    import sys
+
+    from sleuth.index import read_process as RP
+
+    (tmp_path / "docs").mkdir()
+    pdf = write_text_pdf(tmp_path / "docs" / "report.pdf", PAGES)
+    rp = ReaderProcess()
+    rp.command = [sys.executable, "-c", "import sys; sys.exit(7)"]
+    with pytest.raises(RP.WorkerUnavailable, match="exit 7"):
+        rp.read(pdf)
+    rp.close()
+    # the library falls back to reading here, and the file is indexed all the same
+    real_init = RP.ReaderProcess.__init__
+
+    def broken_init(self):
+        real_init(self)
+        self.command = [sys.executable, "-c", "import sys; sys.exit(7)"]
+
+    monkeypatch.setattr(RP.ReaderProcess, "__init__", broken_init)
+    rep = Library(tmp_path / "lib").add([tmp_path / "docs"])
+    assert [r.status for r in rep.results] == ["added"] and rep.results[0].pages == 2
