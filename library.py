@@ -177,7 +177,8 @@ class Library:
         """The query's vector (the last 256 queries are cached: the agent repeats itself)."""
         v = self._qcache.get(query)
         if v is None:
-            v = self.embedder.encode([query])[0]
+            enc = getattr(self.embedder, "encode_query", self.embedder.encode)  # embedders given by callers may lack it
+            v = enc([query])[0]
             if len(self._qcache) > 256:
                 self._qcache.clear()
             self._qcache[query] = v

@@ -76,6 +76,7 @@ class Embedder:
         self.threads = threads or max(1, min(4, os.cpu_count() or 1))
         self.dim = DIM
         self.model_id = MODEL_ID + ("-qmatmul" if self.int8 else "")
+        self._exact: Embedder | None = None  # for queries (encode_query)
 
     @property
     def session(self):
@@ -169,6 +170,17 @@ class Embedder:
                 if progress:
                     progress(done)
         return out
+
+    def encode_query(self, texts: list[str]) -> np.ndarray:
+        """Vectors of queries, by the exact path even when indexing takes the int8 one: a query
+        is one short text (~5 ms either way), and an exact vector on one side of each comparison
+        halves the quantisation error of the pair (dev split, recall@5 within a document / over
+        the library: 73.6 / 55.8 with int8 queries, 73.8 / 55.9 exact; docs/ingest.md)."""
+        if not self.int8:
+            return self.encode(texts)
+        if self._exact is None:
+            self._exact = Embedder(self.max_length, self.batch_size, self.threads, int8=False)
+        return self._exact.encode(texts)
 
     def count_tokens(self, text: str) -> int:
         """Word pieces in ``text``, counting at most 512."""

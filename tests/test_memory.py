@@ -404,3 +404,16 @@ def test_mentions_are_handed_over_slice_by_slice(monkeypatch):
     rest = list(it)
     assert len(seen) == 40 and {r[0] for r in rest} >= {39}
     assert de.ner_mentions(texts[:3]) == [[m[1:] for m in [(ti, surface, kind, start, end), *rest] if m[0] == i] for i in range(3)]
+
+
+def test_queries_take_the_exact_path_and_indexed_texts_the_int8_one(tmp_path):
+    from sleuth import Library
+    from sleuth.index.embed import Embedder
+
+    q = "Which plant opened in March?"
+    e = Embedder(threads=1)
+    assert e.int8
+    exact = Embedder(threads=1, int8=False).encode([q])
+    assert np.array_equal(e.encode_query([q]), exact) and not np.array_equal(e.encode([q]), exact)
+    lib = Library(tmp_path / "lib", embedder=e)
+    assert np.array_equal(lib.embed_query(q), exact[0])
