@@ -277,7 +277,7 @@ class Ingestor:
         # with one emoji in it, which makes Python store every character in 4 bytes).
         tree.text = ""
         trim_heap()  # what the reader freed goes back to the OS (sleuth/memory.py)
-        read_s = time.perf_counter() - t
+        read_s = time.perf_counter() - t0  # hashing the file and the skip check are reading too
         timings["ocr"] = min(read_s, tree.timings.get("ocr", 0.0))
         timings["read"] = read_s - timings["ocr"]
         if tree.root.kind != kind:
@@ -340,9 +340,9 @@ class Ingestor:
             r.warnings = warnings[:MAX_WARNINGS] + (
                 [f"{p.path.name}: {len(warnings) - MAX_WARNINGS} more warnings"] if len(warnings) > MAX_WARNINGS else [])
             p.tree = p.flat = p.summaries = p.vecs = None
-        end = time.perf_counter()
-        for p, r in zip(group, results):
-            r.seconds = end - p.started if len(group) == 1 else sum(r.timings.values())
+        for r in results:
+            # its own stages (a file read ahead waited meanwhile: that is not its time)
+            r.seconds = sum(r.timings.values())
         trim_heap()  # the group's nodes are freed: give the pages back before the next files
         return results
 
