@@ -78,7 +78,9 @@ class IndexProgress:
             self.task = self.progress.add_task("indexing", total=self.total, name="", files="", detail="")
         name = clean(Path(path).name)
         if event == "start":
-            self.files_done, self.stage = int(done), "starting"
+            # files done are counted by "done" events alone: the next file starts reading
+            # (index/read_ahead.py) before the one before it is stored
+            self.stage = "starting"
             self._show(name, self.files_done, self.stage)
         elif event.startswith("stage:"):
             self.stage = event[6:]

@@ -336,6 +336,8 @@ def test_progress_line_fits_80_columns_and_counts_within_a_file():
     con = Console(file=buf, width=80, color_system=None)
     p = IndexProgress(con)
     name = "/data/[bold]annual-report-2024-financial-statements-final-version-3.pdf"
+    p("done", "/data/a.pdf", 1, 10)
+    p("done", "/data/b.pdf", 2, 10)
     p("start", name, 2, 10)
     p("stage:reading", name, 2, 10)
     p("within:pages", name, 120, 300)
@@ -345,6 +347,8 @@ def test_progress_line_fits_80_columns_and_counts_within_a_file():
     p("stage:embedding", name, 2, 10)
     p("within:nodes", name, 10, 40)
     assert 2 < first < p.progress.tasks[0].completed < 3  # moves inside the file, never back
+    p("start", "/data/next.pdf", 3, 10)  # read ahead while the file before is stored: not done yet
+    assert p.files_done == 2
     p("stage:reading", "/v/talk.mp4", 3, 10)
     p("within:s frames", "/v/talk.mp4", 45.0, 600.0)
     con.print(p.progress.make_tasks_table(p.progress.tasks))
