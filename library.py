@@ -32,11 +32,11 @@ from .index.lexical import Lexical
 from .index.lexical_sync import heal as heal_lexical
 from .index.read_ahead import ReadAhead
 from .index.read_process import ReaderProcess, WorkerUnavailable
-from .readers import PDF_SUFFIXES, read_path
 from .index.schema import EmbeddingRow, EntityRow, FailureRow, NodeRow, RunRow, SourceRow
 from .index.search import Searcher, locator_for, snippet
 from .index.store import db_size, get_state, make_engine
 from .index.vectors import VectorStore, load_vectors
+from .readers import PDF_SUFFIXES, read_path
 
 #: seconds between saves of the faiss files during an index run (they are derived: a run killed
 #: in between is reconciled from the database on the next open)
@@ -209,10 +209,12 @@ class Library:
         counts work inside the current file (``pages``, ``s frames`` … seconds of video,
         ``nodes`` embedded), ``done`` of ``total`` in that unit.
 
-        The next file is read in a thread while the previous ones are embedded and stored
-        (index/read_ahead.py): ``start``, ``stage:reading`` and ``within:pages`` events come from
-        that thread, the others and ``on_result`` from the caller's. Small files are stored in
-        groups (index/ingest.py ``GROUP_FILES``), one transaction each.
+        Files are taken smallest first (the report keeps the given order). The next file is read
+        in a thread while the previous ones are embedded and stored (index/read_ahead.py), a PDF
+        in a reader process that also finds its entities (index/read_process.py): ``start``,
+        ``stage:reading`` and ``within:pages`` events come from that thread, the others and
+        ``on_result`` from the caller's. Small files are stored in groups (index/ingest.py
+        ``GROUP_FILES``), one transaction each.
 
         Ctrl-C between or during files stops cleanly: committed files stay, the files in flight
         are rolled back, and the next run picks up where this one stopped. Bad ``ocr``/``asr``
@@ -241,6 +243,7 @@ class Library:
             try:
                 finished = 0
                 group: list = []
+                pending = 0  # texts in the group
                 saved = time.perf_counter()
 
                 def report_done(res: FileResult, f) -> None:
@@ -251,7 +254,7 @@ class Library:
                     progress and progress("done", str(f), finished, len(files))
 
                 def flush() -> None:
-                    nonlocal saved
+                    nonlocal saved, pending
                     if not group:
                         return
                     stage = (lambda st, f=group[-1].path: progress("stage:" + st, str(f), finished, len(files))) if progress else None
@@ -260,6 +263,7 @@ class Library:
                     for p, res in zip(group, results):
                         report_done(res, p.path)
                     group.clear()
+                    pending = 0
                     # faiss is derived (reconciled from the database on open): saved now and
                     # then, not after every small file (each save writes the whole index)
                     if self.vectors.dirty and time.perf_counter() - saved > SAVE_EVERY_S:
@@ -302,7 +306,8 @@ class Library:
                             report_done(p, f)
                             continue
                         group.append(p)
-                        if sum(len(g.texts) for g in group) >= GROUP_TEXTS or len(group) >= GROUP_FILES:
+                        pending += len(p.texts)
+                        if pending >= GROUP_TEXTS or len(group) >= GROUP_FILES:
                             flush()
                 flush()
                 reader.close()

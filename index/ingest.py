@@ -200,7 +200,6 @@ class Prepared:
     texts: list[str]  # what is embedded, for the nodes flat[which[i]]
     which: list[int]
     timings: dict[str, float]
-    started: float
     vecs: np.ndarray | None = None
 
 
@@ -293,7 +292,7 @@ class Ingestor:
                 which.append(fn.local)
         trim_heap()  # summarising split every paragraph into sentences: ~9 MB of a 5 MB text's heap
         timings["summaries"] = time.perf_counter() - t
-        return Prepared(path, st, digest, kind, old, tree, flat, summaries, texts, which, timings, t0)
+        return Prepared(path, st, digest, kind, old, tree, flat, summaries, texts, which, timings)
 
     def finish(self, group: list[Prepared], *, on_stage: Callable[[str], None] | None = None,
                on_progress: Callable[[str, float, float], None] | None = None) -> list[FileResult]:

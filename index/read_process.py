@@ -16,8 +16,8 @@ pickled tree, or the error) come back on a pipe of their own, so nothing a libra
 stdout can corrupt them. The worker ignores Ctrl-C (the run stops it). A worker that dies on a
 file (a crash in PDFium, the OOM killer) fails that file with one line and is replaced for the
 next; one that cannot start at all (it dies before saying it is ready) raises
-:class:`WorkerUnavailable`, and the run reads its PDFs itself. :func:`sleuth.readers.read_path` in this process is the plain reference: the trees are the
-same (tests/test_read_ahead.py).
+:class:`WorkerUnavailable`, and the run reads its PDFs itself. :func:`sleuth.readers.read_path`
+in this process is the plain reference: the trees are the same (tests/test_read_ahead.py).
 """
 
 from __future__ import annotations
@@ -36,8 +36,6 @@ from pathlib import Path
 from ..core import ReaderError, Tree
 from .embed import sharing_cores
 
-#: named entities found in the reader process (else after embedding, in the run's own)
-NER_HERE = True
 _FD_ENV = "SLEUTH_READER_FD"
 
 
@@ -47,7 +45,7 @@ def read_one(path: str, ocr: str, asr: str, progress: Callable[[str, float, floa
 
     tree = read_path(Path(path), ocr=ocr, asr=asr, progress=progress)
     tree.text = ""  # nodes hold their own text; not worth pickling the whole again
-    if tree.root.kind == "document" and NER_HERE:
+    if tree.root.kind == "document":
         # NER is per-file work too: done here it runs beside the other process's embedding
         # instead of after it (the mentions travel with the tree, pointing at its nodes)
         from ..memory import bounded_heap
