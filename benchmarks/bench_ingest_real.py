@@ -36,6 +36,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]  # the sleuth package (the repository root)
 SHARED = ROOT.parent / "shared" / "data"
+if not SHARED.exists():  # a checkout elsewhere: the same fallback as the tests (tests/conftest.py)
+    SHARED = Path(os.environ.get("SLEUTH_SHARED_DATA", "/work/shared/data"))
 FILINGS = ("3M_2018_10K.pdf", "ACTIVISIONBLIZZARD_2019_10K.pdf", "ADOBE_2015_10K.pdf", "AMAZON_2017_10K.pdf",
            "NETFLIX_2015_10K.pdf", "NIKE_2021_10K.pdf")
 STAGES = ("read", "ocr", "summaries", "embed", "entities", "db", "commit", "lexical", "vectors")
@@ -101,7 +103,8 @@ def measure(part: str, code: Path, files: int) -> dict:
     """Run one part in a fresh process importing sleuth from ``code`` (the folder holding it)."""
     with tempfile.TemporaryDirectory(prefix="sleuth-bench-") as d:
         env = dict(os.environ, PYTHONPATH=str(code) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--child", part, "--work", d, "--files", str(files)]
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--child", part, "--work", d, "--files", str(files),
+               "--data", str(SHARED)]
         res = subprocess.run(cmd, env=env, cwd=d, capture_output=True, text=True)
         if res.returncode != 0:
             raise SystemExit(f"{part} with {code}: exit {res.returncode}\n{res.stderr[-2000:]}")
@@ -140,11 +143,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--compare", type=Path, action="append", default=[],
                     help="a folder holding another checkout's sleuth package (repeatable)")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--data", type=Path, default=None, help="the shared data folder (default: ../shared/data)")
     ap.add_argument("--min-pages-per-s", type=float, default=8.0)
     ap.add_argument("--min-files-per-s", type=float, default=20.0)
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--work", type=Path, default=None, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
+    if a.data is not None:
+        global SHARED
+        SHARED = a.data
     if a.child:
         print(json.dumps(run_part(a.child, a.work, a.files)))
         return 0
