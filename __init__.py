@@ -3,6 +3,7 @@
 __version__ = "0.1.0"
 
 import os as _os
+import sys as _sys
 
 # onnxruntime (embeddings, OCR, voice activity) records a telemetry event with a device id, the
 # OS and the Python path in ~/.cache/Microsoft on import, for later upload. This switch is read
@@ -13,6 +14,56 @@ _os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 from .core import Entity, Locator, Mention, Node, ReaderError, Tree  # noqa: E402
 
 __all__ = ["Entity", "Library", "Locator", "Mention", "Node", "ReaderError", "Tree", "__version__"]
+
+
+# Modules that moved in 0.2 (issue #26's layout): the old import paths keep working for one release,
+# with a DeprecationWarning, and give the very same module object (a patch through either path hits
+# both).
+MOVED = {
+    "sleuth.terminal": "sleuth.commands.terminal",
+    "sleuth.cli_conventions": "sleuth.commands.conventions",
+    "sleuth.cli_progress": "sleuth.commands.progress",
+    "sleuth.cli_manage": "sleuth.commands.manage",
+    "sleuth.mcp_server": "sleuth.serve.mcp",
+    "sleuth.demo": "sleuth.samples.demo",
+    "sleuth.samples_video": "sleuth.samples.video",
+}
+
+
+class _MovedFinder:
+    """Finds a moved module under its old name and hands back the module at its new one."""
+
+    specs: dict = {}
+
+    @staticmethod
+    def find_spec(fullname, path=None, target=None):
+        if fullname not in MOVED:
+            return None
+        import importlib.util
+
+        return importlib.util.spec_from_loader(fullname, _MovedFinder)
+
+    @staticmethod
+    def create_module(spec):
+        import importlib
+        import warnings
+
+        new = MOVED[spec.name]
+        warnings.warn(f"{spec.name} moved to {new}; the old name goes in the next release",
+                      DeprecationWarning, stacklevel=3)
+        module = importlib.import_module(new)
+        _MovedFinder.specs[new] = module.__spec__
+        return module
+
+    @staticmethod
+    def exec_module(module):
+        # The module ran when it was imported under its new name; the import system has just
+        # stamped the old name's spec on it, which reload() and pickle would follow: put its own back.
+        module.__spec__ = _MovedFinder.specs[module.__name__]
+
+
+if not any(isinstance(f, type) and f.__name__ == "_MovedFinder" for f in _sys.meta_path):
+    _sys.meta_path.append(_MovedFinder)
 
 
 def __getattr__(name: str):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
@@ -11,12 +10,13 @@ from typing import List, Literal, Optional
 
 import typer
 from rich.table import Table
-from rich.text import Text
 
-from . import terminal
-from .cli_conventions import (ASR_CHOICES, LEVEL_CHOICES, OCR_CHOICES, SleuthGroup, check_benchmark, parse_agent_budget,
-                              parse_budgets, root)
-from .cli_progress import IndexProgress
+from .commands import demo as demo_commands
+from .commands import eval as eval_commands
+from .commands import manage, models as models_commands, serve as serve_commands, terminal
+from .commands.common import HOME_OPT, JSON_OPT, LIB_OPT, describe, emit_json, open_or_exit
+from .commands.conventions import ASR_CHOICES, LEVEL_CHOICES, OCR_CHOICES, SleuthGroup, parse_agent_budget, root
+from .commands.progress import IndexProgress
 from .config import HELP_EPILOG
 
 app = typer.Typer(cls=SleuthGroup, add_completion=True, no_args_is_help=True,
@@ -24,34 +24,10 @@ app = typer.Typer(cls=SleuthGroup, add_completion=True, no_args_is_help=True,
                   help="sleuth: agentic retrieval over long documents and videos, with located citations.",
                   epilog=HELP_EPILOG)
 app.callback()(root)
-# All output goes through sleuth.terminal: markup off, control characters removed, so document
+# All output goes through sleuth.commands.terminal: markup off, control characters removed, so document
 # text, file names and model output are shown verbatim and never styled, linked or obeyed.
 console, err = terminal.out, terminal.err
 say, error = terminal.say, terminal.error
-
-LIB_OPT = typer.Option(None, "--library", "-L", envvar="SLEUTH_LIBRARY",
-                       help="Library folder or SQLAlchemy URL (default ./.sleuth).")
-HOME_OPT = typer.Option(None, "--home", envvar="SLEUTH_HOME", help="Folder for vectors/assets when --library is a URL.")
-JSON_OPT = typer.Option(False, "--json", help="Machine-readable JSON on stdout.")
-
-
-def open_or_exit(library: Optional[str], home: Optional[str] = None, *, create: bool = False):
-    """The library for a command, or exit 2 with one line. Read-only commands (``create=False``)
-    never create one and open it read-only where it cannot be written (a read-only mount)."""
-    from .library import Library, mask_url
-
-    where = library or ".sleuth"
-    try:
-        return Library(where, home=home, create=create)
-    except Exception as e:  # missing, a bad URL, an unwritable folder, a damaged file: one line
-        error(mask_url(f"{mask_url(where)}: {e}" if str(where) not in str(e) else str(e)))
-        raise typer.Exit(2)
-
-
-def emit_json(obj) -> None:
-    """``--json`` output: one JSON document on stdout (UTF-8 as is, anything else as its str)."""
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False, indent=2, default=str) + "\n")
-
 
 @app.command()
 def index(paths: List[Path] = typer.Argument(..., help="Files and folders (documents and videos)."),
@@ -272,107 +248,15 @@ def ask(question: str, library: Optional[str] = LIB_OPT, home: Optional[str] = H
     say(ans.render(trace=trace))
 
 
-@app.command()
-def models(as_json: bool = JSON_OPT,
-           measure: bool = typer.Option(False, "--measure", help="Time prefill and generation of each installed model now."),
-           prepare: bool = typer.Option(False, "--prepare", help="Join the default model's parts and check its sha256 now.")):
-    """Local models: installed or not, file path, licence, and the speed measured on this machine."""
-    from .agent import AgentError
-    from .agent import models as M
-
-    if prepare:
-        try:
-            M.ensure(M.DEFAULT)
-        except AgentError as e:
-            error(e)
-            raise typer.Exit(2)
-    if measure:
-        from .agent.llm_local import measure as measure_model
-
-        for row in M.describe():
-            if row["installed"]:
-                try:
-                    measure_model(row["name"])
-                except AgentError as e:
-                    error(f"{row['name']}: {e}")
-    rows = M.describe()
-    import importlib.util
-
-    runtime = importlib.util.find_spec("llama_cpp") is not None
-    if as_json:
-        emit_json({"llama_cpp": runtime, "models_dir": str(M.models_dir()), "default": M.DEFAULT, "models": rows})
-        return
-    if not runtime:
-        error("llama-cpp-python is not installed: scripts/make_env.sh installs it (or use --llm none / openai)")
-    t = Table("model", "installed", "file", "prefill tok/s", "generate tok/s", "licence")
-    for r in rows:
-        sp = r.get("speed") or {}
-        cells = [r["name"] + (" (default)" if r["default"] else ""), "yes" if r["installed"] else f"no: {r['install']}",
-                 r["path"] or ("joined on first use" if r["installed"] else "-"),
-                 str(sp.get("prefill_tokens_per_s", "not measured")), str(sp.get("generate_tokens_per_s", "")), r["licence"]]
-        t.add_row(*(Text(c) for c in cells))  # paths are data, never markup
-    console.print(t)
-
-
-@app.command(name="eval")
-def eval_cmd(benchmark: str = typer.Argument(..., callback=check_benchmark, help="longbench, longbench-v2, lvbench or mmlongbench"),
-             data: Path = typer.Option(..., "--data", help="Folder with the benchmark files."),
-             subset: Optional[List[str]] = typer.Option(None, "--subset", help="Task names / domains to run."),
-             limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Items per subset."),
-             mode: Literal["retrieval", "e2e"] = typer.Option("retrieval", "--mode", help="retrieval (no LLM) or e2e."),
-             budgets: str = typer.Option("500,1000,2000,4000", "--budgets", callback=parse_budgets,
-                                         help="Token budgets (retrieval mode), comma-separated positive integers."),
-             out: Path = typer.Option(Path("eval_out"), "--out", help="Output folder (resumable cache, reports)."),
-             llm: Optional[str] = typer.Option(None, help="LLM backend for e2e mode (MMLongBench e2e: local unless given)."),
-             base_url: Optional[str] = typer.Option(None, "--base-url"),
-             model: Optional[str] = typer.Option(None, "--model"),
-             videos: Optional[Path] = typer.Option(None, "--videos", help="LVBench: folder with <key>.mp4 files."),
-             eval_library: Optional[str] = typer.Option(None, "--library", "-L",
-                                                        help="MMLongBench: library of its PDFs (default <out>/mmlongbench-library)."),
-             per_doc: int = typer.Option(2, "--per-doc", min=0,
-                                         help="MMLongBench e2e: the first N questions of every document (0: all)."),
-             systems: str = typer.Option("agent,flat_rag,heuristic", "--systems",
-                                        help="MMLongBench e2e: systems to run; add oracle for the gold-page upper bound."),
-             evidence_tokens: int = typer.Option(1200, "--evidence-tokens", min=100,
-                                                 help="MMLongBench e2e: evidence tokens in the answer prompt (agent and flat RAG alike)."),
-             as_json: bool = JSON_OPT):
-    """Run LongBench / LongBench v2 / LVBench / MMLongBench-Doc and write JSON, Markdown and a plot."""
-    from .agent import AgentError
-    from .eval.runner import run_eval
-
-    options = {k: v for k, v in {"llm": llm, "base_url": base_url, "model": model}.items() if v}
-    if benchmark == "mmlongbench" and mode == "e2e":
-        options.update(per_doc=per_doc or None, evidence_tokens=evidence_tokens, command=" ".join(sys.argv),
-                       systems=[s.strip() for s in systems.split(",") if s.strip()])
-    try:
-        summary = run_eval(benchmark, data=data, subset=subset, limit=limit, mode=mode,
-                           budgets=[int(b) for b in budgets.split(",") if b.strip()], out=out,
-                           llm_options=options, video_dir=videos, library=eval_library, progress=not as_json)
-    except (ValueError, FileNotFoundError, AgentError) as e:
-        error(e)
-        raise typer.Exit(2)
-    if as_json:
-        emit_json(summary)
-    else:
-        md = next((v for v in summary.values() if isinstance(v, str) and v.endswith(".md") and Path(v).is_file()), None)
-        say(Path(md).read_text() if md else str(summary))
-        for k, v in summary.items():
-            if isinstance(v, str) and Path(v).suffix in (".md", ".png", ".jsonl"):
-                say(f"{k}: {v}")
-
-
-@app.command()
-def demo(workdir: Path = typer.Option(Path("demo_out"), help="Where the sample corpus and its library go."),
-         as_json: bool = JSON_OPT):
-    """Generate a sample corpus, index it, and answer questions about it (no network, no GPU)."""
-    from .demo import run_demo
-
-    raise typer.Exit(run_demo(workdir, as_json=as_json, say=say))
-
-
-# commands that live in their own modules register on the same app
-from . import cli_manage  # noqa: E402,F401
-from . import mcp_server  # noqa: E402,F401
+# The commands that live in their own modules (sleuth.commands), in the order `sleuth -h` lists them
+# after the ones above.
+app.command(name="models")(models_commands.models)
+app.command(name="eval")(eval_commands.eval_cmd)
+app.command(name="demo")(demo_commands.demo)
+app.command(name="ls")(manage.ls_cmd)
+app.command(name="rm")(manage.rm_cmd)
+app.command(name="outline")(manage.outline_cmd)
+app.command(name="mcp")(serve_commands.mcp_cmd)
 
 
 def main() -> None:
@@ -387,22 +271,5 @@ def main() -> None:
         sys.exit(1)
 
 
-def describe(e: BaseException) -> str:
-    """One line for an unexpected exception: the object it names and the reason."""
-    from .library import mask_url
-
-    orig = getattr(e, "orig", None)  # SQLAlchemy wraps the driver's error
-    if orig is not None:
-        return mask_url(f"database: {orig}")
-    if isinstance(e, OSError) and e.filename:
-        return f"{e.filename}: {e.strerror or e}"
-    msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
-    return mask_url(f"{type(e).__name__}: {msg}" if msg else type(e).__name__)
-
-
 if __name__ == "__main__":
-    # `python -m sleuth.cli`: this file runs as __main__, while the command modules register on
-    # the app of the importable sleuth.cli; run that one.
-    from sleuth.cli import main as _main
-
-    _main()
+    main()

@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from . import models
-from .llm import LLMError, LLMReply, LLMTimeout, as_text_messages
+from .chat import LLMError, LLMReply, LLMTimeout, as_text_messages
 
 _LOADED: dict[tuple, Any] = {}
 _LOAD_LOCK = threading.Lock()

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_video.py [--minutes 10] [--asr-minutes 2] [--threads 2]
 
 1. Generates (once, cached under --work) a lecture-like video: slides changing every ~30 s,
-   espeak-ng speech, a matching .srt (samples_video.make_talk_video).
+   espeak-ng speech, a matching .srt (samples.video.make_talk_video).
 2. Subtitle path: read_video on the full video with its .srt: seconds of video per second of
    indexing (target >= 10x real time on 2 cores), with OCR on and off.
 3. Speech-recognition path, reported separately: read_video(asr="whisper") on a cut of
@@ -51,7 +51,7 @@ def main() -> None:
     from sleuth.eval.metrics import wer
     from sleuth.eval.metrics import wer_words as _norm
     from sleuth.readers.video import read_video
-    from sleuth.samples_video import make_talk_video
+    from sleuth.samples.video import make_talk_video
     from sleuth.readers.video.subtitles import load_subtitles
 
     work = Path(args.work)

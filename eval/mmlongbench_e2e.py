@@ -290,7 +290,7 @@ def run_mode(data: str | Path, out: str | Path, *, llm_options: dict | None = No
     ``per_doc``, ``systems``, ``evidence_tokens`` and ``command`` (written into the report).
     """
     from ..agent.llm import make_llm
-    from .mmlongbench import progress_bar, open_library
+    from .mmlb_library import open_library, progress_bar
 
     o = dict(llm_options or {})
     systems = o.get("systems") or list(SYSTEMS)

@@ -123,9 +123,9 @@ def _quest_scores(rows, kmin, kmax, q_blocks, first_block: int, scale, valid) ->
 
 
 def _triton_ok() -> bool:
-    from .triton_prefill import available  # noqa: PLC0415 - cached import of triton
+    from .cuda import triton_available
 
-    return available()
+    return triton_available()
 
 
 def _select(

@@ -22,18 +22,7 @@ import torch
 
 from .block_sparse import BlockSelection, plan_blocks
 from .config import SparseConfig
-
-
-@functools.cache
-def available() -> bool:
-    """True when a CUDA device and triton are both present."""
-    if not torch.cuda.is_available():
-        return False
-    try:
-        import triton  # noqa: F401
-    except ImportError:
-        return False
-    return True
+from .cuda import triton_available as available  # noqa: F401  (this module's own check, kept by name)
 
 
 def block_size_ok(block_size: int) -> bool:

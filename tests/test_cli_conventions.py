@@ -94,7 +94,7 @@ def test_bad_values_are_usage_errors_before_the_library_opens(tmp_path, argv, op
 
 
 def test_every_ocr_and_asr_choice_is_accepted_by_index(tmp_path):
-    from sleuth.cli_conventions import ASR_CHOICES, OCR_CHOICES
+    from sleuth.commands.conventions import ASR_CHOICES, OCR_CHOICES
 
     write_corpus(tmp_path / "docs", {"a.md": "# A\n\nAlpha.\n"})
     lib = str(tmp_path / "lib")
@@ -105,7 +105,7 @@ def test_every_ocr_and_asr_choice_is_accepted_by_index(tmp_path):
 
 def test_choice_lists_mirror_the_code_that_uses_them():
     from sleuth.agent.tools import LEVEL_NAMES
-    from sleuth.cli_conventions import ASR_CHOICES, LEVEL_CHOICES, OCR_CHOICES
+    from sleuth.commands.conventions import ASR_CHOICES, LEVEL_CHOICES, OCR_CHOICES
     from sleuth.eval.runner import BENCHMARKS
     from sleuth.index.search import tiers_for
     from sleuth.readers.pdf import OCR_MODES
@@ -330,7 +330,7 @@ def test_shell_completion_script(monkeypatch):
 def test_progress_line_fits_80_columns_and_counts_within_a_file():
     from rich.console import Console
 
-    from sleuth.cli_progress import IndexProgress
+    from sleuth.commands.progress import IndexProgress
 
     buf = StringIO()
     con = Console(file=buf, width=80, color_system=None)

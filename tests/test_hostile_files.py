@@ -194,7 +194,7 @@ def test_onnxruntime_telemetry_is_off(tmp_path):
 def test_truncated_video_fails_in_one_line_without_ffmpeg_noise(tmp_path):
     import av
 
-    from sleuth.samples_video import make_text_clip, truncate_copy
+    from sleuth.samples.video import make_text_clip, truncate_copy
 
     make_text_clip(tmp_path / "clip.mp4", duration=6.0)
     # moov first (as streaming sites serve it), then cut: FFmpeg then logs "partial file"

@@ -224,10 +224,10 @@ def test_paddle_backend_without_paddleocr_is_a_clear_error(scanned):
 
 
 def test_scanned_memo_heading_becomes_a_section(tmp_path):
-    gt = samples.make_scanned_pdf(tmp_path / "memo.pdf", samples._MEMO_LINES, heading_first=True)
+    gt = samples.make_scanned_pdf(tmp_path / "memo.pdf", samples.documents._MEMO_LINES, heading_first=True)
     tree = read_pdf(gt["path"])
     secs = [n for n in tree.root.walk() if n.kind == "section"]
-    assert len(secs) == 1 and similar(secs[0].title, samples._MEMO_LINES[0]) >= 0.85
+    assert len(secs) == 1 and similar(secs[0].title, samples.documents._MEMO_LINES[0]) >= 0.85
     assert "14 june 2031" in tree.text.lower()
     head_box = gt["pages"][0]["lines"][0]["bbox"]
     assert inside(head_box, secs[0].bbox, 4.0)

@@ -34,7 +34,7 @@ def test_missing_file(tmp_path):
 
 @pytest.mark.skipif(not DATA.is_dir(), reason="shared video data missing")
 def test_truncated_mp4_without_its_index(tmp_path):
-    from sleuth.samples_video import truncate_copy
+    from sleuth.samples.video import truncate_copy
 
     # the moov atom of this file sits at its end: a cut-short download has no index at all
     src = DATA / "manifesto.mp4"
@@ -44,7 +44,7 @@ def test_truncated_mp4_without_its_index(tmp_path):
 
 @pytest.mark.skipif(not DATA.is_dir(), reason="shared video data missing")
 def test_truncated_webm_is_refused_or_indexed_when_allowed(tmp_path):
-    from sleuth.samples_video import truncate_copy
+    from sleuth.samples.video import truncate_copy
 
     src = DATA / "big_buck_bunny_0_30.webm"
     p = truncate_copy(src, tmp_path / "cut.webm", src.stat().st_size // 3)
@@ -55,7 +55,7 @@ def test_truncated_webm_is_refused_or_indexed_when_allowed(tmp_path):
 
 
 def test_audio_only_files(tmp_path):
-    from sleuth.samples_video import make_audio_only
+    from sleuth.samples.video import make_audio_only
 
     _refuses(make_audio_only(tmp_path / "tone.m4a"), "audio-only")
     # the same audio in a container with a video suffix
@@ -73,7 +73,7 @@ def test_unsupported_and_garbage_files(tmp_path):
 
 @pytest.mark.skipif(not DATA.is_dir(), reason="shared video data missing")
 def test_video_without_audio_indexes(tmp_path):
-    from sleuth.samples_video import make_text_clip
+    from sleuth.samples.video import make_text_clip
 
     p = tmp_path / "silent.mp4"
     make_text_clip(p, [], duration=3.0)

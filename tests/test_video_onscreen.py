@@ -12,7 +12,7 @@ from sleuth.readers.video.onscreen import same_text, unglue
 
 @pytest.fixture(scope="module")
 def text_clip(tmp_path_factory):
-    from sleuth.samples_video import make_text_clip
+    from sleuth.samples.video import make_text_clip
 
     path = tmp_path_factory.mktemp("ocr") / "captions.mp4"
     truth = make_text_clip(path, [(2.0, 5.0, "WORLD HEALTH ORGANIZATION"), (7.0, 10.5, "Budget Review 2024")], duration=12.0)
@@ -51,7 +51,7 @@ SLIDE_TITLES = ["1. Tidal Energy", "2. Turbine Design", "3. Field Survey", "4. O
 
 @pytest.fixture(scope="module")
 def slides_clip(tmp_path_factory):
-    from sleuth.samples_video import make_slides_clip
+    from sleuth.samples.video import make_slides_clip
 
     path = tmp_path_factory.mktemp("slides") / "slides.mp4"
     truth = make_slides_clip(path, SLIDE_TITLES, slide_seconds=10.0)

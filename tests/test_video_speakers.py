@@ -19,7 +19,7 @@ from sleuth.readers.video import read_video
 from sleuth.readers.video import speakers as spk
 from sleuth.readers.video.decode import load_audio
 from sleuth.readers.video.subtitles import load_subtitles
-from sleuth.samples_video import make_text_clip, write_video
+from sleuth.samples.video import make_text_clip, write_video
 
 SR = 16000
 VOICES = {"A": ["-v", "en+m3", "-p", "25", "-s", "155"], "B": ["-v", "en+f4", "-p", "80", "-s", "175"]}

@@ -30,7 +30,7 @@ def bunny() -> Tree:
 
 @pytest.fixture(scope="module")
 def joined(tmp_path_factory) -> tuple[Path, list[float]]:
-    from sleuth.samples_video import join_clips
+    from sleuth.samples.video import join_clips
 
     out = tmp_path_factory.mktemp("join") / "joined.mp4"
     joins = join_clips([BUNNY, MANIFESTO], out, max_seconds=8.0)

@@ -17,7 +17,7 @@ from typing import Iterator
 import numpy as np
 
 from ...core import ReaderError
-from .. import VIDEO_SUFFIXES  # noqa: F401  (re-exported: the video reader's suffixes)
+from ..kinds import VIDEO_SUFFIXES  # noqa: F401  (re-exported: the video reader's suffixes)
 
 log = logging.getLogger(__name__)
 

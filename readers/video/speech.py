@@ -163,7 +163,7 @@ def recognise(path: str, asr: str, has_audio: bool, warnings: list[str]) -> tupl
     from .decode import load_audio
     from .subtitles import find_subtitles, load_subtitles
 
-    from .. import check_modes
+    from ..kinds import check_modes
 
     _, asr = check_modes("auto", asr)  # ValueError naming the option; "off" means "none"
     if asr == "none":

@@ -12,7 +12,6 @@ import os
 import time
 from pathlib import Path
 
-from rich.markup import escape
 
 VIDEO_CUES = [
     (1.0, 5.0, "welcome to the marrow bay site tour on the north pier"),
@@ -34,7 +33,7 @@ def _srt_time(t: float) -> str:
 
 
 def make_demo_video(corpus: Path) -> Path:
-    from .samples_video import make_text_clip
+    from .video import make_text_clip
 
     path = corpus / "site_tour.mp4"
     if not path.exists():
@@ -47,10 +46,10 @@ def make_demo_video(corpus: Path) -> Path:
 def run_demo(workdir: Path, *, as_json: bool = False, say=None, llm: str | None = None) -> int:
     """Index a generated corpus and answer its questions; ``llm`` (default ``$SLEUTH_LLM`` or ``auto``:
     the embedded local model when installed, else the heuristic planner). ``say(*parts)`` prints plain
-    strings verbatim and ``(text, style)`` pairs styled (:func:`sleuth.terminal.say`); answers and
+    strings verbatim and ``(text, style)`` pairs styled (:func:`sleuth.commands.terminal.say`); answers and
     snippets are never read as markup."""
-    from .library import Library
-    from .samples import DEMO_FACTS, make_demo_corpus
+    from ..library import Library
+    from .documents import DEMO_FACTS, make_demo_corpus
 
     workdir = Path(workdir)
     corpus = workdir / "corpus"
@@ -74,7 +73,7 @@ def run_demo(workdir: Path, *, as_json: bool = False, say=None, llm: str | None 
         say(f"  {h['label']}  ", (h["snippet"][:110], "dim"))
     questions = [(f["question"], [f["answer"]]) for f in DEMO_FACTS]
     questions += [(VIDEO_FACT["question"], [VIDEO_FACT["answer"]]), (TWO_PART["question"], TWO_PART["answer"])]
-    from .agent.llm import make_llm
+    from ..agent.llm import make_llm
 
     llm = llm or os.environ.get("SLEUTH_LLM", "auto")
     backend = make_llm(llm) if llm != "none" else None  # loaded once for every question

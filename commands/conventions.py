@@ -10,9 +10,9 @@ from typing import Optional
 import typer
 from typer.core import TyperGroup
 
-from . import __version__
-from .config import ConfigError, load_default_map
-from .core import LEVELS
+from .. import __version__
+from ..config import ConfigError, load_default_map
+from ..core import LEVELS
 
 # Mirrors of the readers' and searcher's own lists (tests/test_cli_conventions.py checks they
 # agree), kept here so that parsing a command line imports no reader.
@@ -90,7 +90,7 @@ def parse_agent_budget(value: Optional[str]) -> Optional[str]:
     """``--budget rounds=3,calls=12``: checked by the agent's own parser at parse time."""
     if value is None:
         return None
-    from .agent.budget import AgentError, Budget
+    from ..agent.budget import AgentError, Budget
 
     try:
         Budget.parse(value)
@@ -100,7 +100,7 @@ def parse_agent_budget(value: Optional[str]) -> Optional[str]:
 
 
 def check_benchmark(value: str) -> str:
-    from .eval.runner import BENCHMARKS
+    from ..eval.runner import BENCHMARKS
 
     if value not in BENCHMARKS:
         raise typer.BadParameter(f"{value!r} is not one of {', '.join(BENCHMARKS)}")

@@ -2,7 +2,7 @@
 and a document's or video's structure with node ids, pages and times.
 
 File names, titles and section headings are document text: printed through
-:mod:`sleuth.terminal` (no markup, control characters removed).
+:mod:`sleuth.commands.terminal` (no markup, control characters removed).
 """
 
 from __future__ import annotations
@@ -12,9 +12,11 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
+from ..core import fmt_time
 from . import terminal
-from .cli import HOME_OPT, JSON_OPT, LIB_OPT, app, console, emit_json, open_or_exit
-from .core import fmt_time
+from .common import HOME_OPT, JSON_OPT, LIB_OPT, emit_json, open_or_exit
+
+console = terminal.out
 
 
 def _fail(msg: str, code: int) -> None:
@@ -44,7 +46,6 @@ def _span(d: dict) -> str:
     return ""
 
 
-@app.command(name="ls")
 def ls_cmd(library: Optional[str] = LIB_OPT, home: Optional[str] = HOME_OPT, as_json: bool = JSON_OPT):
     """List the library's documents and videos: pages or duration, status, when indexed."""
     lib = open_or_exit(library, home)
@@ -77,11 +78,10 @@ def ls_cmd(library: Optional[str] = LIB_OPT, home: Optional[str] = HOME_OPT, as_
             terminal.error(r["reason"], label="failed:")
 
 
-@app.command(name="rm")
 def rm_cmd(sources: List[str] = typer.Argument(..., metavar="SOURCE...", help="Indexed files: a path, or a file name only one source has."),
            library: Optional[str] = LIB_OPT, home: Optional[str] = HOME_OPT, as_json: bool = JSON_OPT):
     """Remove documents or videos from the library (the files themselves are not touched)."""
-    from .library import LibraryBusy
+    from ..library import LibraryBusy
 
     lib = open_or_exit(library, home)
     # resolve them all first: nothing is removed if one is wrong
@@ -105,7 +105,6 @@ def rm_cmd(sources: List[str] = typer.Argument(..., metavar="SOURCE...", help="I
         terminal.say("removed ", r["path"], f" ({r['nodes']} nodes)")
 
 
-@app.command(name="outline")
 def outline_cmd(source: str = typer.Argument(..., help="An indexed file (path or name) or a node id."),
                 depth: int = typer.Option(3, "--depth", "-d", min=1, max=20, help="Levels below SOURCE to show."),
                 library: Optional[str] = LIB_OPT, home: Optional[str] = HOME_OPT, as_json: bool = JSON_OPT):

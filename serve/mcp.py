@@ -1,4 +1,4 @@
-"""``sleuth mcp``: the tool grammar as a Model Context Protocol server over stdio.
+"""The tool grammar as a Model Context Protocol server over stdio.
 
 Built on the official ``mcp`` SDK's low-level :class:`mcp.server.lowlevel.Server`, because the
 tools already have their JSON schemas: the ones the agent's policies see
@@ -14,11 +14,7 @@ heuristic planner) and returns the answer with its citations.
 from __future__ import annotations
 
 import json
-from typing import Any, Optional
-
-import typer
-
-from .cli import HOME_OPT, LIB_OPT, app, open_or_exit
+from typing import Any
 
 SERVER_NAME = "sleuth"
 
@@ -38,7 +34,7 @@ def tool_list():
     """The MCP tool descriptions: the agent's five tools with their own schemas, plus ``ask``."""
     import mcp.types as types
 
-    from .agent.tools import TOOL_SCHEMAS
+    from ..agent.tools import TOOL_SCHEMAS
 
     ro = types.ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
     tools = [types.Tool(name=s["function"]["name"], description=s["function"]["description"],
@@ -52,7 +48,7 @@ def tool_list():
 def call(lib, name: str, arguments: dict[str, Any] | None, llm_options: dict[str, Any]) -> dict:
     """One tool call, synchronously: the agent's tools via ``run_tool``; ``ask`` via the agent.
     Failures come back as ``{"error": "..."}``, as they do for the agent's policies."""
-    from .agent import AgentError, Budget, ask, run_tool
+    from ..agent import AgentError, Budget, ask, run_tool
 
     if name != "ask":
         return run_tool(lib, name, arguments or {})
@@ -73,7 +69,7 @@ def build_server(lib, llm_options: dict[str, Any] | None = None):
     import mcp.types as types
     from mcp.server.lowlevel import Server
 
-    from . import __version__
+    from .. import __version__
 
     tools = tool_list()
     names = {t.name for t in tools}
@@ -103,31 +99,9 @@ def build_server(lib, llm_options: dict[str, Any] | None = None):
 
 
 async def serve_stdio(lib, llm_options: dict[str, Any] | None = None) -> None:
+    """Serve ``lib`` over stdin/stdout until the client closes the session (``sleuth mcp``)."""
     from mcp.server.stdio import stdio_server
 
     server = build_server(lib, llm_options)
     async with stdio_server() as (read_stream, write_stream):
         await server.run(read_stream, write_stream, server.create_initialization_options())
-
-
-@app.command(name="mcp")
-def mcp_cmd(library: Optional[str] = LIB_OPT, home: Optional[str] = HOME_OPT,
-            llm: str = typer.Option("none", envvar="SLEUTH_LLM",
-                                    help="LLM for the ask tool: none (heuristic planner: fast, and the client has its own "
-                                         "model), local, auto, openai, hf; as for `sleuth ask`."),
-            base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible server URL (ask)."),
-            model: Optional[str] = typer.Option(None, "--model", help="The ask tool's model, as for `sleuth ask --model`.")):
-    """Serve the library's tools (search, read, outline, entity, look, ask) to MCP clients over stdio.
-
-    stdout carries the protocol; everything else goes to stderr.
-    """
-    import anyio
-
-    lib = open_or_exit(library, home)
-    opts = {k: v for k, v in {"llm": llm, "base_url": base_url, "model": model}.items() if v}
-    try:
-        anyio.run(serve_stdio, lib, opts)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        lib.close()
