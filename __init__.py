@@ -11,15 +11,15 @@ import sys as _sys
 # call onnxruntime.disable_telemetry_events() (index.embed.onnx_session_options).
 _os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
-from .core import Entity, Locator, Mention, Node, ReaderError, Tree  # noqa: E402
+# The public surface is what the README uses: the Library (and the version). The data types live
+# in sleuth.core; their names here are kept one release, with a DeprecationWarning.
+__all__ = ["Library", "__version__"]
+_FROM_CORE = frozenset({"Entity", "Locator", "Mention", "Node", "ReaderError", "Tree"})
 
-__all__ = ["Entity", "Library", "Locator", "Mention", "Node", "ReaderError", "Tree", "__version__"]
-
-
-# Modules that moved in 0.2 (issue #26's layout): the old import paths keep working for one release,
+# Modules that moved after 0.1.0 (one room per concept): the old import paths keep working for one release,
 # with a DeprecationWarning, and give the very same module object (a patch through either path hits
 # both).
-MOVED = {
+_MOVED = {
     "sleuth.terminal": "sleuth.commands.terminal",
     "sleuth.cli_conventions": "sleuth.commands.conventions",
     "sleuth.cli_progress": "sleuth.commands.progress",
@@ -37,7 +37,7 @@ class _MovedFinder:
 
     @staticmethod
     def find_spec(fullname, path=None, target=None):
-        if fullname not in MOVED:
+        if fullname not in _MOVED:
             return None
         import importlib.util
 
@@ -48,7 +48,7 @@ class _MovedFinder:
         import importlib
         import warnings
 
-        new = MOVED[spec.name]
+        new = _MOVED[spec.name]
         warnings.warn(f"{spec.name} moved to {new}; the old name goes in the next release",
                       DeprecationWarning, stacklevel=3)
         module = importlib.import_module(new)
@@ -73,4 +73,12 @@ def __getattr__(name: str):
         from .library import Library
 
         return Library
-    raise AttributeError(name)
+    if name in _FROM_CORE:
+        import warnings
+
+        from . import core
+
+        warnings.warn(f"sleuth.{name} moved to sleuth.core.{name}; the old name goes in the next release",
+                      DeprecationWarning, stacklevel=2)
+        return getattr(core, name)
+    raise AttributeError(f"module 'sleuth' has no attribute {name!r}")
