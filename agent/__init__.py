@@ -12,6 +12,38 @@ through llama.cpp, Qwen2.5-Coder-1.5B-Instruct unless ``model`` names another; s
 server: ``base_url``/``model``/``api_key`` or SLEUTH_BASE_URL / OPENAI_BASE_URL, SLEUTH_MODEL,
 OPENAI_API_KEY), ``"hf"`` (``model`` is a local transformers folder), or any object with a
 ``chat(messages, tools, timeout=, max_tokens=)`` method returning an :class:`LLMReply`.
+
+Which policy runs, and why
+--------------------------
+A policy decides each round's tool calls (``propose``) and writes the answer (``finalize``); the
+LangGraph graph (:mod:`.graph`) runs its calls in parallel under the budget, whatever the policy.
+:func:`make_policy` picks one from the backend:
+
+=====================================  =========================================  ==========================
+backend (``llm=``)                     policy                                     why
+=====================================  =========================================  ==========================
+``none`` (and ``auto`` without model)  :class:`.planner.HeuristicPlanner`         no model: searches each
+                                                                                  part at two levels, reads
+                                                                                  the best, answers by
+                                                                                  extraction; instant
+``local``, ``auto``, ``openai``,       :class:`.policy_compact.CompactLLMPolicy`  the default for every
+``hf``, any ``chat()`` object                                                     model: one planning call,
+                                                                                  one answer call, prompts
+                                                                                  sized to the measured
+                                                                                  prefill speed, so a 1.5B
+                                                                                  model on 2 cores answers
+                                                                                  in time
+any model, with ``agent="tools"``      :class:`.policy_llm.LLMPolicy`             opt-in for large models
+                                                                                  (a served model with
+                                                                                  native tool calls): the
+                                                                                  model itself proposes
+                                                                                  every round's calls
+=====================================  =========================================  ==========================
+
+The compact policy is the default for models because small models on a CPU spend most of a tool
+loop's time re-reading its growing conversation and often emit malformed calls; the open loop
+stays for models that can use it (tested against a llama.cpp server and the transformers
+backend). Every policy falls back to the heuristic's draft when its model fails or times out.
 """
 
 from __future__ import annotations
