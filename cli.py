@@ -73,7 +73,7 @@ def index(paths: List[Path] = typer.Argument(..., help="Files and folders (docum
             t.add_column(col, justify="right" if col in ("nodes", "pages", "seconds") else "left")
         for r in report.results:
             style = {"failed": "red", "skipped": "dim", "pruned": "yellow"}.get(r.status, "green")
-            t.add_row(terminal.text(Path(r.path).name), terminal.text((r.status, style)), str(r.nodes or ""), str(r.pages or ""),
+            t.add_row(terminal.text(terminal.one_line(Path(r.path).name)), terminal.text((r.status, style)), str(r.nodes or ""), str(r.pages or ""),
                       f"{r.seconds:.2f}" if r.seconds else "")
         console.print(t)
         counts = ", ".join(f"{report.count(k)} {k}" for k in ("added", "updated", "skipped", "failed", "pruned") if report.count(k))
@@ -104,12 +104,12 @@ def search(query: str, library: Optional[str] = LIB_OPT, home: Optional[str] = H
     for i, h in enumerate(hits, 1):
         if level == "entity":
             e = h["entity"]
-            say((f"{i}. {terminal.clean(e['name'])}", "bold"),
+            say((f"{i}. {terminal.one_line(e['name'])}", "bold"),
                 f" ({e['kind']}; {e['n_mentions']} mentions; {', '.join(e['modalities'])})")
             for m in h["mentions"][:3]:
                 say("     ", m["label"], " ", (m["modality"], "dim"), " ", m["surface"])
             continue
-        say((f"{i}. {terminal.clean(h['label'])}", "bold"), "  ", (f"#{h['id']} {h['kind']} score {h['score']:.4f}", "dim"))
+        say((f"{i}. {terminal.one_line(h['label'])}", "bold"), "  ", (f"#{h['id']} {h['kind']} score {h['score']:.4f}", "dim"))
         say("   ", h["snippet"])
 
 
@@ -131,7 +131,7 @@ def show(node: int, library: Optional[str] = LIB_OPT, home: Optional[str] = HOME
     if as_json:
         emit_json(d)
         return
-    say((d["label"], "bold"), "  ", (f"#{d['id']} {d['kind']}", "dim"))
+    say((terminal.one_line(d["label"]), "bold"), "  ", (f"#{d['id']} {d['kind']}", "dim"))
     if d["title_path"]:
         say("  " + " › ".join(d["title_path"]))
     for n in d["neighbours"]:
@@ -184,7 +184,7 @@ def status(library: Optional[str] = LIB_OPT, home: Optional[str] = HOME_OPT, as_
     if as_json:
         emit_json(st)
         return
-    t = Table(title=terminal.text(f"library {st['library']}"))
+    t = Table(title=terminal.text(terminal.one_line(f"library {st['library']}")))
     t.add_column("what")
     t.add_column("count", justify="right")
     for k, v in sorted(st["sources"].items()):
@@ -200,7 +200,7 @@ def status(library: Optional[str] = LIB_OPT, home: Optional[str] = HOME_OPT, as_
         say(f"last run {lr['started']} ({lr['status']}, {lr['seconds']}s): {lr['added']} added, "
             f"{lr['updated']} updated, {lr['skipped']} skipped, {lr['failed']} failed, {lr['pruned']} pruned")
     for f in st["failures"]:
-        say(("failed:", "red"), " ", f["reason"])
+        say(("failed:", "red"), " ", " ".join(terminal.clean(f["reason"]).split()))
 
 
 def _mb(n: int) -> str:

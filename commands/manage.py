@@ -70,7 +70,7 @@ def ls_cmd(library: Optional[str] = LIB_OPT, home: Optional[str] = HOME_OPT, as_
                      no_wrap=col != "name")
     style = {"indexed": "green", "modified": "yellow", "missing": "yellow", "failed": "red"}
     for r in rows:
-        t.add_row(terminal.text(r["name"]), r["kind"] or "", _span(r), str(r["nodes"] or ""),
+        t.add_row(terminal.text(terminal.one_line(r["name"])), r["kind"] or "", _span(r), str(r["nodes"] or ""),
                   terminal.text((r["status"], style.get(r["status"], ""))), (r["indexed_at"] or "")[:16].replace("T", " "))
     console.print(t)
     for r in rows:
@@ -102,7 +102,7 @@ def rm_cmd(sources: List[str] = typer.Argument(..., metavar="SOURCE...", help="I
         emit_json({"removed": removed})
         return
     for r in removed:
-        terminal.say("removed ", r["path"], f" ({r['nodes']} nodes)")
+        terminal.say("removed ", terminal.one_line(r["path"]), f" ({r['nodes']} nodes)")
 
 
 def outline_cmd(source: str = typer.Argument(..., help="An indexed file (path or name) or a node id."),
@@ -135,4 +135,4 @@ def outline_cmd(source: str = typer.Argument(..., help="An indexed file (path or
             where = f"p.{loc['page']}" + (f"–{end}" if end and end != loc["page"] else "")
         else:
             where = ""
-        terminal.say(f"{'  ' * it['depth']}#{it['id']} {it['kind']}: ", it["title"], (f"  {where}" if where else ""))
+        terminal.say(f"{'  ' * it['depth']}#{it['id']} {it['kind']}: ", terminal.one_line(it["title"]), (f"  {where}" if where else ""))

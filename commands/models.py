@@ -7,7 +7,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .common import JSON_OPT, emit_json
-from .terminal import error, out as console
+from .terminal import error, one_line, out as console
 
 
 def models(as_json: bool = JSON_OPT,
@@ -47,5 +47,5 @@ def models(as_json: bool = JSON_OPT,
         cells = [r["name"] + (" (default)" if r["default"] else ""), "yes" if r["installed"] else f"no: {r['install']}",
                  r["path"] or ("joined on first use" if r["installed"] else "-"),
                  str(sp.get("prefill_tokens_per_s", "not measured")), str(sp.get("generate_tokens_per_s", "")), r["licence"]]
-        t.add_row(*(Text(c) for c in cells))  # paths are data, never markup
+        t.add_row(*(Text(one_line(c)) for c in cells))  # paths are data, never markup
     console.print(t)

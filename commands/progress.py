@@ -3,24 +3,29 @@
     ⠧ annual-report-2024-fin…  ━━━━━━━━╸━━━━━  3/10  reading 120/300 pages  0:00:41
 
 The bar moves within a file too (a file that is half read counts half), so one long 10-K no
-longer sits at 0/10 for a minute. File names are document-controlled text: never markup.
+longer sits at 0/10 for a minute. File names are document-controlled text: never markup, and
+shown on one line. When stderr is not a terminal (a log, a pipe, CI), the line is replaced by a
+plain one every :data:`PLAIN_EVERY_S` seconds, so a long run still shows it is moving.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Column
 
-from .terminal import clean
+from .terminal import one_line
 
 NAME_WIDTH = 24
 DETAIL_WIDTH = 22
 # Where each stage sits inside one file's share of the bar. Rough (reading dominates scanned
 # PDFs and videos, embedding dominates text PDFs); what matters is that the bar never moves back.
+#: seconds between the plain progress lines written when stderr is not a terminal
+PLAIN_EVERY_S = 10.0
 STAGE_SPAN = {"starting": (0.0, 0.0), "reading": (0.0, 0.6), "embedding": (0.6, 0.95), "storing": (0.95, 1.0)}
 
 
@@ -52,6 +57,10 @@ class IndexProgress:
             TimeElapsedColumn(),
             console=console, disable=disable, transient=False, expand=False)
         self.task = None
+        # A log or a pipe gets no live line: a plain line every PLAIN_EVERY_S seconds instead.
+        self.plain = not disable and not console.is_terminal
+        self._said = time.monotonic()
+        self._started = time.monotonic()
         self._lock = threading.Lock()  # events come from the reading thread too (index/read_ahead.py)
         self.stage = ""
         self.files_done = 0
@@ -76,7 +85,7 @@ class IndexProgress:
         if self.task is None:
             self.total = max(int(total), 1) if event in ("start", "done") or event.startswith("stage:") else 1
             self.task = self.progress.add_task("indexing", total=self.total, name="", files="", detail="")
-        name = clean(Path(path).name)
+        name = one_line(Path(path).name)
         if event == "start":
             # files done are counted by "done" events alone: the next file starts reading
             # (index/read_ahead.py) before the one before it is stored
@@ -96,3 +105,10 @@ class IndexProgress:
     def _show(self, name: str, completed: float, detail: str) -> None:
         self.progress.update(self.task, completed=completed, name=name, detail=detail,
                              files=f"{self.files_done}/{self.total}")
+        now = time.monotonic()
+        if self.plain and now - self._said >= PLAIN_EVERY_S:
+            self._said = now
+            elapsed = int(now - self._started)
+            self.progress.console.print(
+                f"indexing: {self.files_done}/{self.total} files done, {elapsed // 60}:{elapsed % 60:02d} elapsed; "
+                f"{name}: {detail}", markup=False, highlight=False, soft_wrap=True)

@@ -17,15 +17,27 @@ from typing import Union
 from rich.console import Console
 from rich.text import Text
 
-# C0 controls except tab and newline, DEL, and C1 controls (0x9b is a one-byte CSI).
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# C0 controls except tab and newline, DEL, and C1 controls (0x9b is a one-byte CSI); and the
+# bidirectional overrides, embeddings, isolates and marks, which reorder what follows them on the
+# line: "report\u202efdp.exe" would show as "reportexe.pdf".
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# Line breaks inside what must stay one line: a file name or a label in a table or a list.
+_BREAKS = re.compile("\r\n|[\n\r\t\x0b\x0c\x85\u2028\u2029]")
+_BREAK_SHOWN = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\r\n": "\\r\\n"}
 
 Part = Union[str, tuple[str, str]]
 
 
 def clean(text: object) -> str:
-    """``text`` as a string with control characters (escape sequences' introducers) removed."""
+    """``text`` as a string with control characters (escape sequences' introducers) and bidi
+    controls removed."""
     return _CONTROL.sub("", str(text))
+
+
+def one_line(text: object) -> str:
+    """``text`` cleaned, with its line breaks and tabs shown as ``\\n``, ``\\r``, ``\\t``: a file
+    name with a newline in it stays one visible name and cannot fake a row of a table."""
+    return clean(_BREAKS.sub(lambda m: _BREAK_SHOWN.get(m.group(0), " "), str(text)))
 
 
 def _console(stream) -> Console:
