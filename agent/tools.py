@@ -9,6 +9,7 @@ observation ``{"error": "..."}`` that the policy sees, never an exception.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from ..core import LEVELS
@@ -93,6 +94,8 @@ def _coerce(name: str, args: dict[str, Any]) -> dict[str, Any]:
             continue
         typ = props[key].get("type")
         try:
+            if typ in ("integer", "number") and not math.isfinite(float(v)):
+                raise ValueError  # NaN or infinity: no place, no count
             if typ == "integer":
                 v = int(float(v))
             elif typ == "number":

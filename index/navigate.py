@@ -34,8 +34,9 @@ def read(lib, node_id: int, start=None, end=None, max_tokens: int = 800) -> dict
                          .order_by(NodeRow.id)).scalars().all()
     if node.tier == "fine":
         fine = [node]
-    i = int(start or 0)
-    stop = len(fine) if end is None else min(len(fine), int(end))
+    # the cursor is an index into the fine nodes: a negative or huge one is clamped, never wraps
+    i = max(0, min(len(fine), int(start or 0)))
+    stop = len(fine) if end is None else max(0, min(len(fine), int(end)))
     items, used = [], 0
     while i < stop:
         f = fine[i]

@@ -80,3 +80,35 @@ def test_an_extractive_answer_is_marked_as_quoted_not_as_sleuths_words(lib):
     if "/etc/passwd" in body:  # the document's sentence may be found: then only inside quotation marks
         assert "“" + INJECTED.rstrip(".") in body or "“" + INJECTED in body, body
     assert "root:" not in ans.text  # nothing outside the library was read
+
+
+@pytest.mark.parametrize("start,end", [(-10**12, -5), (-10**12, 10**12), (10**12, 10**13), (5, 2)])
+def test_read_with_extreme_cursors_answers_not_crashes(lib, start, end):
+    # the MCP read tool and the agent call run_tool; before the fix a negative cursor said
+    # "list index out of range"
+    from sleuth import Library
+    from sleuth.agent.tools import run_tool
+
+    lb = Library(lib)
+    try:
+        root = lb.find_source("memo.txt")["root_id"]
+        r = run_tool(lb, "read", {"node": root, "start": start, "end": end})
+        whole = run_tool(lb, "read", {"node": root})
+    finally:
+        lb.close()
+    assert "error" not in r, r
+    texts = [it["text"] for it in r["items"]]
+    assert texts == ([it["text"] for it in whole["items"]] if (start, end) == (-10**12, 10**12) else [])
+
+
+@pytest.mark.parametrize("bad", ["nan", "inf", "-inf", float("nan")])
+def test_a_non_finite_number_is_one_argument_error(lib, bad):
+    from sleuth import Library
+    from sleuth.agent.tools import run_tool
+
+    lb = Library(lib)
+    try:
+        r = run_tool(lb, "read", {"node": lb.find_source("memo.txt")["root_id"], "start": bad})
+    finally:
+        lb.close()
+    assert r["error"].startswith("read: argument start=") and "should be number" in r["error"]
