@@ -41,9 +41,11 @@ def read_path(path: str | Path, *, ocr: str = "auto", asr: str = "auto",
         from .pdf import read_pdf
         from .pdf_guard import check_pdf_streams
 
-        check_pdf_streams(path)  # decompression bombs are refused before PDFium inflates them
-
-        return read_pdf(path, ocr=ocr, progress=(lambda i, n: progress("pages", i, n)) if progress else None)
+        # decompression bombs are refused before PDFium inflates them; the page tree read on the
+        # way lets the reader read a page that the tree lists again once
+        scan = check_pdf_streams(path)
+        return read_pdf(path, ocr=ocr, progress=(lambda i, n: progress("pages", i, n)) if progress else None,
+                        scan=scan)
     if suf in video_suffixes():
         from .video import read_video
 

@@ -8,16 +8,20 @@ PDF outline when it has one, else from font size/weight and numbering) and the t
 
 from __future__ import annotations
 
+import logging
 import re
 import statistics
+import threading
 import time
 from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
 from ..core import Node, ReaderError, Tree
 from . import pdf_extract as px
 from .pdf_figures import figure_lines
+from .pdf_guard import PdfScan
 from .pdf_layout import FIGURE_CAPTION, TABLE_CAPTION, Block, Line, Span, build_lines, layout_page
 
 OCR_MODES = ("auto", "off", "force", "rapid", "paddle", "thorough", "figures")
@@ -30,30 +34,75 @@ _QUANTITY = re.compile(r"^\s*(?:[$€£¥]\s?\d|\d{1,3}(?:,\d{3})+\b|\d+(?:\.\d+
 _BAD_META_TITLE = re.compile(r"^(untitled|\(?anonymous\)?|microsoft word|document\d*|title|\s*)$|\.(docx?|pdf|tex|dvi|indd)\b", re.I)
 
 
-def read_pdf(path: str | Path, *, ocr: str = "auto", progress: Callable[[int, int], None] | None = None) -> Tree:
+def read_pdf(path: str | Path, *, ocr: str = "auto", progress: Callable[[int, int], None] | None = None,
+             scan: PdfScan | None = None) -> Tree:
     """Read a PDF into a tree; see the module docstring. ``ocr``: ``auto`` (OCR pages without a
     text layer with RapidOCR's fast settings), ``rapid`` (same), ``thorough`` (same with RapidOCR's
     stock settings at 144 dpi: several times slower, the reference for the fast ones),
     ``paddle`` (same with PaddleOCR), ``force`` (OCR every page, ignoring any text layer),
     ``figures`` (``auto``, and the text inside the figure images of pages with a text layer
     too, kept under each figure's caption: :mod:`.pdf_figures`; on the dev PDFs it cost 63% more
-    reading time and did not help locate evidence, docs/reader.md) or ``off``."""
+    reading time and did not help locate evidence, docs/reader.md) or ``off``.
+
+    ``scan``: what :func:`.pdf_guard.check_pdf_streams` read of the file; with it, a page that
+    the page tree lists again (a loop in the tree) is read once. What pypdfium2 logs while the
+    file is read becomes the tree's warnings, each naming the file."""
     if ocr not in OCR_MODES:
         raise ValueError(f"ocr must be one of {OCR_MODES}, not {ocr!r}")
     path = Path(path)
-    pdf = px.open_pdf(path)
+    with _pdfium_warnings(path.name) as said:
+        pdf = px.open_pdf(path)
+        try:
+            figures = ocr == "figures"
+            tree = _read(pdf, path, "auto" if figures else ocr, progress, figures, scan)
+        finally:
+            with px.PDFIUM_LOCK:
+                pdf.close()
+    tree.warnings.extend(said)
+    return tree
+
+
+@contextmanager
+def _pdfium_warnings(name: str):
+    """pypdfium2 logs what it finds wrong (a loop among the bookmarks) without saying in which
+    file: the messages this thread causes are kept, named, for the tree's warnings instead of
+    reaching stderr bare. Other threads' messages go on as before."""
+    said: list[str] = []
+    me = threading.get_ident()
+
+    class Keep(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            if record.thread != me:
+                return True
+            msg = f"{name}: {record.getMessage()}"
+            if msg not in said:
+                said.append(msg)
+            return False
+
+    keep = Keep()
+    # a logger's filters see only the records logged on that logger, not its children's
+    loggers = [logging.getLogger("pypdfium2")] + [
+        logging.getLogger(n) for n in list(logging.root.manager.loggerDict) if n.startswith("pypdfium2.")]
+    for lg in loggers:
+        lg.addFilter(keep)
     try:
-        figures = ocr == "figures"
-        return _read(pdf, path, "auto" if figures else ocr, progress, figures)
+        yield said
     finally:
-        with px.PDFIUM_LOCK:
-            pdf.close()
+        for lg in loggers:
+            lg.removeFilter(keep)
 
 
-def _read(pdf, path: Path, ocr: str, progress, figures: bool = False) -> Tree:
+def _read(pdf, path: Path, ocr: str, progress, figures: bool = False, scan: PdfScan | None = None) -> Tree:
     name = path.name
     with px.PDFIUM_LOCK:
         n_pages = len(pdf)
+    # a page tree with a loop lists one page again and again (PDFium returned it 512 times)
+    repeats: set[int] = set()
+    seen: set[int] = set()
+    for i, o in enumerate((scan.page_objects(n_pages) if scan is not None else None) or []):
+        if o is not None and o in seen:
+            repeats.add(i)
+        seen.add(o)
     meta = px.metadata(pdf)
     try:
         toc = px.outline(pdf)
@@ -70,6 +119,10 @@ def _read(pdf, path: Path, ocr: str, progress, figures: bool = False) -> Tree:
     unreadable: list[int] = []
     ocr_s = 0.0  # seconds in OCR, told apart from reading in the indexing split
     for i in range(n_pages):
+        if i in repeats:
+            if progress is not None:
+                progress(i + 1, n_pages)
+            continue
         try:
             pd = px.page_data(pdf, i)
         except px.pdfium.PdfiumError as e:
@@ -120,6 +173,9 @@ def _read(pdf, path: Path, ocr: str, progress, figures: bool = False) -> Tree:
             progress(i + 1, n_pages)
     if rotated:
         warnings.append(f"{name}: {rotated} mirrored or skewed text runs skipped")
+    if repeats:
+        warnings.insert(0, f"{name}: its page tree lists pages again ({len(repeats)} more times: a loop?); "
+                           "each page read once")
     if unreadable:
         # A page tree may declare pages that are not there (/Count 100000 over one page): the
         # count recorded is up to the last page that loads, and the failures are one warning.
@@ -135,6 +191,8 @@ def _read(pdf, path: Path, ocr: str, progress, figures: bool = False) -> Tree:
         if unreadable:
             warnings.insert(0, f"{name}: {len(unreadable)} unreadable page(s): {_page_list(unreadable)} ({first_error})")
 
+    if repeats:
+        n_pages = len(pages)
     page_lines = [build_lines(pd.spans) for pd in pages]
     group_lines = [[build_lines(g.spans) for g in pd.groups] for pd in pages]
     # running heads are looked for in a page's main text and, on a page drawn turned, in its
