@@ -64,6 +64,7 @@ CHECKPOINT_FILE = "agent_checkpoints.sqlite"
 
 
 def checkpoint_path(lib):
+    """Where ``ask(..., thread_id=...)`` keeps its checkpoints: a SQLite file in the library's folder."""
     return lib.home / CHECKPOINT_FILE
 
 

@@ -76,6 +76,7 @@ class Answer:
     resumed: bool = False
 
     def to_dict(self) -> dict[str, Any]:
+        """The answer as JSON-ready data (``sleuth ask --json``, MCP ``ask``); :meth:`from_dict` reads it back."""
         return asdict(self)
 
     @classmethod

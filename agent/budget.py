@@ -58,6 +58,7 @@ class Budget:
         return out
 
     def to_dict(self) -> dict[str, Any]:
+        """The limits as a dict of field name to value."""
         return asdict(self)
 
     def exhausted(self, cost: dict) -> str | None:

@@ -204,3 +204,21 @@ def test_cli_runs_as_a_module():
     assert r.returncode == 0 and r.stdout.startswith("sleuth "), r.stderr
     r = subprocess.run([sys.executable, "-m", "sleuth", "ls", "-h"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and "--library" in r.stdout, r.stderr
+
+
+def test_every_public_function_has_a_docstring():
+    import inspect
+
+    import sleuth.agent as agent
+    from sleuth import Library
+
+    missing = [f"Library.{n}" for n, f in inspect.getmembers(Library)
+               if not n.startswith("_") and (callable(f) or isinstance(f, property)) and not (f.__doc__ or "").strip()]
+    for n in agent.__all__:
+        obj = getattr(agent, n)
+        if (inspect.isfunction(obj) or inspect.isclass(obj)) and not (obj.__doc__ or "").strip():
+            missing.append(f"agent.{n}")
+        if inspect.isclass(obj):
+            missing += [f"agent.{n}.{m}" for m, f in inspect.getmembers(obj, inspect.isfunction)
+                        if not m.startswith("_") and f.__module__.startswith("sleuth") and not (f.__doc__ or "").strip()]
+    assert missing == []
