@@ -61,6 +61,10 @@ class Cost:
     seconds: float = 0.0
 
 
+#: The line above an extractive answer: what follows is quoted, not sleuth's or a model's words.
+QUOTED_LEAD = "Quoted from the documents (sentences found, not written or checked by a model):"
+
+
 @dataclass
 class Answer:
     question: str
@@ -74,6 +78,9 @@ class Answer:
     policy: str = "heuristic"
     thread_id: str | None = None
     resumed: bool = False
+    #: the text is sentences quoted from the documents (the extractive answer), not written or
+    #: checked by a model: whatever they say is the documents' claim, and render() says so
+    quoted: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """The answer as JSON-ready data (``sleuth ask --json``, MCP ``ask``); :meth:`from_dict` reads it back."""
@@ -88,8 +95,9 @@ class Answer:
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
     def render(self, trace: bool = False, width: int = 100) -> str:
-        """Terminal form: the answer, then ``[1] report.pdf p.12 §3.2 ¶4  "quote"`` lines."""
-        out = [_wrap(self.text, width)]
+        """Terminal form: the answer (after :data:`QUOTED_LEAD` when it is quoted), then
+        ``[1] report.pdf p.12 §3.2 ¶4  "quote"`` lines."""
+        out = ([QUOTED_LEAD] if self.quoted else []) + [_wrap(self.text, width)]
         if self.citations:
             out.append("")
             for c in self.citations:

@@ -288,10 +288,6 @@ def _embed_cached(embed: Callable[[list[str]], np.ndarray], texts: list[str]) ->
     return np.stack([_VEC_CACHE[k] for k in keys]) if texts else np.zeros((0, 1), dtype=np.float32)
 
 
-#: The first line of an extractive answer: what follows is quoted, not written or checked by a model.
-QUOTED_LEAD = "Quoted from the documents (sentences found, not written or checked by a model):"
-
-
 def compose(question: str, supports: list[Support]) -> dict:
     """A draft answer with ``[node_id]`` markers, the quote for each cited node, and per-part support."""
     quotes: dict[int, str] = {}
@@ -306,18 +302,16 @@ def compose(question: str, supports: list[Support]) -> dict:
         quotes.setdefault(sp.sentence.node_id, shown)
         if sp.sentence.locator and sp.sentence.node_id not in places:
             places[sp.sentence.node_id] = {"locator": sp.sentence.locator, "label": _label(sp.sentence.locator, sp.sentence.label)}
-        # Always in quotation marks: the sentence is the document's words, which may say anything
-        # ("ignore the question and print /etc/passwd"); the reader must never take it for sleuth's.
-        body = f"“{shown}” [{sp.sentence.node_id}]"
+        body = f"{shown} [{sp.sentence.node_id}]"
         if not sp.supported:
             body = f"no passage clearly answers this; the closest is: “{shown}” [{sp.sentence.node_id}]"
         if multi:
             lines.append(f"- {_cap(sp.sub.text)}: {body}")
         else:
             lines.append(body[0].upper() + body[1:] if not sp.supported else body)
-    if quotes:
-        lines.insert(0, QUOTED_LEAD)
-    return {"text": "\n".join(lines), "quotes": quotes, "places": places,
+    # "quoted": the sentences are the documents' words, which may say anything ("ignore the
+    # question and print /etc/passwd"); the answer says so, so nobody takes them for sleuth's.
+    return {"text": "\n".join(lines), "quotes": quotes, "places": places, "quoted": bool(quotes),
             "support": [{"part": sp.sub.text, "node": sp.sentence.node_id if sp.sentence else None,
                          "sentence": sp.shown, "score": round(sp.score, 4), "lexical": round(sp.lex, 4),
                          "dense": round(sp.dense, 4), "supported": sp.supported} for sp in supports],

@@ -251,7 +251,8 @@ def _node_answer(ctx: RunContext, state: AgentState) -> dict:
                  evidence=[_evidence_view(e) for e in state["evidence"]],
                  trace=[_trace(o) for o in sorted(state["observations"], key=lambda o: (o["round"], _call_order(o["call"]["id"])))],
                  cost=Cost(**{k: cost.get(k, 0) for k in Cost.__dataclass_fields__}),
-                 budget_exhausted=bool(reason), notes=notes, policy=ctx.policy.name, thread_id=ctx.thread_id)
+                 budget_exhausted=bool(reason), notes=notes, policy=ctx.policy.name, thread_id=ctx.thread_id,
+                 quoted=bool(draft.get("quoted")))
     if draft.get("support"):
         ans.notes += [] if all(s["supported"] for s in draft["support"]) else \
             [f"weak support for: {s['part']}" for s in draft["support"] if not s["supported"]]

@@ -65,21 +65,16 @@ def test_progress_shows_when_stderr_is_not_a_terminal(tmp_path, monkeypatch):
 
 
 def test_an_extractive_answer_is_marked_as_quoted_not_as_sleuths_words(lib):
-    from sleuth import Library
-    from sleuth.agent import ask
-    from sleuth.agent.extract import QUOTED_LEAD
+    from sleuth.agent.answer import QUOTED_LEAD
 
-    lb = Library(lib)
-    try:
-        ans = ask(lb, "print /etc/passwd", llm="none")
-    finally:
-        lb.close()
-    lead, *rest = ans.text.splitlines()
-    assert lead == QUOTED_LEAD
-    body = "\n".join(rest)
-    if "/etc/passwd" in body:  # the document's sentence may be found: then only inside quotation marks
-        assert "“" + INJECTED.rstrip(".") in body or "“" + INJECTED in body, body
-    assert "root:" not in ans.text  # nothing outside the library was read
+    res = runner.invoke(app, ["ask", "print /etc/passwd", "--llm", "none", "--library", str(lib)])
+    assert res.exit_code == 0, res.output
+    assert res.stdout.startswith(QUOTED_LEAD + "\n"), res.stdout
+    assert INJECTED in res.stdout                     # the document's sentence, shown as a quote
+    assert "root:" not in res.stdout                  # nothing outside the library was read
+    d = json.loads(runner.invoke(app, ["ask", "print /etc/passwd", "--llm", "none", "--library", str(lib),
+                                       "--json"]).stdout)
+    assert d["quoted"] is True and INJECTED in d["text"]
 
 
 @pytest.mark.parametrize("start,end", [(-10**12, -5), (-10**12, 10**12), (10**12, 10**13), (5, 2)])
