@@ -26,8 +26,31 @@ DEFAULT_PREFILL_TPS = 120.0
 DEFAULT_GEN_TPS = 25.0
 
 
+def other_busy_cores(sample_s: float = 0.25) -> float:
+    """Cores other processes keep busy now: the machine's busy CPU time over ``sample_s`` seconds,
+    less this process's own (and its finished children's), per second of wall time.
+
+    Not the load average: one minute after indexing it still counts sleuth's own work (the demo
+    indexes, then asks) and gave the model one thread of two idle cores.
+    """
+    import psutil
+
+    me = psutil.Process()
+
+    def sample():
+        t = psutil.cpu_times()
+        own = me.cpu_times()
+        return (t.user + t.system + getattr(t, "nice", 0.0) + getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0),
+                own.user + own.system + own.children_user + own.children_system, time.monotonic())
+
+    busy0, own0, t0 = sample()
+    time.sleep(sample_s)
+    busy1, own1, t1 = sample()
+    return max(0.0, ((busy1 - busy0) - (own1 - own0)) / max(t1 - t0, 1e-6))
+
+
 def _threads() -> int:
-    """Threads for llama.cpp: the idle cores (at least one).
+    """Threads for llama.cpp: the cores other processes leave free now (at least one).
 
     llama.cpp's threads spin while they wait for each other; on cores that other processes keep
     busy, two threads measured 8x slower than one (0.3 vs 2.8 tokens/s generating on 2 loaded
@@ -38,8 +61,8 @@ def _threads() -> int:
         return max(1, int(env))
     cpus = os.cpu_count() or 1
     try:
-        busy = os.getloadavg()[0]
-    except OSError:
+        busy = other_busy_cores()
+    except Exception:  # noqa: BLE001 - no /proc (a sandbox): assume the machine is ours
         busy = 0.0
     return max(1, min(cpus, int(cpus - busy + 0.5)))
 
@@ -98,6 +121,8 @@ class LlamaCppChat:
         self.gen_tps = float(known.get("generate_tokens_per_s") or DEFAULT_GEN_TPS)
         self._measured = 0
         self.load_seconds = load_s
+        #: llama.cpp's threads, chosen when the model was loaded from the cores others left free
+        self.threads = int(getattr(self.llm, "n_threads", 0) or 0) or None
 
     # -- speed ---------------------------------------------------------------------------------
     def estimate_seconds(self, prompt_tokens: int, max_tokens: int) -> float:
@@ -193,4 +218,5 @@ def measure(model: str | None = None, prompt_tokens: int = 256, gen_tokens: int 
         llm.reset()
     prefill, gen = len(toks) / prefill_s, n / gen_s
     models.record_speed(chat.path.name, prefill, gen, load_s=chat.load_seconds or None)
-    return {"model": chat.model_name, "prefill_tokens_per_s": round(prefill, 1), "generate_tokens_per_s": round(gen, 1)}
+    return {"model": chat.model_name, "prefill_tokens_per_s": round(prefill, 1), "generate_tokens_per_s": round(gen, 1),
+            "threads": chat.threads, "cpus": os.cpu_count()}

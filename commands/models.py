@@ -23,13 +23,14 @@ def models(as_json: bool = JSON_OPT,
         except AgentError as e:
             error(e)
             raise typer.Exit(2)
+    measured = []
     if measure:
         from ..agent.llm_local import measure as measure_model
 
         for row in M.describe():
             if row["installed"]:
                 try:
-                    measure_model(row["name"])
+                    measured.append(measure_model(row["name"]))
                 except AgentError as e:
                     error(f"{row['name']}: {e}")
     rows = M.describe()
@@ -37,7 +38,8 @@ def models(as_json: bool = JSON_OPT,
 
     runtime = importlib.util.find_spec("llama_cpp") is not None
     if as_json:
-        emit_json({"llama_cpp": runtime, "models_dir": str(M.models_dir()), "default": M.DEFAULT, "models": rows})
+        emit_json({"llama_cpp": runtime, "models_dir": str(M.models_dir()), "default": M.DEFAULT, "models": rows,
+                   **({"measured": measured} if measure else {})})
         return
     if not runtime:
         error("llama-cpp-python is not installed: scripts/make_env.sh installs it (or use --llm none / openai)")
@@ -49,3 +51,6 @@ def models(as_json: bool = JSON_OPT,
                  str(sp.get("prefill_tokens_per_s", "not measured")), str(sp.get("generate_tokens_per_s", "")), r["licence"]]
         t.add_row(*(Text(one_line(c)) for c in cells))  # paths are data, never markup
     console.print(t)
+    for m in measured:
+        console.print(Text(one_line(f"measured {m['model']} on {m['threads']} llama.cpp thread(s) of {m['cpus']} cores "
+                                    "(the cores other processes left free)")))

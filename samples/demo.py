@@ -78,7 +78,10 @@ def run_demo(workdir: Path, *, as_json: bool = False, say=None, llm: str | None 
     llm = llm or os.environ.get("SLEUTH_LLM", "auto")
     backend = make_llm(llm) if llm != "none" else None  # loaded once for every question
     out["llm"] = getattr(backend, "name", "none (heuristic planner)")
-    say("\n", ("answering with", "bold"), f" {out['llm']}")
+    threads = getattr(backend, "threads", None)
+    out["llm_threads"] = threads
+    say("\n", ("answering with", "bold"), f" {out['llm']}"
+        + (f" on {threads} of {os.cpu_count()} cores (the ones other processes left free)" if threads else ""))
     found = 0
     for q, expected in questions:
         t_q = time.perf_counter()

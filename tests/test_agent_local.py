@@ -6,6 +6,7 @@ not the quality of its answers; the 1.5B model runs in the slow tests at the end
 """
 
 import hashlib
+import os
 import importlib.util
 import sys
 import textwrap
@@ -198,3 +199,34 @@ def test_qwen_answers_a_fact_with_a_citation(lib):
     a = ask(lib, "Who led the Ares program?", llm="local", budget="seconds=600")
     assert "Voss" in a.text
     assert a.citations and any("Voss" in (c.quote or "") for c in a.citations)
+
+
+def test_free_cores_count_other_processes_not_our_own():
+    # The load average still counted sleuth's own indexing a minute later and gave the model one
+    # thread of two idle cores. Our own busy thread must not count; another process's must.
+    import subprocess
+    import threading
+    import time
+
+    from sleuth.agent.llm_local import other_busy_cores
+
+    if (os.cpu_count() or 1) < 2 or other_busy_cores(0.5) > 0.3:
+        pytest.skip("needs two cores that no other process keeps busy")
+    stop = time.monotonic() + 1.0
+
+    def spin():
+        while time.monotonic() < stop:
+            pass
+
+    t = threading.Thread(target=spin)
+    t.start()
+    ours = other_busy_cores(0.5)
+    t.join()
+    child = subprocess.Popen([sys.executable, "-c", "import time\nt=time.monotonic()+3\nwhile time.monotonic()<t: pass"])
+    try:
+        time.sleep(0.5)
+        theirs = other_busy_cores(0.5)
+    finally:
+        child.kill()
+        child.wait()
+    assert theirs - ours >= 0.6, (ours, theirs)
