@@ -65,6 +65,10 @@ class Cost:
 QUOTED_LEAD = "Quoted from the documents (sentences found, not written or checked by a model):"
 
 
+#: The line above the places listed when the answer confirms nothing.
+LOCATED_LEAD = "Not confirmed by the model: the places sleuth located that best match the question:"
+
+
 @dataclass
 class Answer:
     question: str
@@ -81,6 +85,9 @@ class Answer:
     #: the text is sentences quoted from the documents (the extractive answer), not written or
     #: checked by a model: whatever they say is the documents' claim, and render() says so
     quoted: bool = False
+    #: when the answer confirms nothing (a refusal, no citation): the best places the run located,
+    #: ``{"id", "source", "kind", "label", "locator", "text"}``, not confirmed by the model
+    located: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The answer as JSON-ready data (``sleuth ask --json``, MCP ``ask``); :meth:`from_dict` reads it back."""
@@ -96,7 +103,8 @@ class Answer:
 
     def render(self, trace: bool = False, width: int = 100) -> str:
         """Terminal form: the answer (after :data:`QUOTED_LEAD` when it is quoted), then
-        ``[1] report.pdf p.12 §3.2 ¶4  "quote"`` lines."""
+        ``[1] report.pdf p.12 §3.2 ¶4  "quote"`` lines, then the located places when the answer
+        confirms nothing (:data:`LOCATED_LEAD`)."""
         out = ([QUOTED_LEAD] if self.quoted else []) + [_wrap(self.text, width)]
         if self.citations:
             out.append("")
@@ -105,6 +113,12 @@ class Answer:
                 q = q if len(q) <= 140 else q[:139].rstrip() + "…"
                 mark = " (inferred)" if c.inferred else ""
                 out.append(f"[{c.n}] {c.label}{mark}" + (f'  "{q}"' if q else ""))
+        if self.located:
+            out += ["", LOCATED_LEAD]
+            for p in self.located:
+                q = p.get("text") or ""
+                q = q if len(q) <= 140 else q[:139].rstrip() + "…"
+                out.append(f"- {p.get('label') or p.get('source')}" + (f'  "{q}"' if q else ""))
         if self.budget_exhausted or self.notes:
             out.append("")
             if self.budget_exhausted:

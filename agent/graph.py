@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import operator
+import re
 import time
 from functools import partial
 from dataclasses import dataclass, field
@@ -246,13 +247,16 @@ def _node_answer(ctx: RunContext, state: AgentState) -> dict:
             notes.append("the answer is not supported by any passage the agent read")
     if reason:
         notes.append(f"budget exhausted: {reason}")
+    # When the answer confirms nothing (a refusal, or no citation survived), what the search found
+    # still reaches the user, marked as not confirmed: locating is often right when the model is not.
+    located = located_places(state, draft) if (not cites or REFUSAL.match(text or "")) else []
     cost["seconds"] = ctx.seconds()
     ans = Answer(question=state["question"], text=text, citations=cites,
                  evidence=[_evidence_view(e) for e in state["evidence"]],
                  trace=[_trace(o) for o in sorted(state["observations"], key=lambda o: (o["round"], _call_order(o["call"]["id"])))],
                  cost=Cost(**{k: cost.get(k, 0) for k in Cost.__dataclass_fields__}),
                  budget_exhausted=bool(reason), notes=notes, policy=ctx.policy.name, thread_id=ctx.thread_id,
-                 quoted=bool(draft.get("quoted")))
+                 quoted=bool(draft.get("quoted")), located=located)
     if draft.get("support"):
         ans.notes += [] if all(s["supported"] for s in draft["support"]) else \
             [f"weak support for: {s['part']}" for s in draft["support"] if not s["supported"]]
@@ -330,6 +334,30 @@ def infer_citations(text: str, evidence: list[dict], min_terms: int = 2, min_cov
         cites.append(Citation(n=len(cites) + 1, node_id=best.node_id, label=ev.get("label", ""), locator=ev.get("locator") or {},
                               quote=best.text, source=ev.get("source", ""), kind=ev.get("kind", ""), inferred=True))
     return cites
+
+
+#: answers that confirm nothing: "Not answerable", "I cannot find ...", "The passages do not ..."
+REFUSAL = re.compile(r"^\W*(not answerable|no answer|unanswerable|i (can ?not|cannot|could not|couldn't|can't) "
+                     r"(find|answer|determine)|the (passages|documents|library|context) do(es)? not)", re.I)
+LOCATED_SHOWN = 5
+
+
+def located_places(state: dict, draft: dict, k: int = LOCATED_SHOWN) -> list[dict]:
+    """The best places the run located, best first: the passages the model was shown in the order
+    it saw them (the policy's fused ranking), then the rest by their best search rank."""
+    ev = {int(e["id"]): e for e in state.get("evidence", []) if not e.get("container")}
+    order = [int(i) for i in (draft.get("shown") or []) if int(i) in ev]
+    rest = sorted((e for i, e in ev.items() if i not in set(order)),
+                  key=lambda e: (e.get("best_rank") is None, e.get("best_rank") or 0, e.get("via") != "read"))
+    out = []
+    for e in [ev[i] for i in order] + rest:
+        text = " ".join((e.get("text") or "").split())
+        out.append({"id": int(e["id"]), "source": e.get("source", ""), "kind": e.get("kind", ""),
+                    "label": e.get("label", ""), "locator": e.get("locator") or {},
+                    "text": text if len(text) <= 300 else text[:299] + "…"})
+        if len(out) >= k:
+            break
+    return out
 
 
 def _evidence_view(e: dict) -> dict:

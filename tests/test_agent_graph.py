@@ -197,3 +197,26 @@ def test_unknown_llm_and_bad_budget_are_one_line_errors(lib):
     with pytest.raises(AgentError, match="budget"):
         ask(lib, "q?", budget="rounds=many")
     assert Budget.parse("calls=5").calls == 5
+
+
+def test_a_refusal_still_shows_the_places_located_marked_unconfirmed(lib):
+    # issue #23 item 3: the model says "Not answerable" although the search found the fact; the
+    # user still gets the best located places, marked as not confirmed, in render() and to_dict()
+    from sleuth.agent.answer import LOCATED_LEAD
+
+    llm = ScriptedLLM([LLMReply(content='["Ares program leader", "who led Ares"]'), LLMReply(content="Not answerable.")])
+    ans = ask(lib, "Who led the Ares program?", llm=llm)
+    assert ans.text.startswith("Not answerable")
+    ids = [p["id"] for p in ans.located]
+    assert 0 < len(ids) <= 5 and node_with(lib, "mars.md", "Voss") in ids
+    assert all(p["label"] and p["locator"] and p["text"] for p in ans.located)
+    shown = ans.render()
+    assert LOCATED_LEAD in shown and "Voss" in shown.split(LOCATED_LEAD, 1)[1]
+    assert json.loads(json.dumps(ans.to_dict()))["located"] == ans.located
+
+
+def test_a_cited_answer_lists_no_unconfirmed_places(lib):
+    voss = node_with(lib, "mars.md", "Voss")
+    llm = ScriptedLLM([LLMReply(content='["Ares program leader"]'), LLMReply(content=f"Helena Voss led it [{voss}].")])
+    ans = ask(lib, "Who led the Ares program?", llm=llm)
+    assert [c.node_id for c in ans.citations] == [voss] and ans.located == []
