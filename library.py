@@ -9,10 +9,10 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import logging
 import os
-import re
 import threading
 import time
 from contextlib import contextmanager
@@ -27,14 +27,15 @@ from sqlalchemy.orm import sessionmaker
 from .core import Locator
 from .index import navigate
 from .index.embed import Embedder
-from .index.ingest import FINE_EMBED_TOKENS, GROUP_FILES, GROUP_TEXTS, FileResult, Ingestor, expand_paths, prune_candidates
+from .index.ingest import (FINE_EMBED_TOKENS, GROUP_FILES, GROUP_TEXTS, FileResult, Ingestor, StoreStopped, expand_paths,
+                           prune_candidates)
 from .index.lexical import Lexical
 from .index.lexical_sync import heal as heal_lexical
 from .index.read_ahead import ReadAhead
 from .index.read_process import ReaderProcess, WorkerUnavailable
 from .index.schema import EmbeddingRow, EntityRow, FailureRow, NodeRow, RunRow, SourceRow
 from .index.search import Searcher, locator_for, snippet
-from .index.store import db_size, get_state, make_engine
+from .index.store import db_size, disk_full, get_state, make_engine, mask_url, redact_url  # noqa: F401 - mask_url: the CLI's
 from .index.vectors import VectorStore, load_vectors
 from .readers import PDF_SUFFIXES, read_path
 
@@ -60,9 +61,29 @@ class LibraryMissing(FileNotFoundError):
     """A read-only command named a library that does not exist (or whose database is gone)."""
 
 
-def mask_url(text: str) -> str:
-    """``text`` with the password of any ``scheme://user:password@host`` URL in it replaced."""
-    return re.sub(r"(\w[\w+.-]*://[^\s:/@]*:)[^\s@/]*@", r"\1***@", str(text))
+class NotALibrary(ValueError):
+    """The library path (or ``home``) names something that is not a folder, such as a file."""
+
+
+class DiskFull(OSError):
+    """A write to the library failed for want of room (the disk, a quota, the file-size limit).
+    What was stored before stays; nothing is left half-written. ``str()`` is one line naming
+    the library and the cause."""
+
+    def __init__(self, where, cause: str, what: str = ""):
+        super().__init__(errno.ENOSPC, f"{cause}; {what}" if what else cause, str(where))
+
+    def __str__(self) -> str:
+        return f"{self.filename}: {self.strerror}"
+
+
+def _folder(path: Path, given, what: str) -> Path:
+    """``path`` unless something other than a folder is there (the OS's own error named neither
+    the path as given nor what was wrong with it)."""
+    if path.exists() and not path.is_dir():
+        kind = "a file" if path.is_file() else "not a folder"
+        raise NotALibrary(f"{given}: is {kind}, not {what}")
+    return path
 
 
 @dataclass
@@ -70,6 +91,8 @@ class IndexReport:
     results: list[FileResult] = field(default_factory=list)
     seconds: float = 0.0
     cancelled: bool = False
+    #: why the run stopped before the end (a full disk), or ""; the failed file's reason says it too
+    stopped: str = ""
 
     def count(self, status: str) -> int:
         return sum(r.status == status for r in self.results)
@@ -79,7 +102,7 @@ class IndexReport:
         return [r for r in self.results if r.status == "failed"]
 
     def to_dict(self) -> dict:
-        return {"seconds": round(self.seconds, 3), "cancelled": self.cancelled,
+        return {"seconds": round(self.seconds, 3), "cancelled": self.cancelled, "stopped": self.stopped,
                 "counts": {k: self.count(k) for k in ("added", "updated", "skipped", "failed", "pruned")},
                 "files": [asdict(r) for r in self.results]}
 
@@ -102,29 +125,56 @@ class Library:
     """
 
     def __init__(self, location: str | os.PathLike = ".sleuth", *, home: str | os.PathLike | None = None,
-                 embedder: Embedder | None = None, create: bool = True):
+                 embedder: Embedder | None = None, create: bool = True, read_only: bool | None = None):
         """``create=False`` (read-only commands): a missing library, or a folder whose
-        library.db was deleted, raises LibraryMissing instead of becoming a new empty library,
-        and a library that cannot be written (a read-only mount) is opened read-only."""
+        library.db was deleted, raises LibraryMissing instead of becoming a new empty library.
+
+        ``read_only``: ``True`` opens an existing library without writing anything to its
+        folder (searches, reads and listings work; :meth:`add` and :meth:`remove` raise
+        PermissionError); ``None`` (the default) does so when the folder or its database cannot
+        be written (a read-only mount, a folder made read-only); ``False`` never does.
+
+        A path (or ``home``) that is a file raises NotALibrary."""
         loc = str(location)
-        self.read_only = False
         if "://" in loc:
             self.url = loc
-            self.home = Path(home or ".sleuth").resolve()
+            self.home = _folder(Path(home or ".sleuth").resolve(), home or ".sleuth", "a folder for the library's indexes")
+            self.read_only = bool(read_only)
         else:
-            self.home = Path(loc).resolve()
+            self.home = _folder(Path(loc).resolve(), loc, "a library folder")
             self.url = f"sqlite:///{self.home / 'library.db'}"
-            if not create:
-                db = self.home / "library.db"
-                if not db.is_file():
-                    what = "no library.db in it" if self.home.is_dir() else "no such folder"
-                    raise LibraryMissing(f"{self.home}: not a sleuth library ({what}); `sleuth index` creates one")
-                self.read_only = not os.access(self.home, os.W_OK) or not os.access(db, os.W_OK)
+            db = self.home / "library.db"
+            if (not create or read_only) and not db.is_file():
+                what = "no library.db in it" if self.home.is_dir() else "no such folder"
+                raise LibraryMissing(f"{self.home}: not a sleuth library ({what}); `sleuth index` creates one")
+            if read_only is None:
+                self.read_only = db.is_file() and not all(os.access(p, os.W_OK) for p in (self.home, db)
+                                                          if p.exists())
+            else:
+                self.read_only = read_only
+        #: why this library was opened read-only for want of room (a full disk), or None
+        self.full: str | None = None
         if not self.read_only:
             self.home.mkdir(parents=True, exist_ok=True)
-        self.engine = make_engine(self.url, read_only=self.read_only, lock_dir=None if self.read_only else self.home)
+        engine = None
+        try:
+            engine = make_engine(self.url, read_only=self.read_only, lock_dir=None if self.read_only else self.home)
+            get_state(engine, "generation", "0")  # SQLite makes its -shm file at the first read
+            self.engine = engine
+        except Exception as e:
+            # SQLite cannot open a WAL database for writing without room for its -shm file;
+            # reading needs none: a full disk leaves the library readable
+            self.full = None if self.read_only else disk_full(e, self.home)
+            if self.full is None:
+                raise
+            if engine is not None:
+                engine.dispose()
+            logging.getLogger("sleuth").warning("%s: %s; opened read-only until there is room", self.home, self.full)
+            self.read_only = True
+            self.engine = make_engine(self.url, read_only=True)
         self.Session = sessionmaker(self.engine, expire_on_commit=False)
-        self.lexical = Lexical(self.home / "lexical", read_only=self.read_only)
+        # a folder that is only full can still be opened in place (tantivy's lock files are empty)
+        self.lexical = Lexical(self.home / "lexical", read_only=self.read_only and self.full is None)
         self.vectors = VectorStore(self.home / "vectors")
         self.vectors.loader = lambda ids: load_vectors(self.engine, ids)
         self.embedder = embedder or Embedder()
@@ -146,7 +196,8 @@ class Library:
 
     def _heal_if_free(self) -> None:
         """On open: heal the lexical index if a run was killed between its database commit and
-        the lexical commit, unless an index run holds the library (it heals when it starts)."""
+        the lexical commit, unless an index run holds the library (it heals when it starts).
+        On a full disk the index is searched as it is, and healed once there is room."""
         if self.read_only or self.lexical.generation() == int(get_state(self.engine, "generation", "0")):
             return
         try:
@@ -154,6 +205,12 @@ class Library:
                 heal_lexical(self)
         except LibraryBusy:
             pass
+        except Exception as e:
+            cause = disk_full(e, self.home)
+            if cause is None:
+                raise
+            logging.getLogger("sleuth").warning("%s: the word index is behind the database (%s); it is brought up "
+                                                "to date once there is room", self.home, cause)
 
     def embed_nodes(self, texts: list[str], kinds: list[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
         """Paragraph-like nodes are embedded from their first FINE_EMBED_TOKENS word pieces (the
@@ -185,6 +242,20 @@ class Library:
         return v
 
     # -- indexing --------------------------------------------------------------------------
+    def _if_room(self, step, what: str) -> str | None:
+        """Run ``step()``; on a full disk say so in one logged line and return the cause (a step
+        whose work the next open redoes from the database: saving faiss, closing the writer)."""
+        try:
+            step()
+        except Exception as e:
+            cause = disk_full(e, self.home)
+            if cause is None:
+                raise
+            logging.getLogger("sleuth").warning("%s: %s not saved (%s); rebuilt from the database on the next open",
+                                                self.home, what, cause)
+            return cause
+        return None
+
     @contextmanager
     def write_lock(self):
         """One index run per library at a time; searches never wait for it."""
@@ -219,13 +290,22 @@ class Library:
         Ctrl-C between or during files stops cleanly: committed files stay, the files in flight
         are rolled back, and the next run picks up where this one stopped. Bad ``ocr``/``asr``
         values raise ValueError before any work.
+
+        A full disk (or quota, or file-size limit) stops the run the same way: the files being
+        stored get a result naming the file and the cause (``failed``, nothing of them kept; or
+        stored, with a warning when only their lexical rows could not be written, which the next
+        run adds), the last of them saying how many files were not attempted; ``report.stopped``
+        holds the cause. What was stored before stays and the library stays readable. When there
+        is no room even to begin, DiskFull is raised. A read-only library raises PermissionError.
         """
         from .readers import check_modes
         from .readers.doc_entities import preload as preload_ner
 
         ocr, asr = check_modes(ocr, asr)
+        if self.full:
+            raise DiskFull(self.home, self.full, "nothing was indexed; free some space and run it again")
         if self.read_only:
-            raise PermissionError(f"{self.home}: library is read-only")
+            raise PermissionError(f"{self.home}: library is read-only (opened read-only, or its folder cannot be written)")
         if isinstance(paths, (str, os.PathLike)):
             paths = [paths]
         t0 = time.perf_counter()
@@ -235,9 +315,15 @@ class Library:
         for r in missing:
             on_result and on_result(r)
         with self.write_lock():
-            heal_lexical(self)
-            self.refresh()
-            run_id = self._ingestor.start_run()
+            try:
+                heal_lexical(self)
+                self.refresh()
+                run_id = self._ingestor.start_run()
+            except Exception as e:
+                cause = disk_full(e, self.home)
+                if cause is None:
+                    raise
+                raise DiskFull(self.home, cause, "nothing was indexed; free some space and run it again") from e
             status = "done"
             reader = None
             try:
@@ -254,20 +340,31 @@ class Library:
                     progress and progress("done", str(f), finished, len(files))
 
                 def flush() -> None:
-                    nonlocal saved, pending
+                    nonlocal saved, pending, status
                     if not group:
                         return
                     stage = (lambda st, f=group[-1].path: progress("stage:" + st, str(f), finished, len(files))) if progress else None
                     within = (lambda unit, d, t, f=group[-1].path: progress("within:" + unit, str(f), d, t)) if progress else None
-                    results = self._ingestor.finish(group, on_stage=stage, on_progress=within)
+                    try:
+                        results = self._ingestor.finish(group, on_stage=stage, on_progress=within)
+                    except StoreStopped as e:
+                        # a full disk fails every file after this one too: stop, and say so once
+                        results, report.stopped, status = e.results, e.cause, "disk full"
+                        left = len(files) - finished - len(results)
+                        note = f"indexing stopped ({e.cause}): {left} more file{'s' * (left != 1)} not attempted" if left else ""
+                        last = results[-1]
+                        if note and last.status == "failed":
+                            last.reason += f"; {note}"
+                        elif note:
+                            last.warnings.append(f"{Path(last.path).name}: {note}")
                     for p, res in zip(group, results):
                         report_done(res, p.path)
                     group.clear()
                     pending = 0
                     # faiss is derived (reconciled from the database on open): saved now and
                     # then, not after every small file (each save writes the whole index)
-                    if self.vectors.dirty and time.perf_counter() - saved > SAVE_EVERY_S:
-                        self.vectors.save(self.vectors.generation)
+                    if not report.stopped and self.vectors.dirty and time.perf_counter() - saved > SAVE_EVERY_S:
+                        self._if_room(lambda: self.vectors.save(self.vectors.generation), "the vector index")
                         saved = time.perf_counter()
 
                 def prepare(n: int, f: Path):
@@ -309,11 +406,14 @@ class Library:
                         pending += len(p.texts)
                         if pending >= GROUP_TEXTS or len(group) >= GROUP_FILES:
                             flush()
-                flush()
+                            if report.stopped:
+                                break
+                    if not report.stopped:
+                        flush()
                 reader.close()
                 first = len(report.results) - finished
                 report.results[first:] = sorted(report.results[first:], key=lambda r: given.get(Path(r.path), -1))
-                if prune:
+                if prune and not report.stopped:
                     for src in prune_candidates(self, [Path(p) for p in paths]):
                         self._ingestor.remove(src)
                         r = FileResult(src.path, "pruned", "file no longer exists")
@@ -325,11 +425,14 @@ class Library:
             finally:
                 if reader is not None:
                     reader.close()
-                self.lexical.close_writer()
+                # on a full disk these fail too: the database already holds what they would
+                # write, and the next open rebuilds it from there
+                self._if_room(self.lexical.close_writer, "the word index")
                 if self.vectors.dirty:
-                    self.vectors.save(self.vectors.generation)
+                    self._if_room(lambda: self.vectors.save(self.vectors.generation), "the vector index")
                 report.seconds = time.perf_counter() - t0
-                self._ingestor.finish_run(run_id, report.results, report.seconds, status)
+                self._if_room(lambda: self._ingestor.finish_run(run_id, report.results, report.seconds, status),
+                              "the run's record")
         return report
 
     def find_source(self, name_or_path: str) -> dict:
@@ -359,19 +462,27 @@ class Library:
             src = self.find_source(name_or_path)
         except KeyError:
             return False
+        if self.full:
+            raise DiskFull(self.home, self.full, f"{src['name']} not removed; free some space and run it again")
         if self.read_only:
-            raise PermissionError(f"{self.home}: library is read-only")
+            raise PermissionError(f"{self.home}: library is read-only (opened read-only, or its folder cannot be written)")
         with self.write_lock():
-            heal_lexical(self)
-            with self.Session() as s:
-                row = s.get(SourceRow, src["id"])
-            if row is None:  # removed by someone else meanwhile
-                return False
             try:
-                self._ingestor.remove(row)
-            finally:
-                self.lexical.close_writer()
-            self.vectors.save(self.vectors.generation)
+                heal_lexical(self)
+                with self.Session() as s:
+                    row = s.get(SourceRow, src["id"])
+                if row is None:  # removed by someone else meanwhile
+                    return False
+                try:
+                    self._ingestor.remove(row)
+                finally:
+                    self._if_room(self.lexical.close_writer, "the word index")
+            except Exception as e:
+                cause = disk_full(e, self.home)
+                if cause is None:
+                    raise
+                raise DiskFull(self.home, cause, f"{src['name']} not removed; free some space and run it again") from e
+            self._if_room(lambda: self.vectors.save(self.vectors.generation), "the vector index")
         return True
 
     # -- node views ------------------------------------------------------------------------
@@ -522,7 +633,7 @@ class Library:
         vec_bytes = sum(p.stat().st_size for p in (self.home / "vectors").glob("*.faiss"))
         lex_bytes = sum(p.stat().st_size for p in (self.home / "lexical").rglob("*") if p.is_file())  # docs/ too
         return {
-            "library": str(self.home), "database": mask_url(self.url).split("@")[-1], "read_only": self.read_only,
+            "library": str(self.home), "database": redact_url(self.url).split("@")[-1], "read_only": self.read_only,
             "sources": sources, "tiers": tiers, "kinds": kinds, "entities": int(n_ent or 0), "embeddings": int(n_emb or 0),
             "vectors": {t: self.vectors.count(t) for t in ("source", "coarse", "fine")},
             "bytes": {"database": db_size(self.engine, self.home), "vectors": vec_bytes, "lexical": lex_bytes},
@@ -565,11 +676,15 @@ class Library:
         return _ask(self, question, **kwargs)
 
     def close(self) -> None:
-        """Commit what the derived indexes hold and release the database."""
-        self.lexical.close_writer()
+        """Commit what the derived indexes hold and release the database (on a full disk the
+        faiss files stay as they were: the next open brings them up to date)."""
+        self._if_room(self.lexical.close_writer, "the word index")
         if self.vectors.dirty and not self.read_only:
-            self.vectors.save(self.vectors.generation)
+            self._if_room(lambda: self.vectors.save(self.vectors.generation), "the vector index")
         self.engine.dispose()
+
+    def __repr__(self) -> str:
+        return f"Library({str(self.home)!r}, database={redact_url(self.url)!r}, read_only={self.read_only})"
 
     def __enter__(self):
         return self

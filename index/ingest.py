@@ -28,7 +28,7 @@ from ..memory import bounded_heap, trim_heap
 from ..readers import PDF_SUFFIXES, kind_of, read_path, supported_suffixes
 from .lexical_sync import entity_row, source_rows
 from .schema import EmbeddingRow, EntityRow, FailureRow, MentionRow, NodeRow, RunRow, SourceRow, utcnow
-from .store import bump_generation
+from .store import bump_generation, disk_full
 from .summarize import summarise_tree
 from .vectors import pack
 
@@ -54,6 +54,18 @@ class FileResult:
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)  # what the reader could not do (file indexed)
+
+
+class StoreStopped(Exception):
+    """A group could not be wholly stored for want of room (a full disk, a quota, a file-size
+    limit: :func:`sleuth.index.store.disk_full`). ``results`` say per file what became of it:
+    ``failed`` when its transaction was rolled back (nothing of it kept), else stored with a
+    warning that its lexical rows wait for the next run. ``cause`` says why, in words."""
+
+    def __init__(self, cause: str, results: list[FileResult]):
+        super().__init__(cause)
+        self.cause = cause
+        self.results = results
 
 
 def file_hash(path: Path) -> str:
@@ -215,6 +227,7 @@ STAGES = ("read", "ocr", "summaries", "embed", "entities", "db", "commit", "lexi
 class Ingestor:
     def __init__(self, lib):
         self.lib = lib
+        self._made_assets: list[Path] = []
 
     # -- planning --------------------------------------------------------------------------
     def existing(self, path: Path) -> SourceRow | None:
@@ -329,20 +342,26 @@ class Ingestor:
                     add_document_entities(p.tree)
                 p.timings["entities"] = time.perf_counter() - t
         stage("storing")
+        stopped = None
         with bounded_heap():  # the same for the rows
-            results = self._store(group, shared)
+            try:
+                results = self._store(group, shared)
+            except StoreStopped as e:
+                stopped, results = e, e.results
         nodes = sum(len(p.flat) for p in group) or 1
         for p, r in zip(group, results):
             share = len(p.flat) / nodes
             r.timings = {k: p.timings.get(k, 0.0) + share * shared.get(k, 0.0) for k in STAGES}
             warnings = p.tree.warnings
             r.warnings = warnings[:MAX_WARNINGS] + (
-                [f"{p.path.name}: {len(warnings) - MAX_WARNINGS} more warnings"] if len(warnings) > MAX_WARNINGS else [])
+                [f"{p.path.name}: {len(warnings) - MAX_WARNINGS} more warnings"] if len(warnings) > MAX_WARNINGS else []) + r.warnings
             p.tree = p.flat = p.summaries = p.vecs = None
         for r in results:
             # its own stages (a file read ahead waited meanwhile: that is not its time)
             r.seconds = sum(r.timings.values())
         trim_heap()  # the group's nodes are freed: give the pages back before the next files
+        if stopped is not None:
+            raise stopped
         return results
 
     # -- writing ---------------------------------------------------------------------------
@@ -353,16 +372,27 @@ class Ingestor:
         t = time.perf_counter()
         changes = LexicalChanges()
         placed = []  # (prepared, source id, first node id)
-        with lib.engine.begin() as conn:
-            for p in group:
-                placed.append((p, *self._store_one(conn, p, changes)))
-            t_rows = time.perf_counter()
-            changes.rows.extend(source_rows(conn, [sid for _, sid, _ in placed]))
-            lexical_s = time.perf_counter() - t_rows
-            for p in group:
-                conn.execute(delete(FailureRow).where(FailureRow.path == str(p.path)))
-            gen = bump_generation(conn)
-            t_commit = time.perf_counter()
+        made = self._made_assets = []  # asset folders this group creates: gone with its transaction
+        try:
+            with lib.engine.begin() as conn:
+                for p in group:
+                    placed.append((p, *self._store_one(conn, p, changes)))
+                t_rows = time.perf_counter()
+                changes.rows.extend(source_rows(conn, [sid for _, sid, _ in placed]))
+                lexical_s = time.perf_counter() - t_rows
+                for p in group:
+                    conn.execute(delete(FailureRow).where(FailureRow.path == str(p.path)))
+                gen = bump_generation(conn)
+                t_commit = time.perf_counter()
+        except Exception as e:
+            for d in made:  # rolled back: no row names them, and a half-written image may be there
+                shutil.rmtree(d, ignore_errors=True)
+            cause = disk_full(e, lib.home)
+            if cause is None:
+                raise
+            raise StoreStopped(cause, [FileResult(str(p.path), "failed", f"{p.path.name}: not stored: {cause} "
+                                                  f"(writing to {lib.home}); nothing of it was kept")
+                                       for p in group]) from e
         # The database is committed; the lexical index and faiss follow (and are healed from
         # the database if we die here).
         t_lex = time.perf_counter()
@@ -370,7 +400,15 @@ class Ingestor:
         timings["commit"] = t_lex - t_commit
         # an entity two files of the group mention has a row from each: the last one holds both
         rows = list({(r[0], r[3]): r for r in changes.rows}.values())
-        lib.lexical.apply(changes.deletes, rows, gen)
+        lexical_full = None
+        try:
+            lib.lexical.apply(changes.deletes, rows, gen)
+        except Exception as e:
+            # the files are in the database (the truth); the lexical index, left at its last
+            # commit and stamp, is healed from it by the next run with room to write
+            lexical_full = disk_full(e, lib.home)
+            if lexical_full is None:
+                raise
         t_vec = time.perf_counter()
         timings["lexical"] = lexical_s + t_vec - t_lex
         results = []
@@ -393,15 +431,23 @@ class Ingestor:
                 lib.vectors.add(tier, np.concatenate(ids), np.concatenate(vecs))
         lib.vectors.generation = gen
         timings["vectors"] = time.perf_counter() - t_vec
+        if lexical_full is not None:
+            for p, r in zip(group, results):
+                r.warnings.append(f"{p.path.name}: stored, but its words are not searchable yet ({lexical_full} "
+                                  f"in {lib.home / 'lexical'}); the next `sleuth index` adds them")
+            raise StoreStopped(lexical_full, results)
         return results
 
     def _store_one(self, conn, p: Prepared, changes: LexicalChanges) -> tuple[int, int]:
-        """One file's rows inside the group's transaction: (source id, first node id)."""
+        """One file's rows inside the group's transaction: (source id, first node id). An asset
+        folder it creates is noted in ``_made_assets`` (removed if the transaction fails)."""
         lib, tree, flat, path = self.lib, p.tree, p.flat, p.path
         counts = token_counts([fn.node.text for fn in flat])
         asset_dir = None
         if tree.assets:
             asset_dir = lib.home / "assets" / p.digest[:16]
+            if not asset_dir.exists():  # one that exists belongs to a stored source too
+                self._made_assets.append(asset_dir)
             asset_dir.mkdir(parents=True, exist_ok=True)
             for name, data in tree.assets.items():
                 (asset_dir / name).write_bytes(data)
@@ -525,8 +571,12 @@ class Ingestor:
         return FileResult(str(path), "failed", reason)
 
     def _clear_failure(self, path: Path) -> None:
-        with self.lib.engine.begin() as conn:
-            conn.execute(delete(FailureRow).where(FailureRow.path == str(path)))
+        try:
+            with self.lib.engine.begin() as conn:
+                conn.execute(delete(FailureRow).where(FailureRow.path == str(path)))
+        except Exception as e:
+            if disk_full(e) is None:
+                raise  # on a full disk the stale failure row stays until there is room
 
     # -- runs ------------------------------------------------------------------------------
     def start_run(self) -> int:

@@ -121,8 +121,10 @@ def _tokens(query: str) -> list[str]:
 def _hits(index: tantivy.Index, query, k: int | None) -> list[tuple[int, float]]:
     """(id, score) of the top k matches of ``query`` (every match when k is None), best first."""
     searcher = index.searcher()
-    k = searcher.num_docs if k is None else k
-    if k == 0:
+    # tantivy allocates k slots before it looks: a k beyond the documents there (10**9 from a
+    # caller) aborted the process for want of memory
+    k = searcher.num_docs if k is None else min(int(k), searcher.num_docs)
+    if k <= 0:
         return []
     res = searcher.search(query, k, count=False)
     if not res.hits:
@@ -168,7 +170,11 @@ class Lexical:
             import weakref
 
             copy = Path(tempfile.mkdtemp(prefix="sleuth-lexical-")) / "lexical"
-            shutil.copytree(self.dir, copy)
+            # contents only, not permission bits: a copy of a folder made read-only by chmod
+            # would be read-only too, and tantivy could not take its lock file there either
+            shutil.copytree(self.dir, copy, copy_function=shutil.copyfile)
+            for d, _, _ in os.walk(copy):
+                os.chmod(d, 0o700)
             weakref.finalize(self, shutil.rmtree, copy.parent, True)
             where = copy
         else:
@@ -228,10 +234,31 @@ class Lexical:
                     fields["ctx"] = segment(ctx[0])
                 w.add_document(tantivy.Document(**fields))
             # A kill between the two commits leaves the stamp behind: the next open heals both.
-            dw.commit()
-            w.commit()
-            self._write_stamp(generation)
+            try:
+                dw.commit()
+                w.commit()
+                self._write_stamp(generation)
+            except BaseException:
+                # a failed commit (a full disk) leaves the writers in no known state: drop them
+                # and read what was last committed; the stamp, not moved, has the library heal
+                self._discard_writers()
+                raise
             self.reload()
+
+    def _discard_writers(self) -> None:
+        for name in ("_writer", "_docs_writer"):
+            w = getattr(self, name)
+            setattr(self, name, None)
+            if w is not None:
+                try:
+                    w.rollback()
+                except Exception:  # noqa: BLE001 - dropping it releases its lock all the same
+                    pass
+                del w
+        try:
+            self.reload()
+        except Exception:  # noqa: BLE001 - searches keep the readers they had
+            pass
 
     def close_writer(self) -> None:
         """Release tantivy's writer locks (at the end of an index run), letting merges finish."""
@@ -259,8 +286,12 @@ class Lexical:
 
     def _write_stamp(self, generation: int) -> None:
         tmp = self.dir / ".sleuth-lexical.json.tmp"
-        tmp.write_text(json.dumps({"generation": int(generation), "format": FORMAT}))
-        os.replace(tmp, self.dir / "sleuth-lexical.json")
+        try:
+            tmp.write_text(json.dumps({"generation": int(generation), "format": FORMAT}))
+            os.replace(tmp, self.dir / "sleuth-lexical.json")
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # a half-written stamp must not stay beside the index
+            raise
 
     def generation(self) -> int:
         """The library generation the index holds; -1 if never stamped or stamped by an older

@@ -150,7 +150,7 @@ def entity(lib, name_or_id, max_mentions: int = 50) -> dict:
         if ent is None:
             raise KeyError(f"no entity {name_or_id!r}")
         ms = s.execute(select(MentionRow).where(MentionRow.entity_id == ent.id).order_by(MentionRow.source_id, MentionRow.t)
-                       .limit(max_mentions)).scalars().all()
+                       .limit(max(0, min(int(max_mentions), 2**62)))).scalars().all()  # SQL integers are 64-bit
         total = s.execute(select(func.count()).where(MentionRow.entity_id == ent.id)).scalar()
     nodes = lib.fetch_nodes(sorted({m.node_id for m in ms}))
     mentions = []

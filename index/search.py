@@ -23,7 +23,24 @@ COARSE_POOL = 20  # sections searched for coarse-to-fine (index/rank.py COARSE_W
 #: weight of a place the question names ("the map on page 12", "the cover", "Figure 5"), as one
 #: more ranked list of the fusion: twice a single list's, so the place's paragraph leads the hits
 PAGE_REF_W = 2.0
+#: the most hits one search returns (the CLI allows 100, the agent's tool 20)
+MAX_K = 1000
 TIER_OF_LEVEL = {"any": ("fine", "coarse", "source"), "source": ("source",), "coarse": ("coarse",), "fine": ("fine",)}
+
+
+def check_k(k) -> int:
+    """``k`` as the number of hits to look for: a whole number of at least 1, at most MAX_K.
+    faiss and tantivy set aside room for k hits before they look, so an unchecked k (10**9)
+    aborted the process; more than MAX_K hits is a listing, not a search (``outline``)."""
+    try:
+        n = int(k)
+    except (TypeError, ValueError):
+        raise ValueError(f"k must be a whole number, not {k!r}") from None
+    if n != k or isinstance(k, bool):
+        raise ValueError(f"k must be a whole number, not {k!r}")
+    if n < 1:
+        raise ValueError(f"k must be at least 1, not {n}")
+    return min(n, MAX_K)
 
 
 def tiers_for(level: str) -> tuple[tuple[str, ...], tuple[str, ...] | None]:
@@ -139,6 +156,7 @@ class Searcher:
         query = (query or "").strip()
         if not query:
             raise ValueError("empty query")
+        k = check_k(k)
         if level == "entity":
             return self.search_entities(query, k)
         tiers, kinds = tiers_for(level)

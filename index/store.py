@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
+import os
+import re
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote, unquote
@@ -13,19 +16,93 @@ from sqlalchemy.engine import Engine
 
 from .schema import Base, StateRow
 
+# `user:password@` in a URL, and a password given as a parameter (`?password=…`, a libpq
+# `password=… host=…` string): neither may reach a message, a status or a log.
+_URL_PASSWORD = re.compile(r"(\w[\w+.-]*://[^\s:/@]*:)[^\s@/]*@")
+_PARAM_PASSWORD = re.compile(r"(?<![\w-])((?:ssl)?password|passwd|pwd)=[^&\s'\"]*", re.I)
+
+
+def mask_url(text) -> str:
+    """``text`` with the password of every database URL in it replaced by ``***``: the
+    ``user:password@`` part and a ``password=`` parameter (query string or libpq key=value)."""
+    return _PARAM_PASSWORD.sub(r"\1=***", _URL_PASSWORD.sub(r"\1***@", str(text)))
+
+
+def redact_url(url) -> str:
+    """A database URL fit to show (status, messages): SQLAlchemy's rendering with the password
+    hidden, and a password passed as a query parameter masked too (``render_as_string`` keeps
+    those). Text that is not a URL SQLAlchemy can parse is masked as text."""
+    try:
+        shown = make_url(str(url)).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - a malformed URL is still shown, masked
+        shown = str(url)
+    return mask_url(shown)
+
+
+#: errnos of a write that failed for want of room: the disk, the user's quota, the file-size limit
+_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+# How the stores say it in text: faiss (RuntimeError with the C library's message), tantivy
+# (ValueError with Rust's "os error 28"), SQLite (SQLITE_FULL), PostgreSQL (SQLSTATE 53100).
+_FULL_TEXT = re.compile(r"no space left on device|disk quota exceeded|file too large|database or disk is full|disk i/o error"
+                        r"|could not extend file|os error (28|122|27)\b", re.I)
+_OS_ERROR = {"28": errno.ENOSPC, "122": errno.EDQUOT, "27": errno.EFBIG}
+
+
+def disk_full(exc: BaseException | None, where: str | os.PathLike | None = None) -> str | None:
+    """The cause, in words (``no space left on device``, ``disk quota exceeded``, ``file too
+    large``), when ``exc`` or an error it wraps is a write that failed for want of room; else None.
+
+    SQLite says only "database or disk is full": with ``where`` (the library folder) given, the
+    free space there tells which."""
+    seen: set[int] = set()
+    e = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.errno in _FULL_ERRNOS:
+            return os.strerror(e.errno).lower()
+        if getattr(e, "sqlstate", None) == "53100":  # PostgreSQL: disk_full
+            return "no space left on device (database server)"
+        m = _FULL_TEXT.search(str(e))
+        if m:
+            said = m.group(0).lower()
+            if m.group(1):
+                return os.strerror(_OS_ERROR[m.group(1)]).lower()
+            if said in ("database or disk is full", "disk i/o error"):
+                # SQLite cannot tell, and opening a WAL database says only "disk I/O error"
+                # when there is no room for its -shm file: the folder's free space tells
+                if where is not None and _nearly_full(where):
+                    return "no space left on device"
+                if said == "disk i/o error":
+                    return None
+                return said
+            return "no space left on device" if said == "could not extend file" else said
+        e = getattr(e, "orig", None) or e.__cause__ or e.__context__
+    return None
+
+
+def _nearly_full(where) -> bool:
+    try:
+        st = os.statvfs(where)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < 4 << 20  # SQLite grows its files by pages: a few MB is "full"
+
 
 def make_engine(url: str, *, read_only: bool = False, lock_dir: Path | None = None) -> Engine:
     """An engine with the schema in place.
 
     ``read_only`` (SQLite): open the file without writing anything beside it, for a library on
-    a read-only mount; ``mode=ro`` when a WAL file is there to be read, else ``immutable=1``
-    (SQLite then needs no -shm file, which it could not create). ``lock_dir``: a folder for the
-    file lock that makes two processes creating a new library at once take turns.
+    a read-only mount or a full disk; ``mode=ro`` when a WAL file with frames is there to be
+    read, else ``immutable=1`` (SQLite then needs no -shm file, which it could not create).
+    ``lock_dir``: a folder for the file lock that makes two processes creating a new library at
+    once take turns.
     """
     if url.startswith("sqlite"):
         if read_only:
             db = Path(make_url(url).database or "")
-            mode = "mode=ro" if Path(str(db) + "-wal").exists() else "immutable=1"
+            wal = Path(str(db) + "-wal")
+            # an empty -wal (left by an open that found no room for the -shm) holds nothing to read
+            mode = "mode=ro" if wal.exists() and wal.stat().st_size > 0 else "immutable=1"
             eng = create_engine(f"sqlite:///file:{quote(str(db))}?{mode}&uri=true",
                                 connect_args={"timeout": 60, "check_same_thread": False})
         else:

@@ -130,15 +130,17 @@ class VectorStore:
                     self.dirty = True
 
     def save(self, generation: int) -> None:
+        """Write every tier and then the generation stamp, each file replaced atomically. A write
+        that fails (a full disk) leaves no partial file behind and the store dirty; the files on
+        disk are then older than the database, which ``reconcile`` repairs on the next open."""
         with self.lock:
             for t, idx in self.indexes.items():
                 tmp = self.dir / f".{t}.faiss.tmp"
-                faiss.write_index(idx, str(tmp))
-                os.replace(tmp, self.dir / f"{t}.faiss")
+                _replace(tmp, self.dir / f"{t}.faiss", lambda tmp=tmp, idx=idx: faiss.write_index(idx, str(tmp)))
             tmp = self.dir / ".vectors.json.tmp"
-            tmp.write_text(json.dumps({"generation": generation, "dim": self.dim,
-                                       "counts": {t: int(i.ntotal) for t, i in self.indexes.items()}}))
-            os.replace(tmp, self.dir / "vectors.json")
+            stamp = json.dumps({"generation": generation, "dim": self.dim,
+                                "counts": {t: int(i.ntotal) for t, i in self.indexes.items()}})
+            _replace(tmp, self.dir / "vectors.json", lambda: tmp.write_text(stamp))
             self.generation = generation
             self.dirty = False
 
@@ -216,6 +218,16 @@ class VectorStore:
 
     def count(self, tier: str) -> int:
         return int(self.indexes[tier].ntotal)
+
+
+def _replace(tmp: Path, dest: Path, write) -> None:
+    """``write()`` the temporary file, then move it over ``dest``; a failed write removes it."""
+    try:
+        write()
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def pack(vec: np.ndarray) -> bytes:
