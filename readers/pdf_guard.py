@@ -1,4 +1,4 @@
-"""Decompression bombs and page-tree loops: a PDF's streams are measured before PDFium opens it.
+"""Decompression bombs and page-tree loops: a PDF's streams are measured before PDFium reads it.
 
 PDFium inflates a page's whole content stream (and each font, form and object stream) into
 memory to parse it, and Flate squeezes a run of one byte ~1,000:1 (deflated twice, ~1,000,000:1):
@@ -9,17 +9,18 @@ bytes and keeping none, and the file is refused (:class:`ReaderError`, one line)
 
 - one stream passes :data:`MAX_STREAM_BYTES`,
 - the content streams of one page pass :data:`MAX_PAGE_BYTES` together (PDFium joins them into
-  one buffer: eight 200 MB streams on a page took 3.4 GB), or
+  one buffer: eight 200 MB streams on a page took 3.2 GB), or
 - the file's streams pass :data:`MAX_FILE_BYTES` in all, a page's contents counted once for
   every page that draws them.
 
 Images are left out, because PDFium decodes them a row at a time as it draws (a 2 GB image took
 450 MB to index, OCR rendering its page included), but only a stream that is an image by its use,
-not by its word: one whose dictionary says ``/Subtype /Image`` and that is referenced from
+not by its word: one whose dictionary says ``/Subtype /Image`` and that is referenced, from
 nowhere but ``/XObject`` resource dictionaries and ``/SMask``/``/Mask`` entries. A content
-stream that claims to be an image is measured like any other (it took 2.6 GB when it was not).
-The references are read from the file's objects and from its object streams; when an object
-stream is too large to read (:data:`OBJSTM_READ`), no image is left out.
+stream that claims to be an image is measured like any other (one of 1.5 GB took 2.6 GB when
+it was not).
+The references are read from the file's objects and from its object streams; when those are too
+large to read (:data:`OBJSTM_READ` in all), no image is left out.
 
 An encrypted file's bytes are ciphertext: when it opens without a user password (an owner
 password only restricts printing or copying), PDFium writes a decrypted copy (its streams still
@@ -57,9 +58,9 @@ MAX_PAGE_BYTES = 256 << 20
 #: dense vector drawing's a few MB, so this is hundreds of such pages; beyond it, reading is
 #: minutes of inflating, and fonts and forms PDFium keeps between pages add up
 MAX_FILE_BYTES = 1 << 30
-#: the most an object stream is inflated to, held, to read the references in it (real ones hold
-#: a few MB of dictionaries)
-OBJSTM_READ = 32 << 20
+#: the most a file's object streams are inflated to, held, to read the references in them (a real
+#: one holds a few MB of dictionaries)
+OBJSTM_READ = 64 << 20
 STEP = 1 << 20  # bytes inflated (and fed) at a time
 MAX_LAYERS = 4  # Flate inside Flate, peeled this deep
 #: PDFium stops descending the page tree this deep (cpdf_document.cpp, kMaxPageLevel)
@@ -79,6 +80,7 @@ _ROOT = re.compile(rb"/Root\s*(\d{1,10})\s+\d{1,5}\s+R")
 _PAGES = re.compile(rb"/Pages\s*(\d{1,10})\s+\d{1,5}\s+R")
 _INT = re.compile(rb"\d+")
 _FIRST = re.compile(rb"/First\s+(\d+)")
+_FLATE = re.compile(rb"/FlateDecode\b")
 _DICT_SPAN = 16384  # how far back from "stream" its dictionary is looked for
 
 
@@ -174,13 +176,15 @@ def _check(buf, name: str, limits: tuple[int, int, int], decrypted: str) -> PdfS
     stream_limit, page_limit, file_limit = limits
     streams, bodies = _split(buf)
     scan = PdfScan()
+    held = 0
     for s in streams:
         if s.obj is not None and _OBJSTM.search(s.head):
-            objs = _object_stream(buf, s)
+            objs = _object_stream(buf, s, OBJSTM_READ - held) if scan.complete else None
             if objs is None:
                 scan.complete = False
             else:
                 bodies.extend(objs)
+                held += sum(len(text) for _, text in objs)
     scan.objects = {o for o, _ in bodies if o is not None} | {s.obj for s in streams if s.obj is not None}
     images = _images(streams, bodies, scan.complete)
     contents = _contents(bodies)
@@ -189,7 +193,7 @@ def _check(buf, name: str, limits: tuple[int, int, int], decrypted: str) -> PdfS
     view = memoryview(buf)
     try:
         sizes: dict[int, int] = {}
-        total = 0
+        total = loose = 0  # loose: streams without an object header to name them
         for s in streams:
             if s.obj in images or not _zlib_header(buf[s.start : s.start + 2]):
                 continue
@@ -203,10 +207,12 @@ def _check(buf, name: str, limits: tuple[int, int, int], decrypted: str) -> PdfS
                 raise _too_much(name, file_limit, decrypted)
             if s.obj is not None:
                 sizes[s.obj] = max(sizes.get(s.obj, 0), n)
+            else:
+                loose += n
     finally:
         view.release()
     drawn = {o for _, objs in contents for o in objs}
-    total = sum(n for o, n in sizes.items() if o not in drawn)
+    total = loose + sum(n for o, n in sizes.items() if o not in drawn)
     for page, objs in contents:
         n = sum(sizes.get(o, 0) for o in objs)
         if n > page_limit:
@@ -226,7 +232,8 @@ def _too_much(name: str, file_limit: int, decrypted: str) -> ReaderError:
 
 def _split(buf) -> tuple[list[_Stream], list[tuple[int | None, bytes]]]:
     """The file's streams, and the text of its objects outside stream data: (object number or
-    None, the text after its ``obj`` up to the next object, its ``stream`` or the end)."""
+    None, the text after its ``obj`` up to its ``endobj`` or ``stream``, the next object or the
+    end)."""
     streams: list[_Stream] = []
     bodies: list[tuple[int | None, bytes]] = []
     pos = 0
@@ -248,29 +255,40 @@ def _split(buf) -> tuple[list[_Stream], list[tuple[int | None, bytes]]]:
 def _bodies(text: bytes, out: list[tuple[int | None, bytes]]) -> None:
     last, obj = 0, None
     for m in _OBJ.finditer(text):
-        out.append((obj, text[last : m.start()]))
+        _body(obj, text[last : m.start()], out)
         last, obj = m.end(), int(m.group(1))
-    out.append((obj, text[last:]))
+    _body(obj, text[last:], out)
 
 
-def _object_stream(buf, s: _Stream) -> list[tuple[int | None, bytes]] | None:
+def _body(obj: int | None, text: bytes, out: list[tuple[int | None, bytes]]) -> None:
+    """An object's text ends at its ``endobj``: what follows (an xref table, a trailer) is no
+    part of it."""
+    end = text.find(b"endobj") if obj is not None else -1
+    if end < 0:
+        out.append((obj, text))
+    else:
+        out.append((obj, text[:end]))
+        out.append((None, text[end + 6 :]))
+
+
+def _object_stream(buf, s: _Stream, room: int) -> list[tuple[int | None, bytes]] | None:
     """The objects in object stream ``s``, or None when it does not inflate to a readable one
-    within :data:`OBJSTM_READ` bytes."""
+    within ``room`` bytes."""
     first = _FIRST.search(s.head)
     if first is None or not _zlib_header(buf[s.start : s.start + 2]):
         return None
     view = memoryview(buf)
     try:
         pieces: Iterator[bytes] = _pieces(view, s.start)
-        for _ in range(MAX_LAYERS):
+        # as many layers as the filters say: an object stream's text can open with two bytes
+        # that pass for a zlib header ("80")
+        for _ in range(max(1, min(MAX_LAYERS, len(_FLATE.findall(s.head))))):
             got = bytearray()
             for piece in _inflate(pieces):
                 got += piece
-                if len(got) > OBJSTM_READ:
+                if len(got) > room:
                     return None
             data = bytes(got)
-            if not _zlib_header(data[:2]):
-                break
             pieces = iter([data])
     finally:
         view.release()
@@ -314,7 +332,7 @@ def _images(streams: list[_Stream], bodies: list[tuple[int | None, bytes]], comp
     for obj, text in bodies:
         # an /XObject dictionary of its own: its entries are images' references, if nothing
         # else refers to it
-        if obj is not None and xobject_dicts.get(obj) == refs.get(obj) and re.fullmatch(rb"\s*<<[^<>]*>>\s*(?:endobj)?\s*", text):
+        if obj is not None and xobject_dicts.get(obj) == refs.get(obj) and re.fullmatch(rb"\s*<<[^<>]*>>\s*", text):
             for o in _refs(text):
                 as_image[o] = as_image.get(o, 0) + 1
     return {o for o in claimed if refs.get(o, 0) and as_image.get(o, 0) == refs[o]}
