@@ -6,7 +6,8 @@
 - :mod:`.demo`: the demo itself (``sleuth demo``): index the corpus, search it, ask it.
 
 Not product code: nothing under readers/, index/, agent/ or library imports it. The document
-generators are re-exported here (``from sleuth.samples import make_report_pdf``).
+generators are re-exported here (``from sleuth.samples import make_report_pdf``): the names in
+``documents.__all__``.
 """
 
 from .documents import *  # noqa: F401,F403

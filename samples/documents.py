@@ -877,7 +877,7 @@ def _make_sediment_paper(path: Path) -> None:
 
 
 __all__ = [
-    "DEMO_FACTS", "KNOWN_FACT", "Prose", "REPORT_FACTS", "REPORT_OUTLINE", "TABLE_CAPTION", "TABLE_ROWS",
-    "find_ttf", "make_demo_corpus", "make_encrypted_pdf", "make_long_pdf", "make_report_pdf",
+    "A4", "DEMO_FACTS", "FIGURE_CAPTION", "KNOWN_FACT", "Prose", "REPORT_FACTS", "REPORT_OUTLINE", "TABLE_CAPTION", "TABLE_ROWS",
+    "find_ttf", "make_demo_corpus", "make_encrypted_pdf", "make_flate_bomb_pdf", "make_long_pdf", "make_report_pdf",
     "make_scanned_pdf", "make_two_column_pdf", "section_titles",
 ]

@@ -222,3 +222,24 @@ def test_every_public_function_has_a_docstring():
             missing += [f"agent.{n}.{m}" for m, f in inspect.getmembers(obj, inspect.isfunction)
                         if not m.startswith("_") and f.__module__.startswith("sleuth") and not (f.__doc__ or "").strip()]
     assert missing == []
+
+
+def test_samples_reexports_what_tests_and_benchmarks_use():
+    # `from sleuth.samples import X` and `samples.X` in tests and benchmarks: each X must resolve
+    import re
+
+    import sleuth.samples as samples
+
+    used = set()
+    for path in list((ROOT / "tests").rglob("*.py")) + list((ROOT / "benchmarks").glob("*.py")):
+        if path.name == "test_layout.py":
+            continue
+        text = path.read_text(encoding="utf-8")
+        for names in re.findall(r"from sleuth\.samples import ([A-Za-z_, ]+)", text):
+            used |= {n.strip() for n in names.split(",") if n.strip()}
+        used |= set(re.findall(r"\bsamples\.([A-Za-z_]\w*)\b(?!\.json)", text))
+    import importlib.util
+
+    missing = sorted(n for n in used if not hasattr(samples, n) and n != "json"
+                     and importlib.util.find_spec(f"sleuth.samples.{n}") is None)  # a submodule is fine
+    assert missing == []
