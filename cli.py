@@ -257,6 +257,7 @@ app.command(name="ls")(manage.ls_cmd)
 app.command(name="rm")(manage.rm_cmd)
 app.command(name="outline")(manage.outline_cmd)
 app.command(name="mcp")(serve_commands.mcp_cmd)
+app.command(name="serve")(serve_commands.serve_cmd)
 
 
 def main() -> None:

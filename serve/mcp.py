@@ -63,8 +63,9 @@ def call(lib, name: str, arguments: dict[str, Any] | None, llm_options: dict[str
         return {"error": f"ask: {e}"}
 
 
-def build_server(lib, llm_options: dict[str, Any] | None = None):
-    """An MCP server over ``lib`` (not yet running)."""
+def build_server(lib, llm_options: dict[str, Any] | None = None, concurrency: int = 1):
+    """An MCP server over ``lib`` (not yet running). ``concurrency``: tool calls run at once (one
+    client over stdio needs 1; ``sleuth serve`` serves many over HTTP)."""
     import anyio
     import mcp.types as types
     from mcp.server.lowlevel import Server
@@ -74,9 +75,9 @@ def build_server(lib, llm_options: dict[str, Any] | None = None):
     tools = tool_list()
     names = {t.name for t in tools}
     llm_options = dict(llm_options or {})
-    # Library calls are blocking (SQLite, faiss, models): run them off the event loop, one at a
-    # time, so the session keeps answering pings while a search runs.
-    limiter = anyio.CapacityLimiter(1)
+    # Library calls are blocking (SQLite, faiss, models): run them off the event loop, at most
+    # ``concurrency`` at a time, so the session keeps answering pings while a search runs.
+    limiter = anyio.CapacityLimiter(max(1, int(concurrency)))
 
     async def list_tools(ctx, params) -> types.ListToolsResult:
         return types.ListToolsResult(tools=tools)

@@ -1,0 +1,345 @@
+"""``sleuth serve``: the library over HTTP for many users at once, and MCP over streamable HTTP.
+
+Every answer has the JSON shape of the matching command's ``--json`` output, from the same
+:class:`sleuth.Library` calls: ``/search`` (``sleuth search``), ``/show/{node}`` (``sleuth show``),
+``/outline`` (``sleuth outline``), ``/ls`` (``sleuth ls``), ``/status`` (``sleuth status``),
+``/ask`` (``sleuth ask``, its agent events streamed as newline-delimited JSON before the
+answer); ``/read``, ``/entity`` and ``/look`` return the tools' results. ``/mcp`` serves the
+tool grammar of :mod:`sleuth.serve.mcp` to MCP clients (stateless streamable HTTP: any process
+behind a load balancer can answer any request). ``/openapi.json`` describes the rest.
+
+Read-only unless a write key was given: ``POST /index`` and ``POST /rm`` then need
+``Authorization: Bearer KEY``. Errors are ``{"error": "one line"}`` with a status code, never a
+traceback; the text of documents, queries and file names is data, never markup.
+
+Threads: FastAPI runs each request's (blocking) library call in a worker thread. What the
+library shares between them is safe to share: SQLAlchemy sessions are made per call from a
+pooled engine, faiss searches hold the vector store's lock, the ONNX session and the tantivy
+searcher are safe to call from many threads, the rank tables load under their own lock. This
+server's own writes and the :class:`~sleuth.serve.follow.Follower`'s heals take turns on one
+lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import json
+import logging
+import queue
+import re
+import threading
+from typing import Any, Optional
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..core import ReaderError
+from ..library import DiskFull, Library, LibraryBusy, mask_url
+from .follow import Follower
+from .limits import Limits, TokenBuckets
+
+log = logging.getLogger("sleuth.serve")
+
+#: worker threads for blocking library calls (anyio's default is 40): enough for every client of
+#: the benchmark's 50 to be inside a call while others wait on the database
+THREADS = 64
+
+# Characters JSON may carry raw but a terminal or browser would obey or misread (C1 controls,
+# bidi controls, JavaScript's line separators): escaped, so the data is unchanged once parsed
+# (the same rule as `--json`, sleuth.commands.common.emit_json).
+_UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+
+
+def dumps(obj: Any) -> str:
+    text = json.dumps(obj, ensure_ascii=False, default=str, separators=(",", ":"))
+    return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text)
+
+
+class SafeJSON(JSONResponse):
+    """JSON as ``--json`` writes it (minus the indentation), never sniffed as anything else."""
+
+    def render(self, content: Any) -> bytes:
+        return dumps(content).encode("utf-8")
+
+    def init_headers(self, headers=None) -> None:
+        super().init_headers(headers)
+        self.raw_headers.append((b"x-content-type-options", b"nosniff"))
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+def one_line(e: BaseException) -> str:
+    """An exception as one line naming what failed and why (database URLs masked)."""
+    orig = getattr(e, "orig", None)  # SQLAlchemy wraps the driver's error
+    if orig is not None:
+        msg = f"database: {orig}"
+    elif isinstance(e, KeyError) and e.args:
+        msg = str(e.args[0])
+    elif isinstance(e, OSError) and e.filename and not isinstance(e, DiskFull):
+        msg = f"{e.filename}: {e.strerror or e}"
+    else:
+        msg = str(e).strip() or type(e).__name__
+    return mask_url(" ".join(msg.split())[:500])
+
+
+def _status_of(e: BaseException) -> int:
+    if isinstance(e, ApiError):
+        return e.status
+    if isinstance(e, KeyError):
+        return 404
+    if isinstance(e, (ValueError, ReaderError)):
+        return 400
+    if isinstance(e, LibraryBusy):
+        return 409
+    if isinstance(e, DiskFull):
+        return 507
+    if isinstance(e, PermissionError):
+        return 403
+    return 500
+
+
+def _err(status: int, message: str, headers: dict | None = None) -> SafeJSON:
+    return SafeJSON({"error": " ".join(str(message).split())}, status_code=status, headers=headers)
+
+
+# -- request bodies -----------------------------------------------------------------------------
+class AskBody(BaseModel):
+    question: str = Field(..., description="the question; the answer cites exact places", max_length=4000)
+    budget: Optional[str] = Field(None, description="limits, e.g. rounds=3,calls=12,tokens=6000,seconds=60")
+    within: Optional[list[str]] = Field(None, description="search only these indexed files (names or paths)")
+    stream: bool = Field(True, description="newline-delimited JSON events, then the answer; false: the answer alone")
+
+
+class IndexBody(BaseModel):
+    paths: list[str] = Field(..., min_length=1, description="files and folders on the server's disk")
+    prune: bool = False
+    force: bool = False
+    ocr: str = "auto"
+    asr: str = "auto"
+
+
+class RemoveBody(BaseModel):
+    sources: list[str] = Field(..., min_length=1, description="indexed files: a path, or a name only one source has")
+
+
+# -- the app ------------------------------------------------------------------------------------
+def build_app(lib: Library, *, write_key: str | None = None, llm_options: dict[str, Any] | None = None,
+              max_body: int = 1 << 20, rate: float = 20.0, burst: float | None = None, follow_every: float = 1.0,
+              host: str = "127.0.0.1", mcp_concurrency: int = 8):
+    """The ASGI app serving ``lib``: the HTTP API, ``/mcp``, and the limits around both.
+
+    ``rate`` (requests a second per client address; 0: no limit) and ``max_body`` (bytes) are
+    enforced before any route runs. The library is closed when the app shuts down."""
+    import anyio
+    from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
+    from mcp.server.transport_security import TransportSecuritySettings
+
+    from .. import __version__
+    from .mcp import build_server
+
+    llm_options = dict(llm_options or {})
+    writing = threading.Lock()
+    follower = Follower(lib, every=follow_every, writing=writing)
+    local = host in ("127.0.0.1", "localhost", "::1")
+    # a page in a browser on this machine must not reach a local server through a name it
+    # controls (DNS rebinding): the SDK's own defaults for a local server
+    security = TransportSecuritySettings(
+        enable_dns_rebinding_protection=True, allowed_hosts=["127.0.0.1:*", "localhost:*", "[::1]:*"],
+        allowed_origins=["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]) if local else None
+    mcp_manager = StreamableHTTPSessionManager(
+        app=build_server(lib, llm_options, concurrency=mcp_concurrency), json_response=True, stateless=True,
+        security_settings=security, max_request_body_size=max_body)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        anyio.to_thread.current_default_thread_limiter().total_tokens = THREADS
+        follower.start()
+        try:
+            async with mcp_manager.run():
+                yield
+        finally:
+            follower.stop()
+            with writing:
+                lib.close()
+
+    app = FastAPI(title="sleuth", version=__version__, lifespan=lifespan, default_response_class=SafeJSON,
+                  description="Located retrieval over the documents and videos of a sleuth library. "
+                              "Every hit names its place (file, page and box, or time span). "
+                              "MCP clients: streamable HTTP at /mcp.")
+    app.state.lib, app.state.follower = lib, follower
+
+    async def on_error(request: Request, e: Exception):
+        return _err(_status_of(e), one_line(e))
+
+    # the errors a request can cause map to 4xx; anything else is a bug: 500 with one line (the
+    # traceback goes to the server's log, not to the client)
+    for cls in (ApiError, KeyError, ValueError, ReaderError, LibraryBusy, DiskFull, PermissionError, Exception):
+        app.add_exception_handler(cls, on_error)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http(request: Request, e: StarletteHTTPException):
+        msg = e.detail if isinstance(e.detail, str) else json.dumps(e.detail)
+        if e.status_code == 404 and msg == "Not Found":
+            msg = f"no such endpoint: {request.url.path} (see /openapi.json)"
+        return _err(e.status_code, msg, getattr(e, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid(request: Request, e: RequestValidationError):
+        first = (e.errors() or [{}])[0]
+        where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path"))
+        return _err(422, f"{where or 'request'}: {first.get('msg', 'invalid')}"
+                         + (f" ({len(e.errors()) - 1} more)" if len(e.errors()) > 1 else ""))
+
+    def may_write(request: Request) -> None:
+        if not write_key:
+            raise ApiError(403, "this server is read-only: start it with --write-key (or SLEUTH_WRITE_KEY) to allow writes")
+        given = request.headers.get("authorization", "")
+        scheme, _, token = given.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), write_key.encode()):
+            raise ApiError(403, "writes need the server's write key: Authorization: Bearer KEY")
+
+    # -- read-only endpoints (the commands' --json shapes) ---------------------------------
+    @app.get("/search", summary="Located search (sleuth search --json)")
+    def search(q: str = Query(..., min_length=1, max_length=2000, description="the query"),
+               level: str = Query("any", description="any, source, coarse, fine, entity, or a node kind"),
+               within: Optional[str] = Query(None, description="a node id or a source name to search under"),
+               k: int = Query(8, ge=1, le=100)) -> list[dict]:
+        return lib.search(q, level=level, within=within, k=k)
+
+    @app.get("/show/{node}", summary="A node in its context (sleuth show --json)")
+    def show(node: int) -> dict:
+        d = lib.get_node(node)
+        r = lib.fetch_nodes([node]).get(node)
+        if r is None:  # removed between the two reads
+            raise KeyError(f"no node {node}")
+        d["neighbours"] = lib.neighbours(r[0])
+        return d
+
+    @app.get("/read", summary="Contiguous content under a node, with a cursor (the read tool)")
+    def read(node: int, start: Optional[float] = None, end: Optional[float] = None,
+             max_tokens: int = Query(800, ge=1, le=20_000)) -> dict:
+        return lib.read(node, start=_num(start), end=_num(end), max_tokens=max_tokens)
+
+    @app.get("/outline", summary="A document's sections or a video's scenes (sleuth outline --json)")
+    def outline(source: str = Query(..., description="an indexed file (path or name) or a node id"),
+                depth: int = Query(3, ge=1, le=20)) -> dict:
+        if source.isdigit():
+            root_id = int(source)
+            lib.get_node(root_id)
+        else:
+            root_id = lib.find_source(source)["root_id"]
+        items, cursor = [], None
+        while True:  # the tool pages under a token budget; the command returns everything asked for
+            page = lib.outline(root_id, depth=depth, cursor=cursor, max_tokens=100_000)
+            items.extend(page["items"])
+            cursor = page["cursor"]
+            if cursor is None:
+                break
+        return {"root": root_id, "depth": depth, "items": items}
+
+    @app.get("/entity", summary="An entity card with located mentions (the entity tool)")
+    def entity(name: str = Query(..., min_length=1, max_length=500, description="a name or an entity id")) -> dict:
+        return lib.entity(int(name) if name.isdigit() else name)
+
+    @app.get("/look", summary="Frame-level detail at a video moment, or a document node's page and box (the look tool)")
+    def look(at: str = Query(..., description="a node id, or source@seconds")) -> dict:
+        return lib.look(int(at) if at.isdigit() else at)
+
+    @app.get("/ls", summary="The library's documents and videos (sleuth ls --json)")
+    def ls() -> list[dict]:
+        rows = lib.sources(check_files=True)
+        indexed = {r["path"] for r in rows}
+        return rows + [{"id": None, "name": f["path"].rsplit("/", 1)[-1], "path": f["path"], "kind": None, "title": "",
+                        "pages": None, "duration": None, "nodes": 0, "root_id": None, "indexed_at": None,
+                        "status": "failed", "reason": f["reason"]} for f in lib.failures() if f["path"] not in indexed]
+
+    @app.get("/status", summary="Counts, sizes, the last run, recent failures (sleuth status --json)")
+    def status() -> dict:
+        return lib.status()
+
+    @app.get("/healthz", summary="Liveness, and how this process follows the database")
+    def healthz() -> dict:
+        return {"ok": True, "version": __version__, "writes": bool(write_key), "follow": follower.to_dict()}
+
+    @app.post("/ask", summary="Answer with the agent (sleuth ask --json), its steps streamed as NDJSON",
+              response_model=None)
+    def ask(body: AskBody):
+        from ..agent import AgentError, Budget
+        from ..agent import ask as agent_ask
+
+        question = " ".join(body.question.split())
+        if not question:
+            raise ApiError(400, "ask: empty question")
+        try:
+            budget = Budget.parse(body.budget) if body.budget else None
+        except AgentError as e:
+            raise ApiError(400, str(e)) from None
+        kw = dict(llm_options, budget=budget, within=body.within or None)
+        if not body.stream:
+            try:
+                return agent_ask(lib, question, **kw).to_dict()
+            except AgentError as e:
+                raise ApiError(400, str(e)) from None
+        return StreamingResponse(_ask_stream(lib, question, kw), media_type="application/x-ndjson",
+                                 headers={"x-content-type-options": "nosniff"})
+
+    # -- writes (with the key) -------------------------------------------------------------
+    @app.post("/index", summary="Index files and folders on the server's disk (sleuth index --json); needs the write key",
+              dependencies=[Depends(may_write)])
+    def index(body: IndexBody) -> dict:
+        with writing:
+            return lib.add(body.paths, prune=body.prune, force=body.force, ocr=body.ocr, asr=body.asr).to_dict()
+
+    @app.post("/rm", summary="Remove sources from the library (sleuth rm --json); needs the write key",
+              dependencies=[Depends(may_write)])
+    def rm(body: RemoveBody) -> dict:
+        found = [lib.find_source(name) for name in body.sources]  # all resolved first: none removed if one is wrong
+        removed = []
+        with writing:
+            for src in found:
+                if lib.remove(src["path"]):
+                    removed.append({k: src[k] for k in ("id", "name", "path", "kind", "nodes")})
+        return {"removed": removed}
+
+    app.add_route("/mcp", StreamableHTTPASGIApp(mcp_manager), methods=["GET", "POST", "DELETE"], include_in_schema=False)
+    return Limits(app, max_body=max_body, buckets=TokenBuckets(rate, burst) if rate > 0 else None)
+
+
+def _num(x: float | None) -> float | int | None:
+    """A whole number as an int (a document's paragraph index), anything else as is (seconds)."""
+    return int(x) if x is not None and float(x).is_integer() else x
+
+
+def _ask_stream(lib: Library, question: str, kw: dict):
+    """The agent's events as they happen, one JSON line each, then ``{"type": "final", "answer":
+    Answer.to_dict()}`` (or ``{"type": "error", "error": "one line"}``). Starlette iterates this
+    in a worker thread; the agent runs in one more, so events leave as soon as they are made."""
+    from ..agent import AgentError
+    from ..agent import ask as agent_ask
+
+    q: queue.Queue = queue.Queue()
+    done = object()
+
+    def work():
+        try:
+            ans = agent_ask(lib, question, on_event=q.put, **kw)
+            q.put({"type": "final", "answer": ans.to_dict()})
+        except AgentError as e:
+            q.put({"type": "error", "error": str(e)})
+        except Exception as e:  # noqa: BLE001 - the stream has started: the error is its last line
+            log.error("ask: %s", one_line(e), exc_info=e)
+            q.put({"type": "error", "error": one_line(e)})
+        finally:
+            q.put(done)
+
+    threading.Thread(target=work, name="sleuth-ask", daemon=True).start()
+    while (item := q.get()) is not done:
+        yield (dumps(item) + "\n").encode("utf-8")
