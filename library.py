@@ -118,7 +118,8 @@ class Library:
     - contents: :meth:`sources`, :meth:`find_source`, :meth:`get_node`, :meth:`status`, :meth:`failures`;
     - answers: :meth:`ask`.
 
-    ``home`` (the folder) and ``url`` (the database) are public. The rest (``engine``,
+    ``home`` (the folder), ``url`` (the database; show it with ``redact_url``), ``read_only``
+    and ``full`` (the cause, when it was opened read-only for want of room) are public. The rest (``engine``,
     ``Session``, ``lexical``, ``vectors``, ``embedder``, ``searcher`` and the row
     helpers ``fetch_nodes``, ``node_dict``, ``locator``, ``neighbours_many``, ``embed_*``) are the
     collaborators ``index/`` and ``agent/`` work through: internal, may change.
@@ -157,6 +158,7 @@ class Library:
         if not self.read_only:
             self.home.mkdir(parents=True, exist_ok=True)
         engine = None
+        existed = "://" in loc or (self.home / "library.db").is_file()
         try:
             engine = make_engine(self.url, read_only=self.read_only, lock_dir=None if self.read_only else self.home)
             get_state(engine, "generation", "0")  # SQLite makes its -shm file at the first read
@@ -169,13 +171,22 @@ class Library:
                 raise
             if engine is not None:
                 engine.dispose()
+            if not existed:
+                raise DiskFull(self.home, self.full, "no library can be created there") from e
             logging.getLogger("sleuth").warning("%s: %s; opened read-only until there is room", self.home, self.full)
             self.read_only = True
             self.engine = make_engine(self.url, read_only=True)
         self.Session = sessionmaker(self.engine, expire_on_commit=False)
-        # a folder that is only full can still be opened in place (tantivy's lock files are empty)
-        self.lexical = Lexical(self.home / "lexical", read_only=self.read_only and self.full is None)
-        self.vectors = VectorStore(self.home / "vectors")
+        try:
+            # a folder that is only full can still be opened in place (tantivy's lock files are empty)
+            self.lexical = Lexical(self.home / "lexical", read_only=self.read_only and self.full is None)
+            self.vectors = VectorStore(self.home / "vectors")
+        except Exception as e:  # a library whose index folders are not there yet, on a full disk
+            cause = disk_full(e, self.home)
+            if cause is None:
+                raise
+            self.engine.dispose()
+            raise DiskFull(self.home, cause, "its indexes cannot be opened; free some space") from e
         self.vectors.loader = lambda ids: load_vectors(self.engine, ids)
         self.embedder = embedder or Embedder()
         self.searcher = Searcher(self)
@@ -558,8 +569,9 @@ class Library:
         (``section``, ``paragraph``, ``scene``, ``segment`` …). ``within``: a node id or a source
         name to search under. Each hit: ``id``, ``kind``, ``source``, ``title_path``, ``snippet``,
         ``score``, ``locator`` (page and box, or time span), ``label`` and ``neighbours``; at
-        ``level="entity"`` hits are entity cards with located mentions. See
-        :class:`sleuth.index.search.Searcher`.
+        ``level="entity"`` hits are entity cards with located mentions. ``k`` is a whole number
+        of at least 1 (ValueError otherwise); more than ``MAX_K`` (1000) is taken as ``MAX_K``.
+        See :class:`sleuth.index.search.Searcher`.
         """
         return self.searcher.search(query, level=level, within=within, k=k)
 

@@ -112,6 +112,10 @@ FULL_DISK_SCRIPT = textwrap.dedent("""
         Library(home).add([b])
     except OSError as e:
         out["begin"] = str(e)
+    try:  # a new library on the full disk
+        Library(os.path.join(mnt, "new"))
+    except OSError as e:
+        out["new"] = str(e)
     os.unlink(filler)
     fill(256 << 10)  # room for a run to begin, not for the files
     L.GROUP_FILES = 2  # several groups: the run stops at the first that finds no room
@@ -171,6 +175,7 @@ def test_a_really_full_disk_fails_the_file_in_one_line_and_keeps_the_library(tmp
     assert out["full_open"] == {"status": {"document": 2}, "search": ["herons.md", "herons.md"][:len(out["full_open"]["search"])],
                                 "ls": ["herons.md", "quay.md"]}
     assert out["begin"] == f"{mnt / 'lib'}: no space left on device; nothing was indexed; free some space and run it again"
+    assert out["new"] == f"{mnt / 'new'}: no space left on device; no library can be created there"
     full = out["full"]
     assert full["stopped"] == "no space left on device"
     # the files that met the full disk each say so in one line naming the file and the cause
