@@ -35,7 +35,7 @@ from .index.read_ahead import ReadAhead
 from .index.read_process import ReaderProcess, WorkerUnavailable
 from .index.schema import EmbeddingRow, EntityRow, FailureRow, NodeRow, RunRow, SourceRow
 from .index.search import Searcher, locator_for, snippet
-from .index.store import db_size, disk_full, get_state, make_engine, mask_url, redact_url  # noqa: F401 - mask_url: the CLI's
+from .index.store import db_size, disk_full, get_state, make_engine, mask_url, redact_url  # noqa: F401 - the CLI imports mask_url from here
 from .index.vectors import VectorStore, load_vectors
 from .readers import PDF_SUFFIXES, read_path
 
@@ -262,7 +262,7 @@ class Library:
             cause = disk_full(e, self.home)
             if cause is None:
                 raise
-            logging.getLogger("sleuth").warning("%s: %s not saved (%s); rebuilt from the database on the next open",
+            logging.getLogger("sleuth").warning("%s: %s was not saved (%s); it is rebuilt from the database on the next open",
                                                 self.home, what, cause)
             return cause
         return None
