@@ -38,7 +38,7 @@ def index(paths: List[Path] = typer.Argument(..., help="Files and folders (docum
           asr: Literal[ASR_CHOICES] = typer.Option("auto", help="Speech for videos: auto (subtitles, else whisper, else pocketsphinx), subtitles, whisper, pocketsphinx, off (= none)."),
           as_json: bool = JSON_OPT):
     """Build or update the library from PATHS (incremental by content hash)."""
-    from .library import LibraryBusy
+    from .library import DiskFull, LibraryBusy
     from .readers import check_modes
 
     ocr, asr = check_modes(ocr, asr)  # the choices are checked while parsing; this maps off -> none
@@ -60,6 +60,10 @@ def index(paths: List[Path] = typer.Argument(..., help="Files and folders (docum
     except LibraryBusy as e:
         error(e)
         raise typer.Exit(3)
+    except DiskFull as e:  # no room to begin: nothing was indexed, the library is as it was
+        lib.close()
+        error(e)
+        raise typer.Exit(1)
     except KeyboardInterrupt:
         lib.close()
         error("files indexed so far are kept; run the same command to resume.", label="cancelled:")
@@ -78,7 +82,10 @@ def index(paths: List[Path] = typer.Argument(..., help="Files and folders (docum
         console.print(t)
         counts = ", ".join(f"{report.count(k)} {k}" for k in ("added", "updated", "skipped", "failed", "pruned") if report.count(k))
         console.print(counts or "nothing to do")
-    if report.failed:
+    if report.stopped:
+        error(f"indexing stopped: {report.stopped}; the files indexed before it are kept, run the same command "
+              "again once that is fixed")
+    if report.failed or report.stopped:
         raise typer.Exit(1)
 
 

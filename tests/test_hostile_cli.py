@@ -107,3 +107,27 @@ def test_a_non_finite_number_is_one_argument_error(lib, bad):
     finally:
         lb.close()
     assert r["error"].startswith("read: argument start=") and "should be number" in r["error"]
+
+
+def test_a_full_disk_is_one_line_and_exit_1(tmp_path, monkeypatch):
+    # the library's behaviour on a full disk is tested in test_hostile_library.py; here, what the
+    # command says about it: no traceback, the cause, and that what was indexed is kept
+    import sleuth.library as L
+
+    write_corpus(tmp_path / "docs", {"a.txt": "Herons nest on the pier.\n"})
+
+    def no_room(self, paths, **kw):
+        raise L.DiskFull(self.home, "no space left on device", "nothing was indexed")
+
+    monkeypatch.setattr(L.Library, "add", no_room)
+    res = runner.invoke(app, ["index", str(tmp_path / "docs"), "--library", str(tmp_path / "lib")])
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert res.stderr.strip().splitlines() == [f"error: {tmp_path / 'lib'}: no space left on device; nothing was indexed"]
+
+    def stopped(self, paths, **kw):
+        return L.IndexReport(stopped="no space left on device")
+
+    monkeypatch.setattr(L.Library, "add", stopped)
+    res = runner.invoke(app, ["index", str(tmp_path / "docs"), "--library", str(tmp_path / "lib")])
+    assert res.exit_code == 1
+    assert "error: indexing stopped: no space left on device; the files indexed before it are kept" in res.stderr
