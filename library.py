@@ -283,7 +283,7 @@ class Library:
 
     def add(self, paths, *, prune: bool = False, force: bool = False, ocr: str = "auto", asr: str = "auto",
             progress: Callable[[str, str, int, int], None] | None = None,
-            on_result: Callable[[FileResult], None] | None = None) -> IndexReport:
+            on_result: Callable[[FileResult], None] | None = None, ray: bool | str | None = None) -> IndexReport:
         """Index files and folders; returns an IndexReport.
 
         ``progress(event, path, done, total)``: ``start`` and ``done`` events count files
@@ -301,6 +301,11 @@ class Library:
         Ctrl-C between or during files stops cleanly: committed files stay, the files in flight
         are rolled back, and the next run picks up where this one stopped. Bad ``ocr``/``asr``
         values raise ValueError before any work.
+
+        ``ray``: read, OCR, transcribe, find entities and embed on a Ray cluster (its address, or
+        ``True`` for a local instance started for this run) and store here as above; every node
+        must see the files at the same path (index/ray_ingest.py). ``RayUnavailable`` (a
+        RuntimeError) when it cannot be reached.
 
         A full disk (or quota, or file-size limit) stops the run the same way: the files being
         stored get a result naming the file and the cause (``failed``, nothing of them kept; or
@@ -357,7 +362,7 @@ class Library:
                     stage = (lambda st, f=group[-1].path: progress("stage:" + st, str(f), finished, len(files))) if progress else None
                     within = (lambda unit, d, t, f=group[-1].path: progress("within:" + unit, str(f), d, t)) if progress else None
                     try:
-                        results = self._ingestor.finish(group, on_stage=stage, on_progress=within)
+                        results = finish(group, on_stage=stage, on_progress=within)
                     except StoreStopped as e:
                         # a full disk fails every file after this one too: stop, and say so once
                         results, report.stopped, status = e.results, e.cause, "disk full"
@@ -403,12 +408,20 @@ class Library:
                         preload_ner()  # reading a PDF takes seconds: the NER model loads meanwhile
                     return read_path(path, **kw)
 
-                reader = ReaderProcess()
+                if ray is None or ray is False:
+                    reader = ReaderProcess()
+                    source, finish = ReadAhead(sorted(files, key=_size), prepare, depth=READ_AHEAD), self._ingestor.finish
+                else:  # read and embedded on the cluster, stored here as above
+                    from .index.ray_ingest import RayIngest
+
+                    source = RayIngest(self, sorted(files, key=_size), address=ray, force=force, ocr=ocr, asr=asr,
+                                       progress=progress)
+                    finish = source.finish
                 # Smallest first: the reading process has the next file ready sooner, and the
                 # largest file is embedded last, alone, on both cores (real filings: 7.5 -> 8.6
                 # pages/s, docs/ingest.md). The report keeps the order the files were given in.
                 given = {f: i for i, f in enumerate(files)}
-                with ReadAhead(sorted(files, key=_size), prepare, depth=READ_AHEAD) as ahead:
+                with source as ahead:
                     for f, p in ahead:
                         if isinstance(p, FileResult):  # skipped or failed: nothing to store
                             report_done(p, f)
@@ -421,7 +434,8 @@ class Library:
                                 break
                     if not report.stopped:
                         flush()
-                reader.close()
+                if reader is not None:
+                    reader.close()
                 first = len(report.results) - finished
                 report.results[first:] = sorted(report.results[first:], key=lambda r: given.get(Path(r.path), -1))
                 if prune and not report.stopped:
