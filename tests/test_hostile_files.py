@@ -70,22 +70,6 @@ def test_html_over_the_element_limit_is_refused_quickly(tmp_path, monkeypatch):
         read_path(p)
 
 
-def test_html_blocks_in_one_pass_match_the_ancestor_rule():
-    """The one-pass walk keeps exactly the block elements that have no li/table/blockquote/pre
-    ancestor (the rule the reader used to check element by element), in document order."""
-    from bs4 import BeautifulSoup
-
-    from sleuth.readers.html import _BLOCK_TAGS, _blocks
-
-    doc = ("<h1>T</h1><div><p>a<p>b</p></p><ul><li>x<p>in li</p></li><li>y</li></ul>"
-           "<table><tr><td><p>cell</p></td></tr></table><blockquote><p>q</p></blockquote>"
-           "<section><h2>S</h2><dl><dt>t</dt><dd>d<p>dd-p</p></dd></dl><pre><p>pre-p</p></pre></section></div>"
-           + "<div>" * 400 + "<p>deep</p>" + "</div>" * 400)
-    soup = BeautifulSoup(doc, "html.parser")
-    reference = [el for el in soup.find_all(_BLOCK_TAGS) if el.find_parent(["li", "table", "blockquote", "pre"]) is None]
-    assert [id(e) for e in _blocks(soup)] == [id(e) for e in reference]
-
-
 # -- 3. page renders are bounded ----------------------------------------------------------------
 
 def test_render_scale_is_capped_by_pixels(tmp_path, monkeypatch):
