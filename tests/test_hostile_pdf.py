@@ -1,6 +1,7 @@
 """Hostile PDFs (issue #26, item 5): decompression bombs that slipped past the guard (a content
 stream that claims to be an image, many streams on one page each under the per-stream cap, an
-owner-password-encrypted bomb), a page tree that loops, and PDFium's warnings without a name.
+owner-password-encrypted bomb; Flate under an ASCII filter, LZW, run length, an image's layers
+that PDFium decodes whole), a page tree that loops, and PDFium's warnings without a name.
 
 The files are written by hand here: PDF writers do not make such files. Most tests lower the
 guard's caps so that a bomb of a few MB stands for one of GBs; the one that runs ``sleuth index``
@@ -341,3 +342,200 @@ def test_index_refuses_each_bomb_in_one_line_and_indexes_the_rest(tmp_path, mode
         assert name in line and "decompression bomb" in line, errs
     assert "decrypted" in errs[1] and "one page" in errs[2], errs
     assert report["children_peak_mb"] < 1024 and report["peak_mb"] < 1024, report
+
+
+# -- 4. filters other than Flate, and Flate under them (no longer skipped) -----------------------
+
+def a85(data: bytes) -> bytes:
+    """ASCII85, 72 characters a line, ending "~>"."""
+    import base64
+
+    return base64.a85encode(data, wrapcol=72) + b"~>"
+
+
+def ahx(data: bytes) -> bytes:
+    """ASCIIHex, 64 digits a line, ending ">"."""
+    h = data.hex().upper().encode()
+    return b"\n".join(h[i : i + 64] for i in range(0, len(h), 64)) + b">"
+
+
+def lzw_codes(data: bytes) -> list[int]:
+    """LZW codes for ``data``, opening with a clear code; the table is cleared before it fills."""
+    codes, table, nxt, w = [256], {}, 258, None
+    for c in data:
+        if w is None:
+            w = c
+        elif (w, c) in table:
+            w = table[w, c]
+        else:
+            codes.append(w)
+            if nxt < 4000:
+                table[w, c], nxt = nxt, nxt + 1
+            else:
+                codes.append(256)
+                table, nxt = {}, 258
+            w = c
+    return codes + ([w] if w is not None else [])
+
+
+def lzw_pack(codes: list[int], early: int = 1) -> bytes:
+    """The codes as bits, each as wide as the decoder's table says then (ISO 32000-1 7.4.4.2),
+    then the end code."""
+    out, acc, nbits, width, n, started = bytearray(), 0, 0, 9, 258, False
+    for code in codes + [257]:
+        acc, nbits = (acc << width) | code, nbits + width
+        while nbits >= 8:
+            nbits -= 8
+            out.append((acc >> nbits) & 255)
+        acc &= (1 << nbits) - 1
+        if code == 256:
+            width, n, started = 9, 258, False
+        elif code != 257:
+            if started and n < 4096:
+                n += 1
+                width = min(12, (n + early).bit_length())
+            started = True
+    if nbits:
+        out.append((acc << (8 - nbits)) & 255)
+    return bytes(out)
+
+
+def lzw_spaces(n: int, head: bytes = TEXT, early: int = 1) -> bytes:
+    """``head`` then at least ``n`` spaces, LZW-coded: runs of one byte squeeze ~1,300:1 (each code
+    is one longer than the last, a table of 3,800 codes 7 MB)."""
+    codes, made, run = lzw_codes(head), 0, []
+    for k in range(3836):  # one table's worth: 32 ("one space"), then the codes for 2, 3, ... spaces
+        run.append(32 if k == 0 else 257 + k)
+    per_table = sum(range(1, 3837))
+    while made < n:
+        codes += [256] + run
+        made += per_table
+    return lzw_pack(codes, early)
+
+
+def rl(data: bytes) -> bytes:
+    """Run-length coded: runs of one byte as (257 - n, byte), the rest copied, then the end code."""
+    out, i = bytearray(), 0
+    while i < len(data):
+        j = i
+        while j < len(data) and j - i < 128 and data[j] == data[i]:
+            j += 1
+        if j - i > 1:
+            out += bytes([257 - (j - i), data[i]])
+        else:
+            j = i + 1
+            while j < len(data) and j - i < 128 and (j + 1 >= len(data) or data[j] != data[j + 1]):
+                j += 1
+            out += bytes([j - i - 1]) + data[i:j]
+        i = j
+    return bytes(out) + b"\x80"
+
+
+def filtered(data: bytes, filters: bytes, extra: bytes = b"") -> bytes:
+    return b"<< /Filter %s %s/Length %d >>\nstream\n" % (filters, extra, len(data)) + data + b"\nendstream"
+
+
+def test_flate_under_ascii85_is_measured(tmp_path, small_caps):
+    """The guard looked for a zlib header at a stream's start, saw ASCII and skipped the stream:
+    ASCII85(Flate(1.5 GB)) is a 2.5 MB file, and PDFium inflates the 1.5 GB whole."""
+    bomb = a85(deflated_spaces(12 << 20))
+    assert len(bomb) < 40_000
+    for filters in (b"[/ASCII85Decode /FlateDecode]", b"[/A85 /Fl]", b"[/A#38#35 /Fl]"):
+        refused(one_page_pdf(tmp_path / "a85.pdf", [filtered(bomb, filters)]), "at byte", "inflates to more than 8 MB")
+    # encrypted, it is measured in the decrypted copy; a file that only says /Encrypt is measured as it is
+    refused(encrypted_pdf(tmp_path / "locked.pdf", [filtered(bomb, b"[/A85 /Fl]")]), "(object 5, decrypted) inflates")
+    refused(one_page_pdf(tmp_path / "says.pdf", [filtered(bomb, b"[/A85 /Fl]")], others=[b"<< /Note /Encrypt >>"]),
+            "at byte", "inflates to more than 8 MB")
+    small = one_page_pdf(tmp_path / "small.pdf", [filtered(a85(zlib.compress(TEXT)), b"[/A85 /Fl]")])
+    assert "harbour wall" in read(small).text
+
+
+def test_flate_under_asciihex_is_measured(tmp_path, small_caps):
+    bomb = ahx(deflated_spaces(12 << 20))
+    for filters in (b"[/ASCIIHexDecode /FlateDecode]", b"[/AHx /Fl]"):
+        refused(one_page_pdf(tmp_path / "hex.pdf", [filtered(bomb, filters)]), "inflates to more than 8 MB")
+    # the filters named by reference, and two layers of Flate under the hex digits
+    twice = ahx(zlib.compress(deflated_spaces(12 << 20)))
+    refused(one_page_pdf(tmp_path / "ref.pdf", [filtered(twice, b"6 0 R")], others=[b"[/AHx /Fl /Fl]"]),
+            "inflates to more than 8 MB")
+    small = one_page_pdf(tmp_path / "small.pdf", [filtered(ahx(zlib.compress(TEXT))[:-1], b"[/AHx /Fl]")])  # no ">"
+    assert "harbour wall" in read(small).text
+
+
+def test_lzw_bomb_is_measured(tmp_path, small_caps):
+    """LZW was not read at all: 1,300:1 at worst, a 1.6 MB stream that PDFium decodes to 2 GB."""
+    for early in (1, 0):
+        bomb = lzw_spaces(12 << 20, early=early)
+        assert len(bomb) < 12_000
+        parms = b"" if early else b"/DecodeParms << /EarlyChange 0 >> "
+        for filters, extra in ((b"/LZWDecode", parms), (b"[/LZW]", parms.replace(b"<<", b"[<<").replace(b">>", b">>]"))):
+            refused(one_page_pdf(tmp_path / "lzw.pdf", [filtered(bomb, filters, extra)]), "inflates to more than 8 MB")
+        assert small_caps.decoded_size(iter([bomb]), [("LZW", {b"EarlyChange": early})], 100 << 20) > 12 << 20
+        # what PDFium reads of a small one, the guard reads too
+        small = lzw_pack(lzw_codes(TEXT * 200), early)
+        assert small_caps.decoded_size(iter([small]), [("LZW", {b"EarlyChange": early})], 1 << 20) == len(TEXT) * 200
+        assert "harbour wall" in read(one_page_pdf(tmp_path / "small.pdf", [filtered(small, b"/LZW", parms)])).text
+    # Flate under LZW
+    refused(one_page_pdf(tmp_path / "both.pdf", [filtered(lzw_pack(lzw_codes(deflated_spaces(12 << 20))), b"[/LZW /Fl]")]),
+            "inflates to more than 8 MB")
+
+
+def rl_pages(path: Path, n: int, spaces: int) -> Path:
+    """``n`` pages, each drawing "harbour" and ``spaces`` spaces in a run-length coded content stream."""
+    font = 3 + 2 * n
+    kids = b" ".join(b"%d 0 R" % (3 + 2 * i) for i in range(n))
+    objs = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [%s] /Count %d >>" % (kids, n)]
+    for i in range(n):
+        objs += [b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents %d 0 R "
+                 b"/Resources << /Font << /F1 %d 0 R >> >> >>" % (4 + 2 * i, font),
+                 filtered(rl(TEXT + b" " * spaces), b"/RunLengthDecode")]
+    return write_pdf(path, objs + [FONT])
+
+
+def test_run_length_is_counted(tmp_path, small_caps):
+    """Run length makes at most 64 bytes of 2 (and PDFium refuses more than 20 MB a stream), but
+    its bytes count in the file's total like any other's: seven pages of 5 MB pass 32 MB."""
+    refused(rl_pages(tmp_path / "pages.pdf", 7, 5 << 20), "inflate to more than 32 MB in all")
+    refused(one_page_pdf(tmp_path / "one.pdf", [filtered(rl(b" " * (12 << 20)), b"/RL")]), "inflates to more than 8 MB")
+    tree = read(rl_pages(tmp_path / "fewer.pdf", 5, 5 << 20))  # 25 MB: read
+    assert tree.text.count("harbour wall") == 5
+
+
+def test_an_image_whose_filters_decode_whole_is_measured(tmp_path, small_caps):
+    """PDFium decodes only an image's last Flate or run-length layer a row at a time: the layers
+    before it, and an LZW image, it holds whole."""
+    content = stream(zlib.compress(b"q 500 0 0 500 50 150 cm /Im1 Do Q\n" + TEXT))
+
+    def photo(name: str, img: bytes) -> Path:
+        return one_page_pdf(tmp_path / name, [content], others=[img], resources=b"/XObject << /Im1 6 0 R >> ")
+
+    stored = zlib.compress(b"\0" * (12 << 20), 0)  # Flate data of 12 MB: its first layer
+    refused(photo("twice.pdf", filtered(zlib.compress(stored, 9), b"[/Fl /Fl]", IMAGE_CLAIM)), "more than 8 MB")
+    refused(photo("lzw.pdf", filtered(lzw_spaces(12 << 20, head=b""), b"/LZW", IMAGE_CLAIM)), "more than 8 MB")
+    # the last layer Flate: left out as before, whatever is under it
+    small_caps.check_pdf_streams(photo("a85.pdf", filtered(a85(deflated_spaces(12 << 20, head=b"")), b"[/A85 /Fl]",
+                                                           IMAGE_CLAIM)))
+
+
+def test_a_stream_with_many_filters_is_refused(tmp_path, small_caps):
+    data = zlib.compress(TEXT)
+    for _ in range(8):
+        data = zlib.compress(data)
+    refused(one_page_pdf(tmp_path / "nine.pdf", [filtered(data, b"[" + b"/Fl " * 9 + b"]")]), "9 filters")
+
+
+def test_decoders_read_data_cut_anywhere(small_caps):
+    """The guard decodes a piece at a time: groups, runs and codes cut between pieces read the same."""
+    import random
+
+    rnd = random.Random(7)
+    text = TEXT * 30 + bytes(41) + b"\xff" * 300 + TEXT[:13]
+    cases = [("A85", a85(text) + b"never read", text), ("A85", a85(text)[:-2], text),  # no "~>": up to the end
+             ("AHx", ahx(text) + b"12", text), ("AHx", ahx(text[:-1])[:-1] + b"7", text[:-1] + b"\x70"),
+             ("LZW", lzw_pack(lzw_codes(text)) + b"\xff", text), ("RL", rl(text) + b"\x05", text)]
+    for f, data, want in cases:
+        assert b"".join(small_caps._DECODERS[f](iter([data]), None)) == want, f
+        for _ in range(40):
+            cuts = sorted(rnd.sample(range(1, len(data)), rnd.randint(1, 30)))
+            parts = [data[a:b] for a, b in zip([0] + cuts, cuts + [len(data)])]
+            assert b"".join(small_caps._DECODERS[f](iter(parts), None)) == want, (f, cuts)
