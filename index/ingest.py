@@ -25,7 +25,7 @@ from sqlalchemy import delete, func, insert, select
 
 from ..core import Node, ReaderError, Tree, approx_tokens, tier_of, sha256_file
 from ..memory import bounded_heap, trim_heap
-from ..readers import PDF_SUFFIXES, kind_of, read_path, supported_suffixes
+from ..readers import PDF_SUFFIXES, check_size, kind_of, read_path, supported_suffixes
 from .lexical_sync import entity_row, source_rows
 from .schema import EmbeddingRow, EntityRow, FailureRow, MentionRow, NodeRow, RunRow, SourceRow, utcnow
 from .store import bump_generation, disk_full
@@ -261,6 +261,7 @@ class Ingestor:
         try:
             kind = kind_of(path)
             st = path.stat()
+            check_size(path, st.st_size)  # before hashing: a 10 GB sparse log took 33 s to hash
             digest = file_hash(path)
         except (ReaderError, OSError) as e:
             return self._fail(path, str(e) if isinstance(e, ReaderError) else f"{path.name}: {e.strerror or e}")

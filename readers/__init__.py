@@ -15,6 +15,15 @@ from .kinds import (ASR_ALIASES, ASR_MODES, HTML_SUFFIXES, MARKDOWN_SUFFIXES, PD
                     TEXT_SUFFIXES, VIDEO_SUFFIXES, check_modes, kind_of, supported_suffixes, video_suffixes)
 
 
+def check_size(path: Path, size: int) -> None:
+    """ReaderError (one line) for a file its reader would refuse by its size alone, so that a
+    10 GB log is turned away before anything (hashing included) reads it."""
+    if path.suffix.lower() in TEXT_SUFFIXES | MARKDOWN_SUFFIXES | HTML_SUFFIXES:
+        from .text import check_text_size
+
+        check_text_size(path, size)
+
+
 def read_path(path: str | Path, *, ocr: str = "auto", asr: str = "auto",
               progress: Callable[[str, float, float], None] | None = None) -> Tree:
     """Read one file into a Tree (ReaderError, one line, for a file it cannot read).

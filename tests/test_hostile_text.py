@@ -266,3 +266,23 @@ def test_other_short_legacy_texts_are_not_taken_for_cp1252(tmp_path, body, encod
     p = tmp_path / "short.txt"
     p.write_bytes(data)
     assert read_path(p).text.strip() == body
+
+
+def test_an_oversized_text_is_refused_before_it_is_hashed(tmp_path, monkeypatch):
+    # hashing a 10 GB sparse log took 33 s on every run before its size turned it away
+    from sleuth import Library
+    from sleuth.index import ingest
+
+    hashed = []
+    real = ingest.file_hash
+    monkeypatch.setattr(ingest, "file_hash", lambda p: hashed.append(Path(p).name) or real(p))
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    with open(docs / "huge.log", "wb") as f:
+        f.truncate(10 << 30)
+    (docs / "good.txt").write_text("The harbour wall was rebuilt with basalt blocks.\n")
+    with Library(tmp_path / "lib") as lib:
+        rep = lib.add([docs])
+    assert {Path(r.path).name: r.status for r in rep.results} == {"huge.log": "failed", "good.txt": "added"}
+    assert "huge.log: 10.0 GB of text" in rep.failed[0].reason
+    assert hashed == ["good.txt"]
