@@ -36,12 +36,17 @@ def index(paths: List[Path] = typer.Argument(..., help="Files and folders (docum
           force: bool = typer.Option(False, "--force", help="Re-index even unchanged files."),
           ocr: Literal[OCR_CHOICES] = typer.Option("auto", help="OCR for image-only pages: auto (fast PP-OCR), rapid, thorough, force, off, paddle; figures = auto plus the text inside figure images (charts, screenshots; ~60% slower reading)."),
           asr: Literal[ASR_CHOICES] = typer.Option("auto", help="Speech for videos: auto (subtitles, else whisper, else pocketsphinx), subtitles, whisper, pocketsphinx, off (= none)."),
+          ray: Optional[str] = typer.Option(None, "--ray", metavar="ADDRESS",
+                                            help="Read, OCR, transcribe, find entities and embed on a Ray cluster; this process stores. ADDRESS: the head's host:port, auto (the cluster this machine is part of), or local (one started for this run). Every node must see the files at the same path."),
           as_json: bool = JSON_OPT):
     """Build or update the library from PATHS (incremental by content hash)."""
     from .library import DiskFull, LibraryBusy
     from .readers import check_modes
 
     ocr, asr = check_modes(ocr, asr)  # the choices are checked while parsing; this maps off -> none
+    if ray is not None and os.path.exists(ray):  # `--ray docs/ a.pdf`: the address was left out
+        error(f"--ray takes the cluster's address (host:port, auto or local), not a path: {ray}")
+        raise typer.Exit(2)
     lib = open_or_exit(library, home, create=True)
     progress = IndexProgress(err.get(), disable=as_json)
 
@@ -56,7 +61,7 @@ def index(paths: List[Path] = typer.Argument(..., help="Files and folders (docum
     try:
         with progress:
             report = lib.add([str(p) for p in paths], prune=prune, force=force, ocr=ocr, asr=asr,
-                             progress=progress, on_result=on_result)
+                             progress=progress, on_result=on_result, ray=ray)
     except LibraryBusy as e:
         error(e)
         raise typer.Exit(3)
@@ -68,6 +73,12 @@ def index(paths: List[Path] = typer.Argument(..., help="Files and folders (docum
         lib.close()
         error("files indexed so far are kept; run the same command to resume.", label="cancelled:")
         raise typer.Exit(130)
+    except Exception as e:
+        if ray is None or type(e).__name__ != "RayUnavailable":  # not imported here: it would import ray
+            raise
+        lib.close()
+        error(e)
+        raise typer.Exit(1)
     lib.close()
     if as_json:
         emit_json(report.to_dict())

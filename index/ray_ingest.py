@@ -85,6 +85,7 @@ def connect(address) -> bool:
                   runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}})
     else:
         kw["address"] = str(address)
+        _reachable(str(address))
     try:
         ray.init(**kw)
     except Exception as e:
@@ -92,6 +93,20 @@ def connect(address) -> bool:
         where = "a local Ray instance" if local_address(address) else f"the Ray cluster at {address}"
         raise RayUnavailable(f"cannot start or reach {where} ({type(e).__name__}: {msg[0] if msg else ''})") from e
     return True
+
+
+def _reachable(address: str, timeout: float = 10.0) -> None:
+    """Fail in one line when nothing listens at ``host:port``: ray.init retries such an address
+    for ever."""
+    import socket
+
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or "://" in address:
+        return  # "auto", ray://…: Ray's own resolution
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise RayUnavailable(f"cannot reach the Ray cluster at {address} ({e.strerror or e})") from e
 
 
 # -- on the workers ---------------------------------------------------------------------------
