@@ -264,6 +264,8 @@ class RayIngest:
         self._embed = ray.remote(num_cpus=1, max_retries=MAX_RETRIES)(embed_group)
         if self.progress is not None:
             self._box = ray.remote(num_cpus=0)(_Mailbox).remote()
+        # put once, not pickled into every task: a caller's own embedder may hold its model
+        self._embedding = (ray.put(type(self.lib).embed_nodes), ray.put(self.lib.embedder))
         self.stats["cpus"] = cpus = int(ray.cluster_resources().get("CPU", 1))
         self.cap = max(2, IN_FLIGHT_PER_CPU * cpus)
         return self
@@ -388,7 +390,7 @@ class RayIngest:
     def _submit_embed(self, group: list[tuple[Path, Prepared]]):
         texts = [txt for _, p in group for txt in p.texts]
         kinds = [p.flat[i].node.kind for _, p in group for i in p.which]
-        ref = self._embed.remote(type(self.lib).embed_nodes, self.lib.embedder, texts, kinds)
+        ref = self._embed.remote(*self._embedding, texts, kinds)
         self._live.add(ref)
         return group, ref
 

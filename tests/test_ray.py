@@ -4,6 +4,7 @@ the environment's own ``ray`` command for this module and stopped after it."""
 
 import json
 import os
+import shutil
 import signal
 import socket
 import sqlite3
@@ -84,6 +85,7 @@ def cluster():
         yield f"127.0.0.1:{port}"
     finally:
         _stop(temp)
+        shutil.rmtree(temp, ignore_errors=True)
         for k, v in saved.items():
             os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
 
@@ -237,21 +239,34 @@ def test_a_killed_index_run_on_the_cluster_resumes_without_loss_or_duplicates(cl
             f"at dawn, logged by ranger {i % 7}." for i in range(60)}
     docs = write_corpus(tmp_path / "docs", many)[0].parent
     home = tmp_path / "lib"
-    # groups of three files: the run commits twenty times, so a kill lands between commits
+    # groups of three files: the run commits twenty times, so a stop lands between commits
     small_groups = ("import sys, sleuth.index.ingest as i, sleuth.library as L; i.GROUP_FILES = L.GROUP_FILES = 3; "
                     "from sleuth.cli import main; sys.argv[0] = 'sleuth'; main()")
     cmd = ["index", str(docs), "-L", str(home), "--ray", cluster, "--json"]
-    run = subprocess.Popen([sys.executable, "-c", small_groups, *cmd], stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
+
+    def run_until(stored: int) -> subprocess.Popen:
+        run = subprocess.Popen([sys.executable, "-c", small_groups, *cmd], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
         deadline = time.time() + 120
-        while _count(home) < 3 and run.poll() is None and time.time() < deadline:
+        while _count(home) < stored and run.poll() is None and time.time() < deadline:
             time.sleep(0.02)
+        return run
+
+    # Ctrl-C: the tasks are cancelled, what was stored stays, and the run says so
+    run = run_until(3)
+    os.kill(run.pid, signal.SIGINT)
+    err = run.communicate(timeout=120)[1]
+    assert run.returncode == 130 and "cancelled:" in err, err[-2000:]
+    after_ctrl_c = _count(home)
+    assert 0 < after_ctrl_c < len(many)
+    # SIGKILL: nothing runs in the writer after it
+    run = run_until(after_ctrl_c + 3)
+    try:
         os.killpg(run.pid, signal.SIGKILL)
     finally:
         run.wait()
     stored = _count(home)
-    assert 0 < stored < len(many), f"the kill was meant to land mid-batch ({stored} of {len(many)} stored)"
+    assert after_ctrl_c < stored < len(many), f"the kill was meant to land mid-batch ({stored} of {len(many)} stored)"
 
     again = subprocess.run([str(Path(sys.executable).with_name("sleuth")), *cmd], capture_output=True, text=True,
                            timeout=300)
@@ -259,6 +274,9 @@ def test_a_killed_index_run_on_the_cluster_resumes_without_loss_or_duplicates(cl
     counts = json.loads(again.stdout)["counts"]
     assert counts["added"] + counts["skipped"] == len(many) and counts["skipped"] >= stored
     assert counts["failed"] == 0
+    con = sqlite3.connect(home / "library.db")
+    assert [r[0] for r in con.execute("select status from runs order by id")] == ["cancelled", "killed", "done"]
+    con.close()
 
     ref = Library(tmp_path / "one")
     ref.add([docs])
