@@ -21,8 +21,9 @@ text, summary, vector bits) and the queries whose top-10 (source, kind, page, sn
 the same; pages/s of each run and per worker process; the speed-up of 2 workers over 1 (target ≥
 1.7×); the workers' busy share (the seconds their tasks took, from ``FileResult.timings``, over
 wall × workers: low means they waited for the writer or for each other); the load average around
-each run (the machine is shared: another process on a core takes it from a pinned worker); and
-the writer's share of the wall time: its CPU seconds (this process, Ray's client
+each run and the CPU seconds the cluster's processes used (the machine is shared: another
+process on a core takes it from a pinned worker, and wall time then says little; pages per
+cluster CPU second does not depend on it); and the writer's share of the wall time: its CPU seconds (this process, Ray's client
 threads included) and the seconds it spent storing (``FileResult.timings``: db, commit, lexical,
 vectors), each over the wall. The machine has 2 cores: the writer shares them with the workers.
 """
@@ -106,12 +107,25 @@ class Cluster:
         out = []
         for d in os.listdir("/proc"):
             if d.isdigit() and int(d) != os.getpid():
-                try:
-                    if self.temp.encode() in Path(f"/proc/{d}/cmdline").read_bytes():
+                try:  # the temp dir on its command line, or (renamed: ray::…) a file open under it
+                    if self.temp.encode() in Path(f"/proc/{d}/cmdline").read_bytes() or any(
+                            os.readlink(f"/proc/{d}/fd/{fd}").startswith(self.temp) for fd in os.listdir(f"/proc/{d}/fd")):
                         out.append(int(d))
                 except OSError:
                     pass
         return out
+
+    def cpu_s(self) -> float:
+        """CPU seconds of the cluster's processes so far, those of its exited workers included
+        (the raylet reaps them: its children's time)."""
+        total = 0
+        for pid in self._ours():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += sum(int(x) for x in fields[11:15])  # utime, stime, cutime, cstime
+            except OSError:
+                pass
+        return total / os.sysconf("SC_CLK_TCK")
 
     def __exit__(self, *exc) -> None:
         for sig in (signal.SIGTERM, signal.SIGKILL):  # this cluster's processes only (not `ray stop`)
@@ -126,9 +140,10 @@ class Cluster:
         shutil.rmtree(self.temp, ignore_errors=True)
 
 
-def index(home: Path, pdfs: list[Path], ray=None, workers: int = 0) -> dict:
+def index(home: Path, pdfs: list[Path], ray=None, workers: int = 0, cluster: Cluster | None = None) -> dict:
     from sleuth import Library
 
+    cpu0 = cluster.cpu_s() if cluster else 0.0
     lib = Library(home)
     load = os.getloadavg()[0]
     c0, t0 = time.process_time(), time.perf_counter()
@@ -139,6 +154,10 @@ def index(home: Path, pdfs: list[Path], ray=None, workers: int = 0) -> dict:
     store = sum(r.timings.get(k, 0.0) for r in rep.results for k in STORE)
     work = sum(r.timings.get(k, 0.0) for r in rep.results for k in WORK)
     busy = {"worker_busy_share": round(work / wall / workers, 3)} if workers else {}
+    if cluster:
+        time.sleep(2)  # the run's workers exit with its connection; then their time is the raylet's
+        cpu = cluster.cpu_s() - cpu0
+        busy.update(cluster_cpu_s=round(cpu, 1), pages_per_cluster_cpu_s=round(pages / cpu, 2))
     return {"load_1min_before": round(load, 2), "load_1min_after": round(os.getloadavg()[0], 2), **busy,"wall_s": round(wall, 2), "pages": pages, "pages_per_s": round(pages / wall, 2),
             "added": rep.count("added"), "failed": [r.reason for r in rep.failed],
             "writer_cpu_s": round(cpu, 2), "writer_cpu_share": round(cpu / wall, 3),
@@ -192,10 +211,10 @@ def main() -> int:
         out["one_process"] = index(work / "one", pdfs)
         print("one process", out["one_process"], flush=True)
         with Cluster([0, 1], token) as c:
-            out["ray_2_workers"] = index(work / "ray2", pdfs, ray=c.address, workers=2)
+            out["ray_2_workers"] = index(work / "ray2", pdfs, ray=c.address, workers=2, cluster=c)
         print("2 workers", out["ray_2_workers"], flush=True)
         with Cluster([0], token) as c:
-            out["ray_1_worker"] = index(work / "ray1", pdfs, ray=c.address, workers=1)
+            out["ray_1_worker"] = index(work / "ray1", pdfs, ray=c.address, workers=1, cluster=c)
         print("1 worker", out["ray_1_worker"], flush=True)
         a, b = nodes(work / "one"), nodes(work / "ray2")
         total = sum(len(v) for v in a.values())

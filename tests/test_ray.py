@@ -32,12 +32,14 @@ QUERIES = ["tidal energy pilot turbines", "puffin colony nests", "cost of the pi
 
 
 def _ours(temp: str) -> list[int]:
-    """Processes of this module's cluster: each names its temp dir on its command line."""
+    """Processes of this module's cluster: each names its temp dir on its command line or, once
+    it has renamed itself (``ray::DashboardAgent``), holds a file open under it (its log)."""
     pids = []
     for d in os.listdir("/proc"):
         if d.isdigit() and int(d) != os.getpid():
             try:
-                if temp.encode() in Path(f"/proc/{d}/cmdline").read_bytes():
+                if temp.encode() in Path(f"/proc/{d}/cmdline").read_bytes() or any(
+                        os.readlink(f"/proc/{d}/fd/{fd}").startswith(temp) for fd in os.listdir(f"/proc/{d}/fd")):
                     pids.append(int(d))
             except OSError:
                 pass
