@@ -21,9 +21,8 @@ text, summary, vector bits) and the queries whose top-10 (source, kind, page, sn
 the same; pages/s of each run and per worker process; the speed-up of 2 workers over 1 (target ≥
 1.7×); the workers' busy share (the seconds their tasks took, from ``FileResult.timings``, over
 wall × workers: low means they waited for the writer or for each other); the load average around
-each run and the CPU seconds the cluster's processes used (the machine is shared: another
-process on a core takes it from a pinned worker, and wall time then says little; pages per
-cluster CPU second does not depend on it); and the writer's share of the wall time: its CPU seconds (this process, Ray's client
+each run (the machine is shared: another process on a core takes it from a pinned worker); and
+the writer's share of the wall time: its CPU seconds (this process, Ray's client
 threads included) and the seconds it spent storing (``FileResult.timings``: db, commit, lexical,
 vectors), each over the wall. The machine has 2 cores: the writer shares them with the workers.
 """
@@ -50,7 +49,8 @@ if not SHARED.exists():
 DATA = SHARED / "mmlongbench_doc_dev"
 RAY = Path(sys.executable).with_name("ray")
 STORE = ("db", "commit", "lexical", "vectors")
-WORK = ("read", "ocr", "summaries", "embed", "entities")  # done in the tasks on a cluster
+# done in the tasks on a cluster ("entities" is inside "read" there: the task reads, then finds them)
+WORK = ("read", "ocr", "summaries", "embed")
 
 
 def pick(n: int) -> list[Path]:
@@ -115,18 +115,6 @@ class Cluster:
                     pass
         return out
 
-    def cpu_s(self) -> float:
-        """CPU seconds of the cluster's processes so far, those of its exited workers included
-        (the raylet reaps them: its children's time)."""
-        total = 0
-        for pid in self._ours():
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                total += sum(int(x) for x in fields[11:15])  # utime, stime, cutime, cstime
-            except OSError:
-                pass
-        return total / os.sysconf("SC_CLK_TCK")
-
     def __exit__(self, *exc) -> None:
         for sig in (signal.SIGTERM, signal.SIGKILL):  # this cluster's processes only (not `ray stop`)
             for pid in self._ours():
@@ -140,10 +128,9 @@ class Cluster:
         shutil.rmtree(self.temp, ignore_errors=True)
 
 
-def index(home: Path, pdfs: list[Path], ray=None, workers: int = 0, cluster: Cluster | None = None) -> dict:
+def index(home: Path, pdfs: list[Path], ray=None, workers: int = 0) -> dict:
     from sleuth import Library
 
-    cpu0 = cluster.cpu_s() if cluster else 0.0
     lib = Library(home)
     load = os.getloadavg()[0]
     c0, t0 = time.process_time(), time.perf_counter()
@@ -154,10 +141,6 @@ def index(home: Path, pdfs: list[Path], ray=None, workers: int = 0, cluster: Clu
     store = sum(r.timings.get(k, 0.0) for r in rep.results for k in STORE)
     work = sum(r.timings.get(k, 0.0) for r in rep.results for k in WORK)
     busy = {"worker_busy_share": round(work / wall / workers, 3)} if workers else {}
-    if cluster:
-        time.sleep(2)  # the run's workers exit with its connection; then their time is the raylet's
-        cpu = cluster.cpu_s() - cpu0
-        busy.update(cluster_cpu_s=round(cpu, 1), pages_per_cluster_cpu_s=round(pages / cpu, 2))
     return {"load_1min_before": round(load, 2), "load_1min_after": round(os.getloadavg()[0], 2), **busy,"wall_s": round(wall, 2), "pages": pages, "pages_per_s": round(pages / wall, 2),
             "added": rep.count("added"), "failed": [r.reason for r in rep.failed],
             "writer_cpu_s": round(cpu, 2), "writer_cpu_share": round(cpu / wall, 3),
@@ -211,10 +194,10 @@ def main() -> int:
         out["one_process"] = index(work / "one", pdfs)
         print("one process", out["one_process"], flush=True)
         with Cluster([0, 1], token) as c:
-            out["ray_2_workers"] = index(work / "ray2", pdfs, ray=c.address, workers=2, cluster=c)
+            out["ray_2_workers"] = index(work / "ray2", pdfs, ray=c.address, workers=2)
         print("2 workers", out["ray_2_workers"], flush=True)
         with Cluster([0], token) as c:
-            out["ray_1_worker"] = index(work / "ray1", pdfs, ray=c.address, workers=1, cluster=c)
+            out["ray_1_worker"] = index(work / "ray1", pdfs, ray=c.address, workers=1)
         print("1 worker", out["ray_1_worker"], flush=True)
         a, b = nodes(work / "one"), nodes(work / "ray2")
         total = sum(len(v) for v in a.values())
