@@ -52,11 +52,38 @@ def _jieba():
     return jieba
 
 
+#: characters per value when a long text goes into tantivy (see Lexical.apply)
+PIECE_CHARS = 1 << 16
+
+
+def text_pieces(text: str, n: int | None = None) -> list[str]:
+    """``text`` cut into pieces of about ``n`` (default :data:`PIECE_CHARS`) characters, at
+    whitespace so that no word is cut (a piece runs on to the next whitespace)."""
+    n = n or PIECE_CHARS
+    out, i = [], 0
+    while i < len(text):
+        j = min(len(text), i + n)
+        if j < len(text):
+            k = text.find(" ", j) if not text[j].isspace() else j
+            ws = [x for x in (k, text.find("\n", j), text.find("\t", j)) if x >= 0]
+            j = min(ws) if ws else len(text)
+        out.append(text[i:j])
+        i = j
+    return out
+
+
 def segment(text: str) -> str:
-    """Text as the lexical index should see it: CJK runs cut into words with spaces between."""
+    """Text as the lexical index should see it: CJK runs cut into words with spaces between.
+
+    A long text goes through jieba a piece at a time, cut at whitespace (where jieba cuts its
+    input itself, so the words are the same): a 5 MB English text with one Chinese name in it was
+    a million tokens in one list, ~140 MB at once."""
     if not CJK_RE.search(text):
         return text
-    return " ".join(_jieba().cut(text))
+    cut = _jieba().cut
+    if len(text) <= PIECE_CHARS:
+        return " ".join(cut(text))
+    return " ".join(" ".join(cut(piece)) for piece in text_pieces(text))
 
 
 # Chinese function words that jieba emits as words; they carry no topic.
@@ -225,7 +252,12 @@ class Lexical:
                 dw.delete_documents_by_query(tantivy.Query.range_query(self.docs_schema, "id", tantivy.FieldType.Integer, lo, hi))
             for i, title, body, tier, *ctx in rows:
                 if tier == "doc":
-                    dw.add_document(tantivy.Document(id=int(i), body=segment(f"{title or ''}\n{body or ''}")))
+                    # in pieces, as segment() makes them: no second copy of a long text at once,
+                    # and the same words score the same
+                    doc = tantivy.Document(id=int(i))
+                    for piece in text_pieces(segment(f"{title or ''}\n{body or ''}")):
+                        doc.add_text("body", piece)
+                    dw.add_document(doc)
                     continue
                 if tier not in TIERS:
                     raise ValueError(f"unknown lexical tier {tier!r}")

@@ -308,3 +308,76 @@ def test_an_index_of_the_previous_schema_is_searched_then_rebuilt(tmp_path):
     assert _indexed_ids(lib) == ids and lib.lexical.doc_ids() == _roots(lib.home)
     assert [h["id"] for h in lib.search("heron colony nests", level="fine")] == before
     lib.close()
+
+
+def test_text_pieces_cut_only_at_whitespace():
+    from sleuth.index.lexical import text_pieces
+
+    text = "alpha beta\ngamma\tdelta " * 500 + "omega"
+    pieces = text_pieces(text, 37)
+    assert "".join(pieces) == text and len(pieces) > 100
+    for a, b in zip(pieces, pieces[1:]):
+        assert b[:1].isspace(), (a[-10:], b[:10])  # each cut falls before whitespace: no word is split
+    assert text_pieces("", 8) == [] and text_pieces("unbroken", 3) == ["unbroken"]
+
+
+def test_segment_in_pieces_gives_the_words_of_segment_whole(monkeypatch):
+    # a long text with a few CJK characters goes through jieba a piece at a time (memory); the
+    # index must see exactly the tokens jieba gives for the whole text
+    from sleuth.index import lexical as L
+
+    text = ("The 云南白药集团 annual report, 2mm steel, 3.5kg. 农民人均纯收入增长。 Growth was 20%.\r\n" * 300)
+    whole = L._analyzer().analyze(" ".join(L._jieba().cut(text)))
+    monkeypatch.setattr(L, "PIECE_CHARS", 50)
+    assert len(text) > L.PIECE_CHARS
+    assert L._analyzer().analyze(L.segment(text)) == whole
+
+
+def test_a_whole_document_added_in_pieces_scores_as_one_value(tmp_path, monkeypatch):
+    import tantivy
+
+    from sleuth.index import lexical as L
+
+    texts = [f"Report {i}. " + " ".join(f"harbour basalt wall {w}" for w in range(i * 50, i * 50 + 400)) for i in range(5)]
+    scores = []
+    for n in (10 ** 9, 40):  # one value per document, then pieces of ~40 characters
+        monkeypatch.setattr(L, "PIECE_CHARS", n)
+        lx = L.Lexical(tmp_path / f"lex{n}")
+        lx.apply([], [(i + 1, "t", t, "doc") for i, t in enumerate(texts)], 1)
+        q = tantivy.Query.boolean_query([(tantivy.Occur.Should, tantivy.Query.term_query(lx.docs_schema, "body", tok))
+                                         for tok in L._tokens("basalt wall 260")])
+        scores.append([(i, round(s, 5)) for i, s in L._hits(lx.docs, q, 5)])
+    assert scores[0] == scores[1] and scores[0]
+
+
+_PEAK_SCRIPT = r"""
+import pathlib, sys, tempfile, threading, time
+import psutil
+from sleuth.index.lexical import Lexical
+me = psutil.Process()
+lx = Lexical(pathlib.Path(tempfile.mkdtemp()) / "lex")
+text = " ".join(f"harbour{i % 5000} basalt wall rebuilt in spring" for i in range(60000)) + " 云南白药"  # ~2.5 MB
+lx.apply([], [(1, "warm", "warm up 中文", "doc")], 1)  # jieba's dictionary loads here, before the baseline
+base = peak = me.memory_info().rss
+done = False
+def sample():
+    global peak
+    while not done:
+        peak = max(peak, me.memory_info().rss)
+        time.sleep(0.002)
+t = threading.Thread(target=sample); t.start()
+lx.apply([], [(2, "t", text, "doc")], 2)
+done = True; t.join()
+print((peak - base) / 2**20)
+"""
+
+
+def test_a_long_document_row_is_added_in_bounded_memory():
+    # one Chinese name in a long English text sent the whole text through jieba at once (a 5 MB
+    # text: +140 MB in one list of tokens); a piece at a time it holds a few MB
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", _PEAK_SCRIPT], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert float(r.stdout.strip()) < 40, r.stdout
