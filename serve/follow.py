@@ -20,7 +20,7 @@ import threading
 import time
 
 from ..index.lexical_sync import heal
-from ..index.store import get_state
+from ..index.store import get_state, mask_url
 from ..library import Library, LibraryBusy
 
 log = logging.getLogger("sleuth.serve")
@@ -78,7 +78,8 @@ class Follower:
                 self.step()
             except Exception as e:  # noqa: BLE001 - a database blip must not end the following
                 self.errors += 1
-                self.last_error = " ".join(str(e).split())[:200]
+                # a driver's message may quote the connection URL, password and all
+                self.last_error = mask_url(" ".join(str(e).split())[:200])
                 log.warning("following the database: %s", self.last_error)
 
     def start(self) -> "Follower":
