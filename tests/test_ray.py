@@ -183,7 +183,7 @@ HOOK = textwrap.dedent('''
         real = readers.read_path
 
         def read_path(path, **kw):
-            marker = os.path.join(os.environ["SLEUTH_TEST_MARKERS"], path.name)
+            marker = os.path.join(os.environ["RAY_TEST_KILL_MARKERS"], path.name)
             if path.name == "dies-always.txt" or (path.name == "dies-once.txt" and not os.path.exists(marker)):
                 open(marker, "a").close()
                 os.kill(os.getpid(), signal.SIGKILL)
@@ -204,7 +204,7 @@ def test_a_worker_killed_in_the_middle_of_a_file_is_retried_and_the_file_lands_o
     ns = {"__name__": "sleuth_test_ray_hook"}  # no such module: the hook is pickled by value
     exec(HOOK, ns)
     ray.init(address=cluster, runtime_env={"worker_process_setup_hook": ns["hook"],
-                                           "env_vars": {"SLEUTH_TEST_MARKERS": str(markers)}},
+                                           "env_vars": {"RAY_TEST_KILL_MARKERS": str(markers)}},
              logging_level="WARNING", log_to_driver=False)
     try:
         lib = Library(tmp_path / "lib")
