@@ -3,54 +3,20 @@
 Skipped when PostgreSQL's server binaries or psycopg are not installed.
 """
 
-import os
-import shutil
-import socket
-import subprocess
-import tempfile
-import time
-
 import pytest
 
 from conftest import write_corpus
+from fakes.pg import needs_postgres, postgres
 from sleuth import Library
 
 pytest.importorskip("psycopg")
-INITDB, PG_CTL = shutil.which("initdb"), shutil.which("pg_ctl")
-pytestmark = pytest.mark.skipif(not (INITDB and PG_CTL), reason="PostgreSQL server binaries not installed")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _as_server_user(cmd: str) -> list[str]:
-    # PostgreSQL refuses to run as root.
-    return ["su", "nobody", "-s", "/bin/sh", "-c", cmd] if os.geteuid() == 0 else ["sh", "-c", cmd]
+pytestmark = needs_postgres
 
 
 @pytest.fixture(scope="module")
 def pg_url():
-    data = tempfile.mkdtemp(prefix="sleuth-pg-")
-    os.chmod(data, 0o777)
-    if os.geteuid() == 0:
-        shutil.chown(data, "nobody")
-    port = _free_port()
-    init = subprocess.run(_as_server_user(f"{INITDB} -D {data}/db -A trust -U sleuth"), capture_output=True, text=True)
-    if init.returncode != 0:
-        pytest.skip(f"initdb failed: {init.stderr.strip()[-200:]}")
-    start = subprocess.run(_as_server_user(
-        f"{PG_CTL} -D {data}/db -w -o '-p {port} -k {data} -c listen_addresses=127.0.0.1' -l {data}/log start"),
-        capture_output=True, text=True)
-    if start.returncode != 0:
-        pytest.skip(f"pg_ctl start failed: {start.stderr.strip()[-200:]}")
-    try:
-        yield f"postgresql+psycopg://sleuth@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run(_as_server_user(f"{PG_CTL} -D {data}/db -m fast stop"), capture_output=True)
-        shutil.rmtree(data, ignore_errors=True)
+    with postgres() as url:
+        yield url
 
 
 def test_postgres_index_search_update_reopen(pg_url, tmp_path):

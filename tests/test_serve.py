@@ -8,12 +8,9 @@ Skipped when PostgreSQL's server binaries or psycopg are not installed.
 import asyncio
 import json
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -21,9 +18,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from fakes.pg import free_port, needs_postgres, postgres
+
 pytest.importorskip("psycopg")
-INITDB, PG_CTL = shutil.which("initdb"), shutil.which("pg_ctl")
-pytestmark = pytest.mark.skipif(not (INITDB and PG_CTL), reason="PostgreSQL server binaries not installed")
+pytestmark = needs_postgres
 
 KEY = "test-write-key-1"
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "SLEUTH_LLM": "none"}
@@ -41,37 +39,10 @@ QUERIES = ["basalt harbour wall", "guillemots lighthouse", "spring tides north p
            "wardens counted pairs", "neap tides south slip"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _as_server_user(cmd: str) -> list[str]:
-    # PostgreSQL refuses to run as root.
-    return ["su", "nobody", "-s", "/bin/sh", "-c", cmd] if os.geteuid() == 0 else ["sh", "-c", cmd]
-
-
 @pytest.fixture(scope="module")
 def pg_url():
-    data = tempfile.mkdtemp(prefix="sleuth-pg-")
-    os.chmod(data, 0o777)
-    if os.geteuid() == 0:
-        shutil.chown(data, "nobody")
-    port = _free_port()
-    init = subprocess.run(_as_server_user(f"{INITDB} -D {data}/db -A trust -U sleuth"), capture_output=True, text=True)
-    if init.returncode != 0:
-        pytest.skip(f"initdb failed: {init.stderr.strip()[-200:]}")
-    start = subprocess.run(_as_server_user(
-        f"{PG_CTL} -D {data}/db -w -o '-p {port} -k {data} -c listen_addresses=127.0.0.1' -l {data}/log start"),
-        capture_output=True, text=True)
-    if start.returncode != 0:
-        pytest.skip(f"pg_ctl start failed: {start.stderr.strip()[-200:]}")
-    try:
-        yield f"postgresql+psycopg://sleuth@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run(_as_server_user(f"{PG_CTL} -D {data}/db -m fast stop"), capture_output=True)
-        shutil.rmtree(data, ignore_errors=True)
+    with postgres() as url:
+        yield url
 
 
 class Server:
@@ -79,7 +50,7 @@ class Server:
 
     def __init__(self, url: str, home: Path, *args: str, port: int | None = None):
         self.url, self.home, self.args = url, home, args
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = home.parent / f"serve-{home.name}-{self.port}.log"
         self.start()
