@@ -115,13 +115,9 @@ def outline_cmd(source: str = typer.Argument(..., help="An indexed file (path or
         _lookup(lib, lambda: lib.get_node(root_id))
     else:
         root_id = _lookup(lib, lambda: lib.find_source(source))["root_id"]
-    items, cursor = [], None
-    while True:  # the tool pages under a token budget; the command shows everything asked for
-        page = lib.outline(root_id, depth=depth, cursor=cursor, max_tokens=100_000)
-        items.extend(page["items"])
-        cursor = page["cursor"]
-        if cursor is None:
-            break
+    from ..index.navigate import whole_outline
+
+    items = whole_outline(lib, root_id, depth)
     lib.close()
     if as_json:
         emit_json({"root": root_id, "depth": depth, "items": items})

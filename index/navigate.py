@@ -96,6 +96,18 @@ def _read_video(lib, node: NodeRow, src: SourceRow, start, end, max_tokens: int)
 OUTLINE_BATCH = 400  # rows fetched per call; the token budget usually stops earlier
 
 
+def whole_outline(lib, node_id: int, depth: int) -> list[dict]:
+    """Every outline item under ``node_id`` to ``depth``, all pages of :func:`outline` joined
+    (``sleuth outline`` and the server's ``/outline`` show everything asked for)."""
+    items, cursor = [], None
+    while True:
+        page = outline(lib, node_id, depth=depth, cursor=cursor, max_tokens=100_000)
+        items.extend(page["items"])
+        cursor = page["cursor"]
+        if cursor is None:
+            return items
+
+
 def outline(lib, node_id: int | None = None, depth: int = 2, cursor: str | None = None, max_tokens: int = 1500) -> dict:
     """The structure (sources, sections/scenes) under a node, paged under a token budget.
 

@@ -39,6 +39,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..core import ReaderError
+from ..index.navigate import whole_outline
 from ..library import DiskFull, Library, LibraryBusy, mask_url
 from .follow import Follower
 from .limits import Limits, TokenBuckets
@@ -237,14 +238,7 @@ def build_app(lib: Library, *, write_key: str | None = None, llm_options: dict[s
             lib.get_node(root_id)
         else:
             root_id = lib.find_source(source)["root_id"]
-        items, cursor = [], None
-        while True:  # the tool pages under a token budget; the command returns everything asked for
-            page = lib.outline(root_id, depth=depth, cursor=cursor, max_tokens=100_000)
-            items.extend(page["items"])
-            cursor = page["cursor"]
-            if cursor is None:
-                break
-        return SafeJSON({"root": root_id, "depth": depth, "items": items})
+        return SafeJSON({"root": root_id, "depth": depth, "items": whole_outline(lib, root_id, depth)})
 
     @app.get("/entity", summary="An entity card with located mentions (the entity tool)")
     def entity(name: str = Query(..., min_length=1, max_length=500, description="a name or an entity id")):

