@@ -137,13 +137,13 @@ def show(node: int, library: Optional[str] = LIB_OPT, home: Optional[str] = HOME
          as_json: bool = JSON_OPT):
     """Print a node in its context (parent path, neighbours); optionally render it."""
     lib = open_or_exit(library, home)
+    from .index.navigate import node_in_context
+
     try:
-        d = lib.get_node(node)
+        d = node_in_context(lib, node)
     except KeyError as e:
         error(e.args[0])
         raise typer.Exit(2)
-    r = lib.fetch_nodes([node])[node]
-    d["neighbours"] = lib.neighbours(r[0])
     if png is not None:
         d["png"] = str(_render(lib, d, png))
     if as_json:

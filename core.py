@@ -23,6 +23,8 @@ rendered page images. ``char_start``/``char_end`` index into the source's full e
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass, field, fields
 from typing import Any, Iterator
 
@@ -214,3 +216,17 @@ def sha256_file(path) -> str:
 
 class ReaderError(Exception):
     """A file that cannot be read. The message is one line naming the reason."""
+
+
+# Characters JSON may carry raw but a terminal or browser would obey or misread: C1 controls (0x9b
+# is a one-byte CSI), bidi controls, and the line separators JavaScript treats as newlines. They
+# can only occur inside JSON strings, where a \uXXXX escape is the same text.
+_UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+
+
+def inert_json(obj: Any, indent: int | None = None) -> str:
+    """``obj`` as JSON (UTF-8 as is, anything else as its str) with the characters above escaped:
+    the data is unchanged once parsed, and inert on a terminal (``--json``, ``sleuth serve``)."""
+    text = json.dumps(obj, ensure_ascii=False, default=str, indent=indent,
+                      separators=None if indent else (",", ":"))
+    return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text)

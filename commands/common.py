@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-import json
-import re
 import sys
 from typing import Optional
 
 import typer
 
+from ..core import inert_json
 from . import terminal
 
 LIB_OPT = typer.Option(None, "--library", "-L", envvar="SLEUTH_LIBRARY",
@@ -31,17 +30,10 @@ def open_or_exit(library: Optional[str], home: Optional[str] = None, *, create: 
         raise typer.Exit(2)
 
 
-# Characters that JSON may carry raw but a terminal would obey or a reader would misread: C1
-# controls (0x9b is a one-byte CSI), bidi controls, and the line separators JavaScript treats as
-# newlines. They can only occur inside JSON strings, where a \uXXXX escape is the same text.
-_UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
-
-
 def emit_json(obj) -> None:
     """``--json`` output: one JSON document on stdout (UTF-8 as is, anything else as its str;
     characters a terminal would obey are escaped, so the data is unchanged but inert)."""
-    text = json.dumps(obj, ensure_ascii=False, indent=2, default=str)
-    sys.stdout.write(_UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text) + "\n")
+    sys.stdout.write(inert_json(obj, indent=2) + "\n")
 
 
 def describe(e: BaseException) -> str:

@@ -49,13 +49,9 @@ def _span(d: dict) -> str:
 def ls_cmd(library: Optional[str] = LIB_OPT, home: Optional[str] = HOME_OPT, as_json: bool = JSON_OPT):
     """List the library's documents and videos: pages or duration, status, when indexed."""
     lib = open_or_exit(library, home)
-    rows = lib.sources(check_files=True)
-    indexed = {r["path"] for r in rows}
-    # files that never indexed (their only version failed) are part of the picture too
-    failed_only = [{"id": None, "name": f["path"].rsplit("/", 1)[-1], "path": f["path"], "kind": None, "title": "",
-                    "pages": None, "duration": None, "nodes": 0, "root_id": None, "indexed_at": None,
-                    "status": "failed", "reason": f["reason"]} for f in lib.failures() if f["path"] not in indexed]
-    rows = rows + failed_only
+    from ..index.navigate import listing
+
+    rows = listing(lib)
     lib.close()
     if as_json:
         emit_json(rows)

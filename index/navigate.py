@@ -96,6 +96,26 @@ def _read_video(lib, node: NodeRow, src: SourceRow, start, end, max_tokens: int)
 OUTLINE_BATCH = 400  # rows fetched per call; the token budget usually stops earlier
 
 
+def listing(lib) -> list[dict]:
+    """``sleuth ls``'s rows: the indexed sources (their files checked), then the files that never
+    indexed (their only version failed), with the reason."""
+    rows = lib.sources(check_files=True)
+    indexed = {r["path"] for r in rows}
+    return rows + [{"id": None, "name": f["path"].rsplit("/", 1)[-1], "path": f["path"], "kind": None, "title": "",
+                    "pages": None, "duration": None, "nodes": 0, "root_id": None, "indexed_at": None,
+                    "status": "failed", "reason": f["reason"]} for f in lib.failures() if f["path"] not in indexed]
+
+
+def node_in_context(lib, node_id: int) -> dict:
+    """``sleuth show``'s node: the node with its locator and its neighbours (KeyError: no node)."""
+    d = lib.get_node(node_id)
+    r = lib.fetch_nodes([node_id]).get(node_id)
+    if r is None:  # removed between the two reads
+        raise KeyError(f"no node {node_id}")
+    d["neighbours"] = lib.neighbours(r[0])
+    return d
+
+
 def whole_outline(lib, node_id: int, depth: int) -> list[dict]:
     """Every outline item under ``node_id`` to ``depth``, all pages of :func:`outline` joined
     (``sleuth outline`` and the server's ``/outline`` show everything asked for)."""

@@ -28,7 +28,6 @@ import hmac
 import json
 import logging
 import queue
-import re
 import threading
 from typing import Any, Optional
 
@@ -38,8 +37,8 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..core import ReaderError
-from ..index.navigate import whole_outline
+from ..core import ReaderError, inert_json
+from ..index.navigate import listing, node_in_context, whole_outline
 from ..library import DiskFull, Library, LibraryBusy, mask_url
 from .follow import Follower
 from .limits import Limits, TokenBuckets
@@ -50,15 +49,8 @@ log = logging.getLogger("sleuth.serve")
 #: the benchmark's 50 to be inside a call while others wait on the database
 THREADS = 64
 
-# Characters JSON may carry raw but a terminal or browser would obey or misread (C1 controls,
-# bidi controls, JavaScript's line separators): escaped, so the data is unchanged once parsed
-# (the same rule as `--json`, sleuth.commands.common.emit_json).
-_UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
-
-
 def dumps(obj: Any) -> str:
-    text = json.dumps(obj, ensure_ascii=False, default=str, separators=(",", ":"))
-    return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text)
+    return inert_json(obj)  # the same rule as `--json`
 
 
 class SafeJSON(JSONResponse):
@@ -218,12 +210,7 @@ def build_app(lib: Library, *, write_key: str | None = None, llm_options: dict[s
 
     @app.get("/show/{node}", summary="A node in its context (sleuth show --json)")
     def show(node: int):
-        d = lib.get_node(node)
-        r = lib.fetch_nodes([node]).get(node)
-        if r is None:  # removed between the two reads
-            raise KeyError(f"no node {node}")
-        d["neighbours"] = lib.neighbours(r[0])
-        return SafeJSON(d)
+        return SafeJSON(node_in_context(lib, node))
 
     @app.get("/read", summary="Contiguous content under a node, with a cursor (the read tool)")
     def read(node: int, start: Optional[float] = None, end: Optional[float] = None,
@@ -250,11 +237,7 @@ def build_app(lib: Library, *, write_key: str | None = None, llm_options: dict[s
 
     @app.get("/ls", summary="The library's documents and videos (sleuth ls --json)")
     def ls():
-        rows = lib.sources(check_files=True)
-        indexed = {r["path"] for r in rows}
-        return SafeJSON(rows + [{"id": None, "name": f["path"].rsplit("/", 1)[-1], "path": f["path"], "kind": None, "title": "",
-                        "pages": None, "duration": None, "nodes": 0, "root_id": None, "indexed_at": None,
-                        "status": "failed", "reason": f["reason"]} for f in lib.failures() if f["path"] not in indexed])
+        return SafeJSON(listing(lib))
 
     @app.get("/status", summary="Counts, sizes, the last run, recent failures (sleuth status --json)")
     def status():
