@@ -12,8 +12,16 @@ from .common import JSON_OPT, emit_json
 from .conventions import check_benchmark, parse_budgets
 from .terminal import error, say
 
+#: benchmarks outside the runner's table: made here, with their own harness
+OWN_BENCHMARKS = ("recordings",)
 
-def eval_cmd(benchmark: str = typer.Argument(..., callback=check_benchmark, help="longbench, longbench-v2, lvbench or mmlongbench"),
+
+def _check_benchmark(value: str) -> str:
+    return value if value in OWN_BENCHMARKS else check_benchmark(value)
+
+
+def eval_cmd(benchmark: str = typer.Argument(..., callback=_check_benchmark,
+                                             help="longbench, longbench-v2, lvbench, mmlongbench or recordings"),
              data: Path = typer.Option(..., "--data", help="Folder with the benchmark files."),
              subset: Optional[List[str]] = typer.Option(None, "--subset", help="Task names / domains to run."),
              limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Items per subset."),
@@ -33,11 +41,20 @@ def eval_cmd(benchmark: str = typer.Argument(..., callback=check_benchmark, help
                                         help="MMLongBench e2e: systems to run; add oracle for the gold-page upper bound."),
              evidence_tokens: int = typer.Option(1200, "--evidence-tokens", min=100,
                                                  help="MMLongBench e2e: evidence tokens in the answer prompt (agent and flat RAG alike)."),
+             answers: bool = typer.Option(False, "--answers",
+                                          help="Recordings: also answer every query, agent against flat RAG (local model unless --llm; slow)."),
+             questions: Optional[int] = typer.Option(None, "--questions", min=1,
+                                                     help="Recordings --answers: the first N queries of each recording."),
              as_json: bool = JSON_OPT):
-    """Run LongBench / LongBench v2 / LVBench / MMLongBench-Doc and write JSON, Markdown and a plot."""
+    """Run LongBench / LongBench v2 / LVBench / MMLongBench-Doc, or score sleuth on recordings made by
+    benchmarks/make_recordings.py (--subset meeting/lecture, --limit recordings), and write JSON and Markdown."""
     from ..agent import AgentError
     from ..eval.runner import run_eval
 
+    if benchmark == "recordings":
+        _recordings(data, out, subset, limit, answers, questions,
+                    {k: v for k, v in {"llm": llm, "base_url": base_url, "model": model}.items() if v}, as_json)
+        return
     options = {k: v for k, v in {"llm": llm, "base_url": base_url, "model": model}.items() if v}
     if benchmark == "mmlongbench" and mode == "e2e":
         options.update(per_doc=per_doc or None, evidence_tokens=evidence_tokens, command=" ".join(sys.argv),
@@ -57,3 +74,26 @@ def eval_cmd(benchmark: str = typer.Argument(..., callback=check_benchmark, help
         for k, v in summary.items():
             if isinstance(v, str) and Path(v).suffix in (".md", ".png", ".jsonl"):
                 say(f"{k}: {v}")
+
+
+def _recordings(data: Path, out: Path, subset, limit, answers: bool, questions, llm_options: dict, as_json: bool) -> None:
+    from ..agent import AgentError
+    from ..eval.recordings import KINDS, run
+
+    bad = [s for s in subset or [] if s not in KINDS]
+    if bad:
+        error(f"--subset {', '.join(bad)}: recordings are {' or '.join(KINDS)}")
+        raise typer.Exit(2)
+    try:
+        summary = run(data, out, limit=limit, kinds=list(subset or []) or None, answers=answers,
+                      llm_options=llm_options, questions=questions, progress=not as_json, command=" ".join(sys.argv))
+    except (ValueError, FileNotFoundError, AgentError) as e:
+        error(e)
+        raise typer.Exit(2)
+    if as_json:
+        emit_json(summary)
+    else:
+        say(Path(summary["markdown"]).read_text())
+        say(f"summary: {out / 'summary.json'}")
+    if summary["failed"] and not summary["recordings"]:
+        raise typer.Exit(1)
