@@ -17,64 +17,14 @@ local model (:mod:`.rec_answers`). The summary is ``OUT/summary.json`` and ``OUT
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 from pathlib import Path
 from typing import Any
 
+from .rec_data import KINDS, cache_name, load_manifest, load_truth, slide_deck
 from .rec_report import markdown, summarise
 
-MANIFEST_SCHEMA = "sleuth.recordings/1"
-TRUTH_SCHEMA = "sleuth.recording/1"
-KINDS = ("meeting", "lecture")
-
-
-def load_manifest(data: str | Path) -> list[dict]:
-    """The manifest's items with their paths resolved under ``data``; ValueError (one line) when
-    the manifest is missing, of another schema, or an item lacks a field."""
-    data = Path(data)
-    path = data / "manifest.json"
-    if not path.is_file():
-        raise ValueError(f"{path}: no manifest.json (make recordings with benchmarks/make_recordings.py)")
-    try:
-        man = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise ValueError(f"{path}: not readable JSON ({e})") from None
-    if not isinstance(man, dict) or man.get("schema") != MANIFEST_SCHEMA:
-        raise ValueError(f"{path}: schema is not {MANIFEST_SCHEMA}")
-    items = []
-    for n, it in enumerate(man.get("items") or []):
-        if not isinstance(it, dict) or any(k not in it for k in ("kind", "name", "mp4", "truth")) or it["kind"] not in KINDS:
-            raise ValueError(f"{path}: item {n} lacks kind (meeting or lecture), name, mp4 or truth")
-        items.append({**it, "mp4": data / it["mp4"], "truth": data / it["truth"]})
-    return items
-
-
-def cache_name(name: str) -> str:
-    """A file name for a recording's record: its name made safe, plus a hash so that two names
-    made alike stay apart (names come from the data and are not trusted)."""
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._")[:60] or "item"
-    return f"{safe}-{hashlib.sha256(name.encode('utf-8')).hexdigest()[:8]}"
-
-
-def _truth(item: dict) -> dict:
-    truth = json.loads(Path(item["truth"]).read_text(encoding="utf-8"))
-    if not isinstance(truth, dict) or truth.get("schema") != TRUTH_SCHEMA:
-        raise ValueError(f"{Path(item['truth']).name}: schema is not {TRUTH_SCHEMA}")
-    return truth
-
-
-def _pdf(item: dict, truth: dict) -> Path | None:
-    if item["kind"] != "lecture" or not truth.get("pdf_path"):
-        return None
-    p = Path(truth["pdf_path"])
-    if not p.is_absolute():
-        p = Path(item["truth"]).parent / p
-    if not p.is_file():
-        raise ValueError(f"{item['name']}: its slide deck {p.name} is missing")
-    return p
-
+__all__ = ["KINDS", "load_manifest", "run"]
 
 def run(data: str | Path, out: str | Path, *, limit: int | None = None, kinds: list[str] | None = None,
         answers: bool = False, llm_options: dict | None = None, questions: int | None = None,
@@ -103,13 +53,13 @@ def run(data: str | Path, out: str | Path, *, limit: int | None = None, kinds: l
                 if rec_path.is_file():
                     records.append(json.loads(rec_path.read_text(encoding="utf-8")))
                 else:
-                    truth = _truth(it)
+                    truth = load_truth(it)
 
                     def stage(name: str, frac: float | None, it=it) -> None:
                         pct = f" {100 * frac:.0f}%" if frac is not None else ""
                         prog.update(bar, description=f"recordings: {it['name'][:40]} ({name}{pct})")
 
-                    rec = evaluate(it, truth, Path(it["mp4"]), out / "library", pdf=_pdf(it, truth),
+                    rec = evaluate(it, truth, Path(it["mp4"]), out / "library", pdf=slide_deck(it, truth),
                                    index_cache=base.with_suffix(".index.json"), progress=stage)
                     tmp = rec_path.with_suffix(".tmp")
                     tmp.write_text(json.dumps(rec), encoding="utf-8")

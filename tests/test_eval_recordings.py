@@ -1,6 +1,7 @@
 """``sleuth eval recordings``: its scoring on hand-made inputs, and one tiny recording end to end."""
 
 import json
+import os
 import random
 import shutil
 import subprocess
@@ -289,3 +290,86 @@ def test_a_failed_recording_is_one_line_and_the_rest_go_on(tiny_run, tmp_path):
     shutil.copytree(tiny_run[1], out)  # the finished tiny recording is reused, not indexed again
     s = run(d2, out, progress=False)
     assert s["recordings"] == 1 and len(s["failed"]) == 1 and "\n" not in s["failed"][0]["reason"]
+
+
+class EchoLLM:
+    """Plans one search (the question itself) and answers with the first passage it is shown, cited."""
+
+    name = "echo"
+
+    def count_tokens(self, s):
+        return max(1, len(s.split()))
+
+    def chat(self, messages, tools=None, **kw):
+        import re
+
+        from sleuth.agent.chat import LLMReply
+
+        prompt = messages[-1]["content"]
+        if prompt.startswith("Passages from"):
+            m = re.search(r"^\[(\d+)\] \([^)]*\) (.*)$", prompt, re.M)
+            return LLMReply(content=f"{m.group(2)} [{m.group(1)}]" if m else "Not answerable.")
+        q = re.search(r"Question: (.*)", prompt)
+        return LLMReply(content=json.dumps([q.group(1) if q else "kettle"]))
+
+
+def test_answers_agent_and_flat_rag_scored_and_resumed(tiny_run, tmp_path):
+    from sleuth.eval.rec_answers import summarise_answers
+    from sleuth.eval.recordings import run
+
+    data, out, _, _ = tiny_run
+    out2 = tmp_path / "out"
+    shutil.copytree(out, out2)
+    s = run(data, out2, answers=True, llm_options={"llm": EchoLLM()}, progress=False)
+    ans = s["answers"]
+    assert set(ans["systems"]) == {"agent", "flat_rag"} and all(r["n"] == 2 and r["errors"] == 0 for r in ans["systems"].values())
+    rows = [json.loads(l) for l in (out2 / "answers.jsonl").read_text().splitlines()]
+    flat = next(r for r in rows if r["system"] == "flat_rag" and r["id"] == "q1")
+    # one 60 s window holds the whole tiny call, so flat RAG cites it and it overlaps the gold turn
+    assert flat["cited_gold"] is True and flat["spans"] == [[0.0, pytest.approx(s["items"][0]["minutes"] * 60, abs=3)]]
+    assert 0 < flat["rouge_l_f1"] < 1 and flat["rouge_l"] > 0
+    assert ans["paired"][0]["a"] == "agent" and ans["paired"][0]["n"] == 2
+    # a rerun answers nothing again and gives the same summary
+    again = run(data, out2, answers=True, llm_options={"llm": EchoLLM()}, progress=False)
+    assert again["answers"] == ans and len((out2 / "answers.jsonl").read_text().splitlines()) == len(rows)
+    assert summarise_answers(rows) == ans
+
+
+def test_lecture_questions_from_the_pdf_and_the_video_side_by_side(tiny_run, tmp_path):
+    """The tiny call read as a two-slide 'lecture': its video is already indexed (its figures are
+    reused), so only the slide deck is indexed here."""
+    from reportlab.pdfgen import canvas
+
+    from sleuth.eval.recordings import cache_name, run
+
+    data, out, truth, _ = tiny_run
+    turns = truth["turns"]
+    d2 = tmp_path / "data"
+    shutil.copytree(data, d2)
+    c = canvas.Canvas(str(d2 / "deck.pdf"))
+    for text in ("Kettle colour: bright orange sells well in shops.", "Shipping: by train instead of by air; budget nine thousand pounds."):
+        c.drawString(72, 720, text)
+        c.showPage()
+    c.save()
+    lecture = {"schema": "sleuth.recording/1", "kind": "lecture", "name": "deck", "source": "test", "pdf_path": "deck.pdf",
+               "duration_s": truth["duration_s"],
+               "pages": [{"page": 1, "start": 0.0, "end": turns[1]["end"], "text": " ".join(t["text"] for t in turns[:2]), "silent": False},
+                         {"page": 2, "start": turns[1]["end"], "end": truth["duration_s"], "text": " ".join(t["text"] for t in turns[2:]), "silent": False}],
+               "queries": [{"id": "l1", "query": "Which colour sells well?", "answer": "Orange.", "evidence_pages": [1],
+                            "spans": [[0.0, turns[1]["end"]]]},
+                           {"id": "l2", "query": "How is shipping done?", "answer": "By train.", "evidence_pages": [2],
+                            "spans": [[turns[1]["end"], truth["duration_s"]]]}]}
+    (d2 / "deck.truth.json").write_text(json.dumps(lecture))
+    (d2 / "manifest.json").write_text(json.dumps({"schema": "sleuth.recordings/1", "items": [
+        {"kind": "lecture", "name": "deck", "mp4": os.path.relpath(data / "tiny.mp4", d2), "truth": "deck.truth.json",
+         "duration_s": truth["duration_s"]}]}))
+    out2 = tmp_path / "out"
+    shutil.copytree(out, out2)
+    meeting_index = next((out2 / "items").glob("tiny-*.index.json"))
+    shutil.copy(meeting_index, out2 / "items" / (cache_name("deck") + ".index.json"))
+    s = run(d2, out2, progress=False)
+    assert not s["failed"], s["failed"]
+    table = s["retrieval"]["lecture"]
+    assert table["pdf_fine"]["n"] == 2 and table["pdf_fine"]["r@1"] == 100.0  # one line a page: the right page first
+    assert table["sleuth_segment"]["n"] == 2 and s["speakers"] is None
+    assert any(c["b"] == "pdf_fine" or c["b"] == "pdf_any" for c in s["paired"]["lecture"])
