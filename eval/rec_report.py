@@ -146,8 +146,10 @@ def markdown(summary: dict, command: str = "") -> str:
         lines += [f"## Temporal recall ({kind})", "", "| system | r@1 | r@5 | r@10 | n | mean top-5 span s |", "|---|---|---|---|---|---|"]
         for name, row in table.items():
             lines.append(f"| {name} | {_cell(row['r@1'])} | {_cell(row['r@5'])} | {_cell(row['r@10'])} | {row['n']} | {_cell(row['mean_top5_span_s'])} |")
+        if summary["paired"].get(kind):
+            lines.append("")
         for c in summary["paired"].get(kind, []):
-            lines.append(f"\n{c['a']} − {c['b']} ({c['measure']}, {c['n']} queries): {c['diff']:+.1f} "
+            lines.append(f"- {c['a']} − {c['b']} ({c['measure']}, {c['n']} queries): {c['diff']:+.1f} "
                          f"[95% CI {c['ci95'][0]:+.1f}, {c['ci95'][1]:+.1f}]")
         lines.append("")
     sp = summary["speed"]
@@ -166,8 +168,9 @@ def markdown(summary: dict, command: str = "") -> str:
         for name, row in ans.get("systems", {}).items():
             lines.append(f"| {name} | {row['n']} | {_cell(row['rouge_l'])} | {_cell(row['rouge_l_f1'])} | "
                          f"{_cell(row['cited_gold'])} | {_cell(row['p50_seconds'])} | {row['errors']} |")
+        lines += [""] if ans.get("paired") else []
         for c in ans.get("paired", []):
-            lines.append(f"\n{c['a']} − {c['b']} (ROUGE-L ×100, {c['n']} questions): {c['diff']:+.1f} "
+            lines.append(f"- {c['a']} − {c['b']} (ROUGE-L ×100, {c['n']} questions): {c['diff']:+.1f} "
                          f"[95% CI {c['ci95'][0]:+.1f}, {c['ci95'][1]:+.1f}]")
     if summary["failed"]:
         lines += ["", "## Failed", ""] + [f"- {f['name']}: {f['reason']}" for f in summary["failed"]]
