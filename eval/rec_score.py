@@ -3,8 +3,8 @@
 Definitions (the report's figures mean exactly these):
 
 - **Overlap**: a returned item ``[a, b]`` hits a gold span ``[s, e]`` when they share a stretch
-  of positive length (``a < e and s < b``); a zero-length gold span is hit when it lies inside
-  ``[a, b]``.
+  of positive length (``a < e and s < b``); a zero-length item or gold span is hit when it lies
+  inside the other.
 - **Temporal recall@k** of one query: the share of its gold spans that at least one of the top
   ``k`` items overlaps. A query without gold spans is not scored. Wide items hit more easily,
   so the report gives the mean length of the items returned beside each recall.
@@ -35,6 +35,8 @@ Span = Sequence[float]
 def overlaps(item: Span, gold: Span) -> bool:
     a, b = float(item[0]), float(item[1])
     s, e = float(gold[0]), float(gold[1])
+    if b <= a:  # a moment (a citation of one line's start)
+        return s <= a <= max(s, e)
     if e <= s:
         return a <= s <= b
     return a < e and s < b

@@ -25,6 +25,7 @@ def test_overlap_needs_a_shared_stretch():
     assert not S.overlaps([10, 20], [20, 30])  # touching ends share no time
     assert not S.overlaps([10, 20], [0, 10])
     assert S.overlaps([10, 20], [15, 15]) and not S.overlaps([10, 20], [25, 25])  # a point inside / outside
+    assert S.overlaps([0, 0], [0, 40]) and S.overlaps([12, 12], [10, 20]) and not S.overlaps([21, 21], [10, 20])
 
 
 def test_recall_at_k_is_the_share_of_gold_spans_hit():
