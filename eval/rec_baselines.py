@@ -2,9 +2,8 @@
 ranked for a query by BM25 or by dense similarity — what one would build without sleuth.
 
 - ``bm25``: ``bm25s`` (Lucene variant, k1=1.5, b=0.75) over words lower-cased, ASCII-folded,
-  stripped of stop words (bm25s' English list and sleuth's own) and Snowball/Porter2-stemmed by
-  tantivy's English stemmer (PyStemmer, bm25s' usual stemmer, is not installed; tantivy's is the
-  same Snowball algorithm, the one sleuth's own word index uses).
+  stripped of stop words (bm25s' English list and sleuth's own) and stemmed by PyStemmer's
+  English Snowball stemmer (tantivy's, the same algorithm, where PyStemmer is missing).
 - ``dense``: cosine similarity of sleuth's MiniLM vectors (:func:`sleuth.eval.baselines.default_embedder`,
   256 word pieces a window, more than sleuth's own segments get), the query by the exact path.
 
@@ -13,6 +12,7 @@ Ties keep time order, so a query with nothing to go on returns the windows from 
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Sequence
 
@@ -21,22 +21,39 @@ import numpy as np
 METHODS = ("bm25", "dense")
 
 
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
 @lru_cache(maxsize=1)
-def _analyzer():
-    import tantivy
+def _stop() -> frozenset[str]:
     from bm25s import stopwords as lists
 
     from ..index.lexical import STOPWORDS
 
-    F = tantivy.Filter
-    stop = sorted(set(lists.STOPWORDS_EN) | STOPWORDS)
-    return (tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple()).filter(F.remove_long(40)).filter(F.lowercase())
-            .filter(F.ascii_fold()).filter(F.custom_stopword(stop)).filter(F.stemmer("english")).build())
+    return frozenset(lists.STOPWORDS_EN) | STOPWORDS
+
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    """PyStemmer's English Snowball stemmer, else tantivy's (the same algorithm, one word at a time)."""
+    try:
+        import Stemmer
+
+        return Stemmer.Stemmer("english").stemWords
+    except ImportError:
+        import tantivy
+
+        an = tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.raw()).filter(tantivy.Filter.stemmer("english")).build()
+        return lambda words: [(an.analyze(w) or [w])[0] for w in words]
 
 
 def bm25_tokens(text: str) -> list[str]:
-    """The words the BM25 baseline indexes and searches for."""
-    return list(_analyzer().analyze(text))
+    """The words the BM25 baseline indexes and searches for: lower-cased, ASCII-folded where the
+    letters allow, stop words out, stemmed."""
+    import unicodedata
+
+    folded = unicodedata.normalize("NFKD", text.lower()).encode("ascii", "ignore").decode() if not text.isascii() else text.lower()
+    return list(_stemmer()([w for w in _WORD.findall(folded) if w not in _stop() and len(w) <= 40]))
 
 
 class WindowRanker:
