@@ -179,7 +179,7 @@ def render_meeting(
     def picture(speaker: str | None, topic: str | None) -> np.ndarray:
         key = (speaker, topic)
         if key not in pictures:
-            if len(pictures) > 256:  # a committee of many speakers: keep the cache small
+            if len(pictures) >= 32:  # a committee of many speakers: 32 frames, about 22 MB
                 pictures.clear()
             pictures[key] = call_frame(size, speaker, order.get(speaker, 0), topic, name, len(order))
         return pictures[key]
