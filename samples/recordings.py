@@ -106,7 +106,8 @@ def _write_json(path: Path, obj: dict) -> None:
 
 
 def _synth_stream(texts: list[tuple[str, tts.Voice]], jobs: int) -> Iterator[np.ndarray]:
-    """espeak-ng output in order, ``jobs`` turns synthesised ahead (bounded: memory stays flat)."""
+    """espeak-ng output in order, by ``jobs`` processes at most ``2 * jobs`` turns ahead (bounded:
+    memory stays flat while the writer encodes)."""
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         ahead = 2 * max(1, jobs)
         futs = [pool.submit(tts.synthesize, t, v) for t, v in texts[:ahead]]
