@@ -22,6 +22,8 @@ from .rec_baselines import METHODS, WindowRanker
 from .rec_index import asr_lines, index_file
 
 K = 10
+#: spans kept per system and query: enough 15-20 s segments to fill recall@300s's budget
+KEEP = 40
 VIDEO_LEVELS = ("segment", "scene", "any")
 PDF_LEVELS = ("fine", "any")
 WINDOW_S = 60.0
@@ -40,8 +42,9 @@ def sleuth_spans(lib, query: str, within: str, level: str, k: int = K) -> list[l
 
 
 def pdf_pages(lib, query: str, within: str, level: str, k: int = K) -> list[int]:
-    """Pages of the top ``k`` hits in a PDF, in rank order, each page once."""
-    hits = lib.search(query, level=level, within=within, k=k + 1 if level == "any" else k)
+    """The first ``k`` distinct pages of a PDF's hits, in rank order (several paragraphs of one
+    page count once, so more hits than ``k`` are read)."""
+    hits = lib.search(query, level=level, within=within, k=KEEP)
     pages: list[int] = []
     for h in hits:
         p = (h.get("locator") or {}).get("page")
@@ -100,11 +103,11 @@ def evaluate(item: dict, truth: dict, mp4: Path, lib_path: Path, *, pdf: Path | 
             gold = [list(map(float, s)) for s in q.get("spans") or []]
             systems: dict[str, dict] = {}
             for level in VIDEO_LEVELS:
-                spans = sleuth_spans(lib, q["query"], within, level)
+                spans = sleuth_spans(lib, q["query"], within, level, KEEP)
                 systems[f"sleuth_{level}"] = {"spans": spans, **S.recalls(spans, gold)}
             for src, ws in wins.items():
                 for m in METHODS:
-                    spans = [[ws[i]["t_start"], ws[i]["t_end"]] for i in rankers[src].rank(q["query"], m)[:K]]
+                    spans = [[ws[i]["t_start"], ws[i]["t_end"]] for i in rankers[src].rank(q["query"], m)[:KEEP]]
                     systems[f"baseline_{m}_{src}"] = {"spans": spans, **S.recalls(spans, gold)}
             if pdf_within:
                 for level in PDF_LEVELS:

@@ -13,8 +13,10 @@ import statistics
 from typing import Any
 
 from .mmlongbench import bootstrap_ci
+from .rec_score import BUDGET_S
 
 KS = (1, 5, 10)
+BUDGET = f"r@{BUDGET_S}s"
 
 
 def _pct(xs: list[float]) -> float | None:
@@ -30,66 +32,65 @@ def _span_len(sys_rec: dict, k: int = 5) -> float | None:
 
 
 def retrieval_table(records: list[dict]) -> dict[str, dict]:
-    """Per system: r@1/5/10 (×100) over the queries it could be scored on, n, and the mean length
-    in seconds of its top-5 items (wide items hit more easily)."""
+    """Per system: r@1/5/10 and r@300s (×100) over the queries it could be scored on, n, and the
+    mean length in seconds of its top-5 items (wide items hit more easily)."""
     by: dict[str, dict[str, list]] = {}
     for rec in records:
         for q in rec.get("queries", []):
             for name, s in q["systems"].items():
-                row = by.setdefault(name, {f"r@{k}": [] for k in KS} | {"span": []})
+                row = by.setdefault(name, {f"r@{k}": [] for k in KS} | {BUDGET: [], "span": []})
                 if s.get("r@1") is None:
                     continue
                 for k in KS:
                     row[f"r@{k}"].append(s[f"r@{k}"])
+                if s.get(BUDGET) is not None:
+                    row[BUDGET].append(s[BUDGET])
                 ln = _span_len(s)
                 if ln is not None:
                     row["span"].append(ln)
     out = {}
     for name, row in sorted(by.items()):
-        out[name] = {**{f"r@{k}": _pct(row[f"r@{k}"]) for k in KS}, "n": len(row["r@1"]),
+        out[name] = {**{f"r@{k}": _pct(row[f"r@{k}"]) for k in KS}, BUDGET: _pct(row[BUDGET]), "n": len(row["r@1"]),
                      "mean_top5_span_s": round(statistics.fmean(row["span"]), 1) if row["span"] else None}
     return out
 
 
-def paired(records: list[dict], a: str, b: str, k: int = 5) -> dict | None:
-    """Mean r@k of ``a`` minus ``b`` (×100) on the queries both were scored on, with its interval."""
+def paired(records: list[dict], a: str, b: str, measure: str = "r@5") -> dict | None:
+    """Mean ``measure`` of ``a`` minus ``b`` (×100) on the queries both were scored on, with its interval."""
     diffs = []
     for rec in records:
         for q in rec.get("queries", []):
             sa, sb = q["systems"].get(a), q["systems"].get(b)
-            if sa and sb and sa.get(f"r@{k}") is not None and sb.get(f"r@{k}") is not None:
-                diffs.append(100 * (sa[f"r@{k}"] - sb[f"r@{k}"]))
+            if sa and sb and sa.get(measure) is not None and sb.get(measure) is not None:
+                diffs.append(100 * (sa[measure] - sb[measure]))
     if not diffs:
         return None
     lo, hi = bootstrap_ci(diffs)
-    return {"a": a, "b": b, "measure": f"r@{k}", "diff": round(statistics.fmean(diffs), 1),
+    return {"a": a, "b": b, "measure": measure, "diff": round(statistics.fmean(diffs), 1),
             "ci95": [round(lo, 1), round(hi, 1)], "n": len(diffs)}
 
 
 def comparisons(records: list[dict], table: dict[str, dict]) -> list[dict]:
-    """Each sleuth level against the best ASR-window baseline and the best truth-window baseline
-    (best by r@5 over these records); for lectures, the video's best level against the PDF's."""
-    def best(prefix: str) -> str | None:
-        names = [n for n in table if n.startswith(prefix) and table[n]["r@5"] is not None]
-        return max(names, key=lambda n: table[n]["r@5"], default=None)
+    """On r@5 and on r@300s: each sleuth level against the best ASR-window baseline and the best
+    truth-window baseline (best on that measure over these records); for lectures, r@5 of the
+    video's best level against the PDF's best."""
+    def best(prefix: str, suffix: str = "", measure: str = "r@5") -> str | None:
+        names = [n for n in table if n.startswith(prefix) and n.endswith(suffix) and table[n].get(measure) is not None]
+        return max(names, key=lambda n: table[n][measure], default=None)
 
     out = []
-    for ref in [n for n in (best_of(table, "_asr"), best_of(table, "_truth")) if n]:
-        for level in (n for n in table if n.startswith("sleuth_")):
-            c = paired(records, level, ref)
-            if c:
-                out.append(c)
+    for measure in ("r@5", BUDGET):
+        for ref in [n for n in (best("baseline_", "_asr", measure), best("baseline_", "_truth", measure)) if n]:
+            for level in (n for n in table if n.startswith("sleuth_")):
+                c = paired(records, level, ref, measure)
+                if c:
+                    out.append(c)
     pdf, vid = best("pdf_"), best("sleuth_")
     if pdf and vid:
         c = paired(records, vid, pdf)
         if c:
             out.append(c)
     return out
-
-
-def best_of(table: dict[str, dict], suffix: str) -> str | None:
-    names = [n for n in table if n.startswith("baseline_") and n.endswith(suffix) and table[n]["r@5"] is not None]
-    return max(names, key=lambda n: table[n]["r@5"], default=None)
 
 
 def summarise(records: list[dict], failed: list[dict] | None = None, answers: dict | None = None) -> dict[str, Any]:
@@ -143,9 +144,11 @@ def markdown(summary: dict, command: str = "") -> str:
     if command:
         lines += [f"Command: `{command}`", ""]
     for kind, table in summary["retrieval"].items():
-        lines += [f"## Temporal recall ({kind})", "", "| system | r@1 | r@5 | r@10 | n | mean top-5 span s |", "|---|---|---|---|---|---|"]
+        lines += [f"## Temporal recall ({kind})", "", f"| system | r@1 | r@5 | r@10 | {BUDGET} | n | mean top-5 span s |",
+                  "|---|---|---|---|---|---|---|"]
         for name, row in table.items():
-            lines.append(f"| {name} | {_cell(row['r@1'])} | {_cell(row['r@5'])} | {_cell(row['r@10'])} | {row['n']} | {_cell(row['mean_top5_span_s'])} |")
+            lines.append(f"| {name} | {_cell(row['r@1'])} | {_cell(row['r@5'])} | {_cell(row['r@10'])} | {_cell(row.get(BUDGET))} | "
+                         f"{row['n']} | {_cell(row['mean_top5_span_s'])} |")
         if summary["paired"].get(kind):
             lines.append("")
         for c in summary["paired"].get(kind, []):
@@ -176,6 +179,7 @@ def markdown(summary: dict, command: str = "") -> str:
         lines += ["", "## Failed", ""] + [f"- {f['name']}: {f['reason']}" for f in summary["failed"]]
     lines += ["", "r@k: share of a query's gold time spans overlapped by at least one of the top k items, "
               "mean over queries ×100 (lectures' pdf_*: share of gold evidence pages among the top k pages). "
+              f"{BUDGET}: the same for the items read in rank order until {BUDGET_S} s of video are spent. "
               "baseline_*_asr: 60 s windows of the transcript sleuth recognised; *_truth: of the true transcript "
               "(perfect recognition, the upper bound)."]
     return "\n".join(lines) + "\n"

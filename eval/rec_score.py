@@ -7,7 +7,9 @@ Definitions (the report's figures mean exactly these):
   inside the other.
 - **Temporal recall@k** of one query: the share of its gold spans that at least one of the top
   ``k`` items overlaps. A query without gold spans is not scored. Wide items hit more easily,
-  so the report gives the mean length of the items returned beside each recall.
+  so the report gives the mean length of the items returned beside each recall, and
+  **recall@300s**: the same share for the items read in rank order until 300 seconds of video
+  are spent (the last item cut to fit), whatever their width.
 - **Word error rate**: word-level Levenshtein distance over the number of reference words, on
   :func:`sleuth.eval.metrics.wer_words` (lower case, hyphens split, punctuation but ``'``
   dropped, numbers kept as written: "20" and "twenty" differ).
@@ -55,8 +57,29 @@ def recall_at(items: Sequence[Span], gold: Sequence[Span], k: int) -> float | No
     return len(spans_hit(items[:k], gold)) / len(gold)
 
 
+def recall_within(items: Sequence[Span], gold: Sequence[Span], seconds: float) -> float | None:
+    """Share of ``gold`` spans overlapped by the items read in rank order until ``seconds`` of
+    video are spent (the last one cut to fit), so that narrow and wide items compete on the same
+    amount of watching (None without gold spans)."""
+    if not gold:
+        return None
+    taken, left = [], float(seconds)
+    for a, b in items:
+        if left <= 0:
+            break
+        length = max(0.0, float(b) - float(a))
+        taken.append([a, b] if length <= left else [a, float(a) + left])
+        left -= min(length, left)
+    return len(spans_hit(taken, gold)) / len(gold)
+
+
+#: the video budget of :func:`recall_within` in the report (five 60 s windows' worth)
+BUDGET_S = 300
+
+
 def recalls(items: Sequence[Span], gold: Sequence[Span], ks: Sequence[int] = (1, 5, 10)) -> dict[str, float | None]:
-    return {f"r@{k}": recall_at(items, gold, k) for k in ks}
+    """r@k for each k, and ``r@300s`` (:func:`recall_within` at :data:`BUDGET_S`)."""
+    return {**{f"r@{k}": recall_at(items, gold, k) for k in ks}, f"r@{BUDGET_S}s": recall_within(items, gold, BUDGET_S)}
 
 
 # ---------------------------------------------------------------- transcripts in time

@@ -38,6 +38,18 @@ def test_recall_at_k_is_the_share_of_gold_spans_hit():
     assert S.recall_at([[0, 150], [1, 2]], gold, 2) == pytest.approx(2 / 3)
 
 
+def test_recall_within_a_time_budget_cuts_the_last_item():
+    gold = [[0, 10], [100, 110], [200, 210]]
+    items = [[50, 60], [90, 150], [0, 5], [205, 300]]
+    assert S.recall_within(items, gold, 10) == 0  # the first item spends it all
+    assert S.recall_within(items, gold, 20) == 0  # [90, 100] only touches [100, 110]
+    assert S.recall_within(items, gold, 20.5) == pytest.approx(1 / 3)  # [90, 100.5] hits it
+    assert S.recall_within(items, gold, 75) == pytest.approx(2 / 3)  # 10 + 60 + 5
+    assert S.recall_within(items, gold, 75.5) == 1  # [205, 205.5] gets in
+    assert S.recall_within(items, [], 75) is None
+    assert S.recalls(items, gold)["r@300s"] == 1
+
+
 # ---------------------------------------------------------------- windows
 
 
