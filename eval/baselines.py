@@ -89,6 +89,30 @@ def lexical_tokens(text: str, language: str) -> list[str]:
     return [w for w in (m.group().lower() for m in _EN_WORD_RE.finditer(text)) if w not in stop]
 
 
+_stemmer = None
+
+
+def english_stemmer():
+    """PyStemmer's English (Snowball) stemmer, made once."""
+    global _stemmer
+    if _stemmer is None:
+        import Stemmer
+
+        _stemmer = Stemmer.Stemmer("english")
+    return _stemmer
+
+
+def stemmed_tokens(texts: Sequence[str]) -> list[list[str]]:
+    """English words as a user's bm25s indexes them: ``bm25s.tokenize`` with its defaults
+    (lower-cased words of two or more characters) minus bm25s' English stopwords, then stemmed
+    by PyStemmer's English stemmer, so "indexed", "indexing" and "indexes" are one word."""
+    import bm25s
+
+    out = bm25s.tokenize(list(texts), stopwords="en", stemmer=english_stemmer(), return_ids=False,
+                         show_progress=False)
+    return [[w for w in ws if w] for ws in out]
+
+
 def bm25_scores(chunks: Sequence[str], query: str, language: str) -> np.ndarray:
     """BM25 score of each chunk for the query (zeros when the query has no indexable word)."""
     import bm25s

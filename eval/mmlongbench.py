@@ -9,14 +9,18 @@ pages and is scored by recall@k = |top-k ∩ G| / |G| for k in 1, 5, 10, in two 
 
 Gold pages outside the PDF (label noise) stay in G and count as misses.
 
-Methods, all computed in the same run on the same extracted text (the library's paragraphs,
-joined per page, so the reader is held fixed and only ranking differs):
+Methods, all computed in the same run:
 
 - ``sleuth``: ``Library.search(question, level="fine")``, pages of the hits in rank order;
-- ``page-bm25``: BM25 (bm25s) over whole pages;
-- ``page-fusion``: page BM25 and MiniLM page embeddings fused by reciprocal rank;
-- ``chunk-fusion``: 200-token chunks of each page, BM25 + MiniLM fused, pages in order of
-  their best chunk.
+- the flat baselines of :data:`FLAT`, each a page ranking a user could build without sleuth:
+  ``page-bm25`` (bm25s with bm25s' English stopwords and PyStemmer's English stemmer over
+  pypdfium2's text of each page, the library's OCR text for a page with no text layer),
+  ``page-fusion`` (that BM25 and MiniLM page embeddings fused by reciprocal rank),
+  ``chunk-fusion`` (the same over 200-token chunks, a page ranked by its best chunk) and
+  ``pdfium-page-bm25`` (no OCR: a scanned page is not there); ``*-unstemmed`` are the harness's
+  earlier baselines (unstemmed words over the library's own text, so only the ranking differs
+  from sleuth's), kept so earlier reports compare. :data:`STRONGEST_FLAT` is the one flat RAG
+  (``--mode e2e``) reads by.
 
 Outputs under ``--out``: ``mmlongbench-retrieval.jsonl`` (one record per question, method and
 scope, for paired comparison), ``.json`` (means, by evidence source and by document half,
@@ -31,21 +35,31 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from .flat import (  # noqa: F401 - the flat rankings' names, as this module has always offered them
+    FLAT,
+    FLAT_METHODS,
+    METHODS,
+    RRF_K,
+    STRONGEST_FLAT,
+    Corpus,
+    FlatRanker,
+    _cached_embed,
+    build_corpora,
+    distinct,
+    page_texts,
+    rrf_rank,
+    text_sources,
+)
 from .loaders import LoaderError, MMLongBenchItem, load_mmlongbench
 from .mmlb_library import open_library, progress_bar
 
 KS = (1, 5, 10)
 SCOPES = ("doc", "library")
-FLAT_METHODS = ("page-bm25", "page-fusion", "chunk-fusion")
-METHODS = ("sleuth",) + FLAT_METHODS
-RRF_K = 60
-CHUNK_TOKENS = 200
 #: hits requested from sleuth's search: enough to fill 10 distinct pages almost always
 SEARCH_HITS = 40
 BOOTSTRAP = 2000
@@ -68,15 +82,6 @@ def recall_at(ranked: Sequence, gold: Sequence, k: int) -> float:
     return len(g.intersection(seen)) / len(g)
 
 
-def distinct(seq) -> list:
-    out, seen = [], set()
-    for x in seq:
-        if x not in seen:
-            seen.add(x)
-            out.append(x)
-    return out
-
-
 def doc_half(doc_id: str) -> str:
     """A or B, from the file name's hash: a fixed split nobody chose by looking at results."""
     return "AB"[hashlib.sha256(doc_id.encode("utf-8")).digest()[0] & 1]
@@ -93,144 +98,6 @@ def bootstrap_ci(diff: Sequence[float], n: int = BOOTSTRAP, seed: int = 0, level
     return float(lo), float(hi)
 
 
-def rrf_rank(score_lists: Sequence[np.ndarray]) -> np.ndarray:
-    """Indices ordered by reciprocal-rank fusion of several score arrays over the same items;
-    ties (and items no list saw) keep their original order."""
-    n = len(score_lists[0])
-    fused = np.zeros(n, dtype=np.float64)
-    for s in score_lists:
-        order = np.argsort(-s, kind="stable")
-        ranks = np.empty(n, dtype=np.float64)
-        ranks[order] = np.arange(n)
-        fused += np.where(s > 0, 1.0 / (RRF_K + ranks + 1), 0.0)
-    return np.argsort(-fused, kind="stable")
-
-
-# ------------------------------------------------------------------ flat corpora
-
-
-@dataclass
-class Corpus:
-    """Units (pages or chunks) of one or more documents, each owned by a (document, page) key."""
-
-    keys: list[tuple[str, int]] = field(default_factory=list)
-    texts: list[str] = field(default_factory=list)
-    _bm25: Any = None
-    _vecs: np.ndarray | None = None
-
-    def index(self, embed: Callable[[list[str]], np.ndarray]) -> "Corpus":
-        import bm25s
-
-        from .baselines import lexical_tokens
-
-        docs = [lexical_tokens(t, "en") or ["\u2205"] for t in self.texts]
-        self._bm25 = bm25s.BM25()
-        self._bm25.index(docs, show_progress=False)
-        self._vecs = embed(self.texts)
-        return self
-
-    def bm25(self, query: str) -> np.ndarray:
-        from .baselines import lexical_tokens
-
-        q = lexical_tokens(query, "en")
-        if not q or not self.texts:
-            return np.zeros(len(self.texts), dtype=np.float32)
-        return np.asarray(self._bm25.get_scores(q), dtype=np.float32)
-
-    def dense(self, qv: np.ndarray) -> np.ndarray:
-        return (self._vecs @ qv).astype(np.float32)
-
-    def pages_bm25(self, query: str) -> list[tuple[str, int]]:
-        s = self.bm25(query)
-        return distinct(self.keys[i] for i in np.argsort(-s, kind="stable"))
-
-    def pages_fusion(self, query: str, qv: np.ndarray) -> list[tuple[str, int]]:
-        # dense gets a +1 shift so every unit is in its list (cosines can be negative)
-        order = rrf_rank([self.bm25(query), self.dense(qv) + 1.0])
-        return distinct(self.keys[i] for i in order)
-
-
-def page_texts(lib) -> dict[str, dict[int, str]]:
-    """Document name → page → the text of its fine nodes (paragraphs, tables, …) in order."""
-    from sqlalchemy import select
-
-    from ..index.schema import NodeRow, SourceRow
-
-    out: dict[str, dict[int, list[str]]] = defaultdict(lambda: defaultdict(list))
-    with lib.Session() as s:
-        rows = s.execute(select(SourceRow.name, NodeRow.page, NodeRow.text)
-                         .join(SourceRow, SourceRow.id == NodeRow.source_id)
-                         # a table's rows repeat its text: the table stands for them
-                         .where(NodeRow.tier == "fine", NodeRow.kind != "row", NodeRow.page.is_not(None))
-                         .order_by(NodeRow.id)).all()
-    for name, page, text in rows:
-        if text and text.strip():
-            out[name][int(page)].append(text)
-    return {d: {p: "\n".join(ts) for p, ts in sorted(pages.items())} for d, pages in out.items()}
-
-
-def _cached_embed(lib, cache: Path, max_length: int = 256) -> Callable[[list[str]], np.ndarray]:
-    """MiniLM vectors of texts, kept per text hash under ``cache`` so a rerun (or a library
-    grown by a few documents) embeds only what is new."""
-    keys_f, vecs_f = cache / f"emb-{max_length}.keys.json", cache / f"emb-{max_length}.npy"
-
-    def embed(texts: list[str]) -> np.ndarray:
-        known: dict[str, int] = {}
-        store = np.zeros((0, 384), np.float32)
-        if keys_f.is_file() and vecs_f.is_file():
-            try:
-                known = {k: i for i, k in enumerate(json.loads(keys_f.read_text()))}
-                store = np.load(vecs_f)
-            except (OSError, ValueError):
-                known, store = {}, store
-            if len(known) != len(store):
-                known, store = {}, np.zeros((0, 384), np.float32)
-        hs = [hashlib.sha1(t.encode("utf-8")).hexdigest() for t in texts]
-        todo = list(dict.fromkeys(h for h in hs if h not in known))
-        if todo:
-            first = {h: t for h, t in zip(hs, texts)}
-            new = lib.embedder.encode([first[h] for h in todo], max_length=max_length)
-            for h in todo:
-                known[h] = len(known)
-            store = np.concatenate([store, new.astype(np.float32)])
-            cache.mkdir(parents=True, exist_ok=True)
-            np.save(vecs_f, store)
-            keys_f.write_text(json.dumps(sorted(known, key=known.get)))
-        return store[[known[h] for h in hs]] if hs else np.zeros((0, 384), np.float32)
-
-    return embed
-
-
-def build_corpora(pages: dict[str, dict[int, str]], embed) -> dict[str, dict[str, Corpus]]:
-    """scope/kind → Corpus: ``page``/``chunk`` for the whole library and per document."""
-    from .baselines import chunk_text
-
-    page_all, chunk_all = Corpus(), Corpus()
-    for doc in sorted(pages):
-        for p, text in pages[doc].items():
-            page_all.keys.append((doc, p))
-            page_all.texts.append(text)
-            for c in chunk_text(text, CHUNK_TOKENS):
-                chunk_all.keys.append((doc, p))
-                chunk_all.texts.append(c.text)
-    page_all.index(embed)
-    chunk_all.index(embed)
-    per_doc: dict[str, dict[str, Corpus]] = {}
-    for kind, whole in (("page", page_all), ("chunk", chunk_all)):
-        for doc in pages:
-            idx = [i for i, k in enumerate(whole.keys) if k[0] == doc]
-            c = Corpus(keys=[whole.keys[i] for i in idx], texts=[whole.texts[i] for i in idx])
-            import bm25s
-
-            from .baselines import lexical_tokens
-
-            c._bm25 = bm25s.BM25()
-            c._bm25.index([lexical_tokens(t, "en") or ["\u2205"] for t in c.texts], show_progress=False)
-            c._vecs = whole._vecs[idx] if idx else np.zeros((0, 384), np.float32)
-            per_doc.setdefault(doc, {})[kind] = c
-    return {"library": {"page": page_all, "chunk": chunk_all}, **{f"doc:{d}": v for d, v in per_doc.items()}}
-
-
 # ------------------------------------------------------------------ methods
 
 
@@ -244,20 +111,24 @@ def sleuth_pages(lib, question: str, within: str | None, level: str = "fine", k:
     return distinct(out)
 
 
-def rank_all(lib, item: MMLongBenchItem, corpora, qv: np.ndarray) -> dict[tuple[str, str], list[tuple[str, int]]]:
+def flat_pages(corpora, method: str, scope: str, question: str, qv: np.ndarray | None) -> list[tuple[str, int]]:
+    """Distinct (document, page) pairs by flat ``method`` in ``scope`` (``library`` or
+    ``doc:<name>``); nothing when that scope has no text of that kind."""
+    f = FLAT[method]
+    c = corpora[(f.text, f.unit)].get(scope)
+    return c.rank(question, qv, f.words, f.dense) if c is not None else []
+
+
+def rank_all(lib, item: MMLongBenchItem, corpora, qv: np.ndarray, methods: Sequence[str] = FLAT_METHODS
+             ) -> dict[tuple[str, str], list[tuple[str, int]]]:
     """(method, scope) → ranked distinct (document, page) pairs."""
     out: dict[tuple[str, str], list[tuple[str, int]]] = {}
     for scope in SCOPES:
-        c = corpora["library"] if scope == "library" else corpora.get(f"doc:{item.doc_id}", {})
         within = item.doc_id if scope == "doc" else None
         out[("sleuth", scope)] = sleuth_pages(lib, item.question, within)
-        if not c:  # the document has no text at all: flat methods rank nothing
-            for m in FLAT_METHODS:
-                out[(m, scope)] = []
-            continue
-        out[("page-bm25", scope)] = c["page"].pages_bm25(item.question)
-        out[("page-fusion", scope)] = c["page"].pages_fusion(item.question, qv)
-        out[("chunk-fusion", scope)] = c["chunk"].pages_fusion(item.question, qv)
+        key = "library" if scope == "library" else f"doc:{item.doc_id}"
+        for m in methods:
+            out[(m, scope)] = flat_pages(corpora, m, key, item.question, qv)
     return out
 
 
@@ -286,7 +157,8 @@ def score_item(item: MMLongBenchItem, ranked: dict[tuple[str, str], list[tuple[s
 
 def summarise(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Means (×100) per scope/method/k, by evidence source and by half; paired bootstrap CI of
-    sleuth minus the best flat baseline (best by recall@5 in that scope) for recall@5."""
+    sleuth minus the best flat baseline (best by recall@5 in that scope) for recall@5, by half,
+    and at every k against that same baseline (``by_k``)."""
     by = defaultdict(list)
     for r in records:
         by[(r["scope"], r["method"])].append(r)
@@ -316,7 +188,14 @@ def summarise(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
             diff = [a[i] - b[i] for i in ids]
             lo, hi = bootstrap_ci(diff)
             sc["paired"] = {"baseline": best, "k": 5, "n": len(ids), "mean_diff": round(100 * float(np.mean(diff)), 2),
-                            "ci95": [round(100 * lo, 2), round(100 * hi, 2)]}
+                            "ci95": [round(100 * lo, 2), round(100 * hi, 2)], "by_k": {}}
+            for k in KS:  # the same baseline at every k
+                ak = {r["id"]: r[f"r@{k}"] for r in by[(scope, "sleuth")]}
+                bk = {r["id"]: r[f"r@{k}"] for r in by[(scope, best)]}
+                d = [ak[i] - bk[i] for i in ids]
+                lo, hi = bootstrap_ci(d)
+                sc["paired"]["by_k"][f"r@{k}"] = {"mean_diff": round(100 * float(np.mean(d)), 2),
+                                                  "ci95": [round(100 * lo, 2), round(100 * hi, 2)]}
             for h in ("A", "B"):
                 hid = [i for i in ids if doc_half(i.split("#")[0]) == h]
                 if hid:
@@ -348,6 +227,10 @@ def markdown(summary: dict[str, Any]) -> str:
                       f"95% bootstrap CI [{p['ci95'][0]:+.1f}, {p['ci95'][1]:+.1f}]"
                       + "".join(f"; half {h}: {p[f'half_{h}']['mean_diff']:+.1f} [{p[f'half_{h}']['ci95'][0]:+.1f}, "
                                 f"{p[f'half_{h}']['ci95'][1]:+.1f}]" for h in "AB" if f"half_{h}" in p)]
+            if p.get("by_k"):
+                lines += ["", "At every k against the same baseline: " + "; ".join(
+                    f"{k.upper()}: {v['mean_diff']:+.1f} [{v['ci95'][0]:+.1f}, {v['ci95'][1]:+.1f}]"
+                    for k, v in p["by_k"].items()) + "."]
         srcs = sorted({s for v in sc["by_source"].values() for s in v})
         if srcs:
             lines += ["", "R@5 by evidence source (a question counts under each source it lists):", "",
@@ -403,7 +286,9 @@ def run_retrieval(data, out: Path, limit=None, subset=None, library=None, progre
             if not items:
                 raise LoaderError(f"{data}: none of the questions' documents is indexed")
             t = prog.add_task("page corpora", total=None)
-            corpora = build_corpora(page_texts(lib), _cached_embed(lib, out / "mmlongbench-cache"))
+            cache = out / "mmlongbench-cache"
+            texts = text_sources(lib, {FLAT[m].text for m in FLAT_METHODS}, cache)
+            corpora = build_corpora(texts, _cached_embed(lib, cache))
             prog.update(t, total=1, completed=1)
             records: list[dict[str, Any]] = []
             task = prog.add_task("questions", total=len(items))

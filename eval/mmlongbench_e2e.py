@@ -3,9 +3,12 @@
 For every selected question, scoped to its own document (``within``) as the benchmark intends:
 
 * ``agent`` — :class:`~sleuth.agent.policy_compact.CompactLLMPolicy` with the chosen model;
-* ``flat_rag`` — the baseline a user would otherwise build: the document's paragraphs ranked by
-  the library's BM25 + dense fusion, the top text up to the *same* evidence token budget put into
-  the *same* answer prompt, one answer call with the *same* model;
+* ``flat_rag`` — the baseline a user would otherwise build: the document ranked by the strongest
+  flat ranking measured in retrieval mode (:data:`.flat.STRONGEST_FLAT`, ``chunk-fusion``:
+  200-token chunks of pypdfium2's page text, OCR text for a page without a text layer, ranked by
+  stemmed, stopworded BM25 fused with MiniLM), the top chunks in rank order up to the *same*
+  evidence token budget (the last one cut to fit) put into the *same* answer prompt, one answer
+  call with the *same* model;
 * ``heuristic`` — the no-LLM planner (extractive answer);
 * ``oracle`` (only when asked for) — an upper bound, not a system: flat RAG whose prompt starts
   with the text of the question's *gold evidence pages*, then flat RAG's passages up to the same
@@ -56,24 +59,45 @@ def select_items(data: str | Path, per_doc: int | None = 2, limit: int | None = 
     return items[:limit] if limit else items
 
 
-def flat_rag(lib, llm, question: str, doc: str, evidence_tokens: int, k: int = 24,
-             first: list[dict] | None = None) -> dict:
-    """One hybrid search over the document, its top text under the budget, one answer call.
-    ``first``: passages put before the search's (the oracle's gold pages)."""
-    from ..agent.policy_compact import ANSWER_MAX_TOKENS, ANSWER_PROMPT, SYSTEM, passages_text
-
-    t0 = time.perf_counter()
-    hits = lib.search(question, level="fine", within=doc, k=k)
-    ev = list(first or [])
-    have = {e["id"] for e in ev}
-    for h in hits:
-        if int(h["id"]) in have:
+def flat_units(ranked: list[tuple[int, str]], budget: int, count, start_id: int) -> list[dict]:
+    """Flat RAG's passages: the ranked units (page, text) in order until ``budget`` tokens are
+    spent, the last one cut to what is left (as :func:`sleuth.eval.baselines.take_budget` does),
+    numbered from ``start_id``."""
+    out, left = [], budget
+    for n, (page, text) in enumerate(ranked):
+        left -= 8  # the "[id] (p.N) " in front of each passage
+        if left <= 0:
+            break
+        words = " ".join(text.split()).split()
+        t = count(" ".join(words)) if words else 0
+        if t == 0:
             continue
-        r = lib.read(int(h["id"]), max_tokens=400)  # the whole paragraph, not the snippet
-        text = " ".join(it["text"] for it in r.get("items", []))
-        ev.append({"id": int(h["id"]), "label": h.get("label", ""), "text": text, "locator": h.get("locator") or {}})
+        if t > left:
+            words = words[: max(1, int(len(words) * left / t))]
+            t = count(" ".join(words))
+        out.append({"id": start_id + n, "label": f"p.{page}", "text": " ".join(words), "locator": {"page": page}})
+        left -= t
+    return out
+
+
+def flat_rag(lib, llm, question: str, doc: str, evidence_tokens: int, first: list[dict] | None = None,
+             ranker=None) -> dict:
+    """The document ranked by the strongest flat ranking, its top text under the budget, one
+    answer call. ``ranker``: a :class:`~sleuth.eval.flat.FlatRanker` (default: one over
+    :data:`~sleuth.eval.flat.STRONGEST_FLAT`, the best flat baseline measured in retrieval
+    mode); ``first``: passages put before the ranking's (the oracle's gold pages)."""
+    from ..agent.policy_compact import ANSWER_MAX_TOKENS, ANSWER_PROMPT, SYSTEM, passages_text
+    from .flat import FlatRanker
+
+    ranker = ranker or FlatRanker(lib)
+    ranker.prepare(doc)  # indexing, not answering: outside the question's time, as the agent's library is
+    t0 = time.perf_counter()
     count = getattr(llm, "count_tokens", None) or (lambda s: max(1, int(len(s.split()) * 1.4)))
-    text, shown = passages_text(ev, evidence_tokens, count)
+    ev = list(first or [])
+    used = sum(count(" ".join((e.get("text") or "").split())) + 8 for e in ev)
+    start = max((int(e["id"]) for e in ev), default=0) + 1  # ids the gold passages do not use
+    ev += flat_units(ranker.rank(doc, question), evidence_tokens - used, count, start)
+    text, shown = passages_text(ev, evidence_tokens, count, per_passage=evidence_tokens)
     if not shown:
         return {"text": f"{NOT_ANSWERABLE}: nothing was found.", "pages": [], "seconds": time.perf_counter() - t0,
                 "tokens_in": 0, "tokens_out": 0, "llm_calls": 0, "tool_calls": 1, "rounds": 1}
@@ -85,7 +109,8 @@ def flat_rag(lib, llm, question: str, doc: str, evidence_tokens: int, k: int = 2
     pages = sorted({by_id[i]["locator"].get("page") for i in cited if i in by_id and i in shown
                     and by_id[i]["locator"].get("page") is not None})
     return {"text": reply.content, "pages": pages, "seconds": time.perf_counter() - t0, "tokens_in": reply.tokens_in,
-            "tokens_out": reply.tokens_out, "llm_calls": 1, "tool_calls": 1, "rounds": 1, "shown": len(shown)}
+            "tokens_out": reply.tokens_out, "llm_calls": 1, "tool_calls": 1, "rounds": 1, "shown": len(shown),
+            "ranking": ranker.method}
 
 
 def page_passages(lib, doc: str, pages: list[int]) -> list[dict]:
@@ -167,6 +192,9 @@ def run(data: str | Path, lib, llm, out: str | Path, *, per_doc: int | None = 2,
     items = select_items(data, per_doc=per_doc, limit=limit, doc_types=doc_types)
     indexed = {s["name"] for s in lib.sources()}
     extractor = extractor_for(llm)
+    from .flat import FlatRanker
+
+    ranker = FlatRanker(lib, cache=out / "mmlongbench-cache")
     for n, it in enumerate(items, 1):
         todo = [s for s in systems if (it.id, s) not in done]
         if not todo:
@@ -184,9 +212,9 @@ def run(data: str | Path, lib, llm, out: str | Path, *, per_doc: int | None = 2,
                     answers[s] = run_agent(lib, None, it.question, it.doc_id, evidence_tokens, seconds)
                 elif s == "oracle":
                     answers[s] = flat_rag(lib, llm, it.question, it.doc_id, evidence_tokens,
-                                          first=page_passages(lib, it.doc_id, it.evidence_pages))
+                                          first=page_passages(lib, it.doc_id, it.evidence_pages), ranker=ranker)
                 else:
-                    answers[s] = flat_rag(lib, llm, it.question, it.doc_id, evidence_tokens)
+                    answers[s] = flat_rag(lib, llm, it.question, it.doc_id, evidence_tokens, ranker=ranker)
             except Exception as e:  # noqa: BLE001 - one failed question is a wrong answer, the run goes on
                 answers[s] = {"text": "", "pages": [], "seconds": 0.0, "error": f"{type(e).__name__}: {e}"}
         # the three extraction calls back to back: their long shared prefix stays in llama.cpp's cache
