@@ -30,7 +30,7 @@ def run(data: str | Path, out: str | Path, *, limit: int | None = None, kinds: l
         answers: bool = False, llm_options: dict | None = None, questions: int | None = None,
         progress: bool = True, command: str = "") -> dict[str, Any]:
     """Index, score and summarise every recording (resumable); returns the summary."""
-    from rich.text import Text
+    import sys
 
     from .mmlb_library import progress_bar
     from .rec_item import evaluate
@@ -70,7 +70,8 @@ def run(data: str | Path, out: str | Path, *, limit: int | None = None, kinds: l
                 reason = "".join(ch for ch in " ".join(f"{type(e).__name__}: {e}".split()) if ch.isprintable())[:300]
                 failed.append({"name": it["name"], "reason": reason})
                 name = "".join(ch for ch in str(it["name"]) if ch.isprintable())
-                prog.console.print(Text.assemble(("error:", "red"), f" {name}: {reason}"))
+                # plain, on stderr: with --json, stdout carries the summary alone
+                print(f"error: {name}: {reason}", file=sys.stderr, flush=True)
             prog.advance(bar)
         ans = None
         if answers and records:

@@ -275,7 +275,7 @@ def test_cli_recordings_json_and_bad_manifest(tiny_run, tmp_path):
     assert res.exit_code == 2
 
 
-def test_a_failed_recording_is_one_line_and_the_rest_go_on(tiny_run, tmp_path):
+def test_a_failed_recording_is_one_line_and_the_rest_go_on(tiny_run, tmp_path, capsys):
     from sleuth.eval.recordings import run
 
     data, _, _, _ = tiny_run
@@ -288,6 +288,8 @@ def test_a_failed_recording_is_one_line_and_the_rest_go_on(tiny_run, tmp_path):
     shutil.copytree(tiny_run[1], out)  # the finished tiny recording is reused, not indexed again
     s = run(d2, out, progress=False)
     assert s["recordings"] == 1 and len(s["failed"]) == 1 and "\n" not in s["failed"][0]["reason"]
+    err = capsys.readouterr().err
+    assert "error: gone[31m: FileNotFoundError" in err and "\x1b" not in err and err.count("\n") == 1
 
 
 class EchoLLM:
