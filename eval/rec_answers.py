@@ -144,11 +144,16 @@ def run_answers(records: list[dict], items: list[dict], out: Path, llm_options: 
 
 
 def summarise_answers(rows: list[dict], keys: set | None = None) -> dict:
-    """Per system: n, mean ROUGE-L ×100 (LongBench's and plain LCS F1), cited_gold %, p50 seconds,
-    errors; agent minus flat RAG (and agent on the video minus on the PDF) paired by question."""
+    """Per kind of recording (``meeting``, ``lecture``): per system n, mean ROUGE-L ×100
+    (LongBench's and plain LCS F1), cited_gold %, p50 seconds, errors; agent minus flat RAG (and,
+    on lectures, agent on the video minus agent on the PDF) paired by question."""
+    rows = [r for r in rows if keys is None or (r["recording"], r["id"]) in keys]
+    return {kind: _by_system([r for r in rows if r.get("kind") == kind]) for kind in sorted({r.get("kind") for r in rows})}
+
+
+def _by_system(rows: list[dict]) -> dict:
     from .mmlongbench import bootstrap_ci
 
-    rows = [r for r in rows if keys is None or (r["recording"], r["id"]) in keys]
     by: dict[str, dict] = {}
     for r in rows:
         by.setdefault(r["system"], {})[(r["recording"], r["id"])] = r

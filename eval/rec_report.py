@@ -165,9 +165,9 @@ def markdown(summary: dict, command: str = "") -> str:
     lines += ["| " + " | ".join(cols) + " |", "|---" * len(cols) + "|"]
     for it in summary["items"]:
         lines.append("| " + " | ".join(_cell(it.get(c)) for c in cols) + " |")
-    ans = summary.get("answers")
-    if ans:
-        lines += ["", "## Answers", "", "| system | n | rouge_l | rouge_l_f1 | cited_gold | p50_seconds | errors |", "|---|---|---|---|---|---|---|"]
+    for kind, ans in (summary.get("answers") or {}).items():
+        lines += ["", f"## Answers ({kind})", "", "| system | n | rouge_l | rouge_l_f1 | cited_gold | p50_seconds | errors |",
+                  "|---|---|---|---|---|---|---|"]
         for name, row in ans.get("systems", {}).items():
             lines.append(f"| {name} | {row['n']} | {_cell(row['rouge_l'])} | {_cell(row['rouge_l_f1'])} | "
                          f"{_cell(row['cited_gold'])} | {_cell(row['p50_seconds'])} | {row['errors']} |")

@@ -321,7 +321,8 @@ def test_answers_agent_and_flat_rag_scored_and_resumed(tiny_run, tmp_path):
     out2 = tmp_path / "out"
     shutil.copytree(out, out2)
     s = run(data, out2, answers=True, llm_options={"llm": EchoLLM()}, progress=False)
-    ans = s["answers"]
+    assert set(s["answers"]) == {"meeting"}
+    ans = s["answers"]["meeting"]
     assert set(ans["systems"]) == {"agent", "flat_rag"} and all(r["n"] == 2 and r["errors"] == 0 for r in ans["systems"].values())
     rows = [json.loads(l) for l in (out2 / "answers.jsonl").read_text().splitlines()]
     flat = next(r for r in rows if r["system"] == "flat_rag" and r["id"] == "tiny:s0")
@@ -331,8 +332,9 @@ def test_answers_agent_and_flat_rag_scored_and_resumed(tiny_run, tmp_path):
     assert ans["paired"][0]["a"] == "agent" and ans["paired"][0]["n"] == 2
     # a rerun answers nothing again and gives the same summary
     again = run(data, out2, answers=True, llm_options={"llm": EchoLLM()}, progress=False)
-    assert again["answers"] == ans and len((out2 / "answers.jsonl").read_text().splitlines()) == len(rows)
-    assert summarise_answers(rows) == ans
+    assert again["answers"]["meeting"] == ans and len((out2 / "answers.jsonl").read_text().splitlines()) == len(rows)
+    assert summarise_answers(rows) == {"meeting": ans}
+    assert "## Answers (meeting)" in (out2 / "summary.md").read_text()
 
 
 def test_lecture_questions_from_the_pdf_and_the_video_side_by_side(tiny_run, tmp_path):
