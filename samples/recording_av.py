@@ -105,7 +105,8 @@ class StreamWriter:
         vs.thread_count = 1
         self._vs = vs
         self._as = self._out.add_stream("aac", rate=sr, layout="mono")
-        self._as.bit_rate = 48000
+        # 96 kb/s: at 48 the recogniser's word error rate on made meetings was 1.2 points higher
+        self._as.bit_rate = 96000
         self.samples = 0  # audio written so far; the clock of the recording
         self.frames = 0
         self._picture: np.ndarray | None = None

@@ -31,7 +31,7 @@ from .recording_av import StreamWriter, call_frame, page_frame
 
 SCHEMA = "sleuth.recording/1"
 #: bump when a change alters what is rendered, so cached recordings are made again
-RENDER_VERSION = 1
+RENDER_VERSION = 2
 #: a page's narration stops after this many words (about a minute at 150 words a minute)
 MAX_PAGE_WORDS = 150
 #: how long a page without a text layer stays on screen

@@ -40,11 +40,12 @@ _DETACHED = re.compile(r"\s+([.,?!;:%])")
 _CONTRACTION = re.compile(r"(\w)\s+(n't|'(?:s|m|re|ve|ll|d|t)\b)", re.IGNORECASE)
 _HYPHEN = re.compile(r"(\w) - (\w)")
 _ONLY_PUNCT = re.compile(r"^[\W_]*$")
+_OK = re.compile(r"\b(?:OK|Ok)\b")
 
 
 # Hesitations a synthetic voice cannot say: espeak reads "um" as a word ("am", "a month"),
 # which a listener, human or recogniser, then hears as one.
-FILLERS = frozenset({"um", "uh", "umm", "uhm", "hmm", "mm", "mmm", "mhm", "mm-hmm", "uh-huh", "er", "erm"})
+FILLERS = frozenset({"um", "uh", "umm", "uhm", "hmm", "mm", "mmm", "mhm", "mm-hmm", "uh-huh", "er", "erm", "eh", "ah", "ha", "huh"})
 
 
 # Short words that are whole words even when the next word starts with them ("an answer")
@@ -84,6 +85,7 @@ def speakable(text: str, fluent: bool = True) -> str:
     s = _CONTRACTION.sub(r"\1\2", s)
     s = _HYPHEN.sub(r"\1-\2", s)
     s = _DETACHED.sub(r"\1", s)
+    s = _OK.sub("okay", s)  # said "okay" either way; written so, as a listener would write it
     if fluent:
         s = _fluent(s)
     # a dangling dash or comma left where a disfluency marker was cut out
@@ -98,36 +100,40 @@ class Voice:
     variant: str
     pitch: int
     wpm: int
+    word_gap: int = 0  # espeak-ng -g: extra pause between words, in 10 ms units
 
     @property
     def name(self) -> str:
         return f"{self.language}+{self.variant}" if self.variant else self.language
 
     def to_dict(self) -> dict:
-        return {"voice": self.name, "pitch": self.pitch, "wpm": self.wpm}
+        return {"voice": self.name, "pitch": self.pitch, "wpm": self.wpm, **({"word_gap": self.word_gap} if self.word_gap else {})}
 
 
-def voice(k: int, language: str = "en-us", wpm: int = BASE_WPM) -> Voice:
+def voice(k: int, language: str = "en-us", wpm: int = BASE_WPM, word_gap: int = 0) -> Voice:
     """The k-th speaker's voice: distinct for k < len(VARIANTS)*len(PITCHES)*len(SPEED_OFFSETS)
     (108), cycling after that (a committee with more speakers reuses voices, far apart in order)."""
     nv, npch = len(VARIANTS), len(PITCHES)
     k %= nv * npch * len(SPEED_OFFSETS)
-    return Voice(language, VARIANTS[k % nv], PITCHES[(k // nv) % npch], wpm + SPEED_OFFSETS[k // (nv * npch)])
+    return Voice(language, VARIANTS[k % nv], PITCHES[(k // nv) % npch], wpm + SPEED_OFFSETS[k // (nv * npch)], word_gap)
 
 
 def espeak_available() -> bool:
     return shutil.which("espeak-ng") is not None
 
 
-def synthesize(text: str, v: Voice, *, trim: bool = True, timeout: float = 600.0) -> np.ndarray:
-    """int16 PCM at :data:`SAMPLE_RATE` for ``text`` spoken by ``v`` (leading/trailing silence cut)."""
+def synthesize(text: str, v: Voice, *, trim: bool = True, pad: float = 0.0, timeout: float = 600.0) -> np.ndarray:
+    """int16 PCM at :data:`SAMPLE_RATE` for ``text`` spoken by ``v`` (leading/trailing silence cut
+    to ``pad`` seconds; keeping 60 ms made no measurable difference to recognition)."""
     # --stdin and a trailing newline: the text never reaches argv, and "-x" stays a word
-    cmd = ["espeak-ng", "-v", v.name, "-p", str(v.pitch), "-s", str(v.wpm), "--stdout", "--stdin"]
+    cmd = ["espeak-ng", "-v", v.name, "-p", str(v.pitch), "-s", str(v.wpm), *(["-g", str(v.word_gap)] if v.word_gap else []),
+           "--stdout", "--stdin"]
     out = subprocess.run(cmd, input=(text + "\n").encode("utf-8"), capture_output=True, check=True, timeout=timeout).stdout
     pcm = _wav_pcm(out)
     if trim and pcm.size:
         loud = np.flatnonzero(np.abs(pcm) > 328)  # -40 dBFS
-        pcm = pcm[loud[0] : loud[-1] + 1] if loud.size else pcm[:0]
+        k = int(pad * SAMPLE_RATE)
+        pcm = pcm[max(0, loud[0] - k) : loud[-1] + 1 + k] if loud.size else pcm[:0]
     return pcm
 
 
