@@ -212,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
             cached.append(name)
             continue
         (sub / f"{name}.key").unlink(missing_ok=True)
+        for stale in sub.glob(f".{name}.*.part"):  # left by a run that was killed outright
+            stale.unlink(missing_ok=True)
         started = time.perf_counter()
 
         def progress(done: int, total: int, name=name) -> None:

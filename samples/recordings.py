@@ -8,7 +8,8 @@
   for :data:`SILENT_PAGE_S` seconds.
 
 Each writes ``NAME.mp4`` and ``NAME.truth.json`` (schema ``sleuth.recording/1``: what was said
-when, the topics or pages, and the benchmark's queries with their gold spans in seconds) under
+when, the topics or pages, and the benchmark's queries with their gold spans in seconds; beside
+them ``voices``, the espeak-ng voice each speaker got) under
 temporary names, renamed only when complete, so an interrupted run leaves nothing half made.
 Audio and frames are streamed (:class:`.recording_av.StreamWriter`): memory does not grow with
 the length of the recording.

@@ -175,9 +175,12 @@ def test_make_meetings_then_rerun_is_cached(tmp_path, capsys):
     capsys.readouterr()
     assert m.main(["meetings", "--data", str(data), "--out", str(out), "--min-items", "1", "--hours", "0"]) == 0
     assert "0 made" in capsys.readouterr().out and mp4.stat().st_mtime_ns == stamp
-    # a changed input is made again
+    # a changed input is made again, and what a killed run left of it is cleared
     (data / "meetings" / "tiny.json").write_text(json.dumps(dict(MEETING, topic_list=[])))
+    stale = out / "meetings" / ".tiny.mp4.x1y2.part"
+    stale.write_bytes(b"half")
     assert m.main(["meetings", "--data", str(data), "--out", str(out), "--names", "tiny"]) == 0
+    assert not stale.exists()
     assert "1 made" in capsys.readouterr().out and json.loads((out / "meetings" / "tiny.truth.json").read_text())["topics"] == []
 
 
