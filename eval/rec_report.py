@@ -101,12 +101,13 @@ def summarise(records: list[dict], failed: list[dict] | None = None, answers: di
         retrieval[kind] = retrieval_table(recs)
         paired_[kind] = comparisons(recs, retrieval[kind])
     ref = sum(r["asr"]["ref_words"] for r in records)
-    errors = sum(r["asr"]["wer"] * r["asr"]["ref_words"] for r in records)
+    errors = sum(r["asr"]["wer"] * r["asr"]["ref_words"] for r in records if r["asr"]["ref_words"])
     hours = sum(r["duration_s"] for r in records) / 3600
     secs = sum(r["index"].get("seconds") or 0 for r in records)
     spk = [r["speakers"] for r in records if r.get("speakers")]
     items = [{"name": r["name"], "kind": r["kind"], "minutes": round(r["duration_s"] / 60, 1),
-              "queries": len(r.get("queries", [])), "wer": round(100 * r["asr"]["wer"], 2),
+              "queries": len(r.get("queries", [])),
+              "wer": round(100 * r["asr"]["wer"], 2) if r["asr"]["ref_words"] else None, "asr_words": r["asr"]["hyp_words"],
               "transcript_source": r.get("transcript_source"),
               "index_seconds": r["index"].get("seconds"),
               "x_real_time": round(r["duration_s"] / r["index"]["seconds"], 1) if r["index"].get("seconds") else None,
@@ -160,7 +161,7 @@ def markdown(summary: dict, command: str = "") -> str:
               f"Word error rate (pooled): {_cell(summary['asr']['wer'])}% of {summary['asr']['ref_words']} words. "
               f"Indexing: {_cell(sp['index_s_per_hour'])} s per hour of video ({_cell(sp['x_real_time'])}x real time); "
               f"peak memory {_cell(sp['peak_rss_mb'])} MB.", ""]
-    cols = ["name", "kind", "minutes", "queries", "wer", "x_real_time", "peak_rss_mb", "speakers_found", "speakers_true",
+    cols = ["name", "kind", "minutes", "queries", "wer", "asr_words", "x_real_time", "peak_rss_mb", "speakers_found", "speakers_true",
             "boundary_f1", "speaker_purity"]
     lines += ["| " + " | ".join(cols) + " |", "|---" * len(cols) + "|"]
     for it in summary["items"]:

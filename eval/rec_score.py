@@ -150,8 +150,9 @@ def wer_fast(ref: Sequence[str], hyp: Sequence[str]) -> float:
 
 
 def word_error_rate(ref_text: str, hyp_text: str) -> dict:
+    """WER of a whole transcript; None when nothing was spoken (a silent slide show)."""
     ref, hyp = wer_words(ref_text), wer_words(hyp_text)
-    return {"wer": wer_fast(ref, hyp), "ref_words": len(ref), "hyp_words": len(hyp)}
+    return {"wer": wer_fast(ref, hyp) if ref else None, "ref_words": len(ref), "hyp_words": len(hyp)}
 
 
 # ---------------------------------------------------------------- speaker turns

@@ -84,6 +84,7 @@ def test_wer_hand_counted():
     # control->controls (sub), twenty->20 (sub: numbers as written), + extra (ins): 3 of 6
     assert S.wer_fast(ref, hyp) == pytest.approx(3 / 6)
     assert S.word_error_rate("a b c", "a b c")["wer"] == 0
+    assert S.word_error_rate("", "")["wer"] is None  # a silent recording has no error rate
     assert S.wer_fast([], ["x"]) == wer([], ["x"])
 
 
