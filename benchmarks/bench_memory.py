@@ -2,13 +2,14 @@
 
     python benchmarks/bench_memory.py --workdir /tmp/bench_memory [--cases text5mb,page14400,...]
 
-Cases (inputs are generated under --workdir; the text is real: LongBench multi_news contexts
-from ../shared/data, repeated to size):
+Cases (inputs are generated under --workdir; the text is real: LongBench and LongBench v2
+contexts from ../shared/data, repeated to size):
 
 - ``floor``: import the library and create the embedding session (what every index run costs)
 - ``floor_cold``: the same with an empty model cache: the first run on a machine prepares the
   embedding model once (index/embed_model.py) and keeps it under $SLEUTH_CACHE
-- ``text5mb``: ``sleuth index`` of a 5 MB plain-text file
+- ``text5mb``, ``text5mb_lines``, ``text5mb_cjkname``, ``text5mb_zh``, ``text5mb_oneline``:
+  ``sleuth index`` of a 5 MB plain-text file of each shape (TEXT_SHAPES)
 - ``page14400``: ``sleuth index`` of an image-only PDF whose one page is 14,400 x 14,400 pt (the
   PDF maximum), which OCR has to render
 - ``show14400``: ``sleuth show NODE --png`` of a node on that page
@@ -39,7 +40,12 @@ HERE = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("SLEUTH_SHARED_DATA", HERE.parent / "shared" / "data"))
 if not SHARED.exists():
     SHARED = Path("/work/shared/data")
-LIMITS_MB = {"text5mb": 300, "page14400": 1024, "show14400": 1024, "pdfbomb": 1024, "pdfbomb2x": 1024}
+#: the shapes of a 5 MB text (make_text): LongBench multi_news prose; LongBench v2 report text
+#: as PDFs extract it (short lines); the same with one Chinese name in it (loads the Chinese
+#: word cutter); LongBench Chinese contexts; multi_news as one line with no break at all
+TEXT_SHAPES = {"text5mb": "news", "text5mb_lines": "lines", "text5mb_cjkname": "cjkname", "text5mb_zh": "zh",
+               "text5mb_oneline": "oneline"}
+LIMITS_MB = {**{case: 300 for case in TEXT_SHAPES}, "page14400": 1024, "show14400": 1024, "pdfbomb": 1024, "pdfbomb2x": 1024}
 
 # Runs a command in-process (the CLI's main) and prints this process's peak RSS on exit.
 _RUNNER = r"""
@@ -75,17 +81,37 @@ def run_case(args: list[str], env: dict) -> dict:
     return out, p.stdout
 
 
-def make_text(path: Path, size: int = 5_000_000) -> Path:
+def _contexts(shape: str):
+    """Texts to repeat up to the size, for one shape (see TEXT_SHAPES)."""
+    if shape in ("news", "oneline", "zh"):
+        names = ["multi_news.jsonl"] if shape != "zh" else ["multifieldqa_zh.jsonl", "passage_retrieval_zh.jsonl"]
+        for name in names:
+            with open(SHARED / "longbench" / name, encoding="utf-8") as f:
+                for line in f:
+                    yield json.loads(line)["context"]
+    else:
+        for f in sorted((SHARED / "longbench_v2" / "md" / "single-document_qa").glob("*_context.txt")):
+            yield f.read_text(encoding="utf-8")
+
+
+def make_text(path: Path, size: int = 5_000_000, shape: str = "news") -> Path:
+    """A ``size``-byte UTF-8 text of real words in one of TEXT_SHAPES' shapes."""
     parts, n = [], 0
-    with open(SHARED / "longbench" / "multi_news.jsonl", encoding="utf-8") as f:
-        lines = f.readlines()
+    contexts = list(_contexts(shape))
     i = 0
     while n < size:
-        ctx = json.loads(lines[i % len(lines)])["context"]
+        ctx = contexts[i % len(contexts)]
+        if shape == "oneline":
+            ctx = " ".join(ctx.split())
         parts.append(ctx)
         n += len(ctx.encode("utf-8")) + 2
         i += 1
-    path.write_text("\n\n".join(parts)[:size], encoding="utf-8")
+    text = (" " if shape == "oneline" else "\n\n").join(parts)
+    if shape == "cjkname":
+        mid = text.index(". ", len(text) // 2) + 2
+        text = text[:mid] + "王小明 said so. " + text[mid:]
+    data = text.encode("utf-8")[:size]
+    path.write_bytes(data.decode("utf-8", "ignore").encode("utf-8"))
     return path
 
 
@@ -118,7 +144,7 @@ def make_nested_html(path: Path, size: int = 50_000_000) -> Path:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--workdir", type=Path, default=Path("bench_memory_out"))
-    ap.add_argument("--cases", default="floor_cold,floor,text5mb,page14400,show14400,html50mb,pdfbomb,pdfbomb2x")
+    ap.add_argument("--cases", default="floor_cold,floor," + ",".join(TEXT_SHAPES) + ",page14400,show14400,html50mb,pdfbomb,pdfbomb2x")
     ap.add_argument("--json", type=Path, help="write the results here")
     a = ap.parse_args()
     w = a.workdir.resolve()
@@ -143,10 +169,10 @@ def main() -> None:
                 make_flate_bomb_pdf(f, 2_000_000_000, layers=2 if case == "pdfbomb2x" else 1)
             r, _ = run_case(["index", str(f), "-L", str(lib), "--force", "--json"], env)
             r["file_kb"] = round(f.stat().st_size / 1024)
-        elif case == "text5mb":
-            f = w / "big5mb.txt"
+        elif case in TEXT_SHAPES:
+            f = w / f"{case}.txt"
             if not f.exists():
-                make_text(f)
+                make_text(f, shape=TEXT_SHAPES[case])
             r, _ = run_case(["index", str(f), "-L", str(lib), "--force", "--json"], env)
         elif case == "page14400":
             f = w / "page14400.pdf"
@@ -178,7 +204,7 @@ def main() -> None:
             r["limit_mb"] = LIMITS_MB[case]
             r["within"] = r["peak_mb"] <= LIMITS_MB[case]
         results[case] = r
-        print(f"{case:10s} peak {r.get('peak_mb') or 0:8.0f} MB  rc {r['rc']}  {r['wall']:7.1f} s"
+        print(f"{case:16s} peak {r.get('peak_mb') or 0:8.0f} MB  rc {r['rc']}  {r['wall']:7.1f} s"
               + (f"  limit {r['limit_mb']} MB: {'ok' if r['within'] else 'OVER'}" if "limit_mb" in r else "")
               + (f"  png {r['png_size']}" if "png_size" in r else "")
               + (f"  file {r['file_kb']:,} KB" if "file_kb" in r else "")

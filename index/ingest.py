@@ -197,6 +197,13 @@ def norm_entity(name: str) -> str:
 
 
 @dataclass
+class Stored:
+    """What is left of a file's tree once it is stored: its warnings, for the file's result."""
+
+    warnings: list[str]
+
+
+@dataclass
 class Prepared:
     """One file read, flattened and summarised: what embedding and storage need. Files are
     embedded and stored in groups (:meth:`Ingestor.finish`), so a run of small files shares one
@@ -220,6 +227,8 @@ class Prepared:
 #: one lexical commit per group instead of per file (a commit of the tantivy index cost ~16 ms,
 #: as much as indexing a one-line file). A kill loses at most the group in flight.
 GROUP_TEXTS = 512
+#: vectors handed to faiss at a time when storing (Ingestor._add_vectors)
+VECTOR_CHUNK = 2048
 GROUP_FILES = 64
 #: stage names of FileResult.timings, in pipeline order (docs: benchmarks/bench_ingest.py --real)
 STAGES = ("read", "ocr", "summaries", "embed", "entities", "db", "commit", "lexical", "vectors")
@@ -349,14 +358,15 @@ class Ingestor:
                 p.timings["entities"] = time.perf_counter() - t
         stage("storing")
         stopped = None
+        sizes = [len(p.flat) for p in group]  # storing frees the trees (Ingestor._store)
         with bounded_heap():  # the same for the rows
             try:
                 results = self._store(group, shared)
             except StoreStopped as e:
                 stopped, results = e, e.results
-        nodes = sum(len(p.flat) for p in group) or 1
-        for p, r in zip(group, results):
-            share = len(p.flat) / nodes
+        nodes = sum(sizes) or 1
+        for p, r, size in zip(group, results, sizes):
+            share = size / nodes
             r.timings = {k: p.timings.get(k, 0.0) + share * shared.get(k, 0.0) for k in STAGES}
             warnings = p.tree.warnings
             r.warnings = warnings[:MAX_WARNINGS] + (
@@ -399,25 +409,13 @@ class Ingestor:
             raise StoreStopped(cause, [FileResult(str(p.path), "failed", f"{p.path.name}: not stored: {cause} "
                                                   f"(writing to {lib.home}); nothing of it was kept")
                                        for p in group]) from e
-        # The database is committed; the lexical index and faiss follow (and are healed from
-        # the database if we die here).
-        trim_heap()  # the statements' rows are freed: their pages go back before tantivy's writers grow
-        t_lex = time.perf_counter()
-        timings["db"] = t_commit - t - lexical_s
-        timings["commit"] = t_lex - t_commit
-        # an entity two files of the group mention has a row from each: the last one holds both
-        rows = list({(r[0], r[3]): r for r in changes.rows}.values())
-        lexical_full = None
-        try:
-            lib.lexical.apply(changes.deletes, rows, gen)
-        except Exception as e:
-            # the files are in the database (the truth); the lexical index, left at its last
-            # commit and stamp, is healed from it by the next run with room to write
-            lexical_full = disk_full(e, lib.home)
-            if lexical_full is None:
-                raise
+        # The database is committed; faiss and the lexical index follow (and are healed from the
+        # database if we die here). faiss first: then the vectors and the trees are freed before
+        # tantivy's writers grow (a 5 MB text's tree and vectors are ~40 MB of the peak).
+        trim_heap()  # the statements' rows are freed: their pages go back first
         t_vec = time.perf_counter()
-        timings["lexical"] = lexical_s + t_vec - t_lex
+        timings["db"] = t_commit - t - lexical_s
+        timings["commit"] = t_vec - t_commit
         results = []
         for p, src_id, base in placed:
             old = p.old
@@ -427,23 +425,47 @@ class Ingestor:
                     shutil.rmtree(lib.home / old.meta["assets"], ignore_errors=True)
             results.append(FileResult(str(p.path), "updated" if old is not None else "added", nodes=len(p.flat),
                                       pages=p.tree.root.meta.get("pages")))
-        for tier in ("source", "coarse", "fine"):
-            ids, vecs = [], []
-            for p, src_id, base in placed:
-                sel = [k for k, i in enumerate(p.which) if tier_of(p.flat[i].node.kind) == tier]
-                if sel:
-                    ids.append(np.array([base + p.which[k] for k in sel]))
-                    vecs.append(p.vecs[sel])
-            if ids:
-                lib.vectors.add(tier, np.concatenate(ids), np.concatenate(vecs))
+        self._add_vectors(placed)
         lib.vectors.generation = gen
-        timings["vectors"] = time.perf_counter() - t_vec
+        for p, *_ in placed:
+            # what finish still reads is the warnings; the rest is in the database now
+            p.vecs = p.flat = p.summaries = None
+            p.tree = Stored(p.tree.warnings)
+        trim_heap()
+        t_lex = time.perf_counter()
+        timings["vectors"] = t_lex - t_vec
+        # an entity two files of the group mention has a row from each: the last one holds both
+        rows = list({(r[0], r[3]): r for r in changes.rows}.values())
+        changes.rows = []
+        lexical_full = None
+        try:
+            lib.lexical.apply(changes.deletes, rows, gen)
+        except Exception as e:
+            # the files are in the database (the truth); the lexical index, left at its last
+            # commit and stamp, is healed from it by the next run with room to write
+            lexical_full = disk_full(e, lib.home)
+            if lexical_full is None:
+                raise
+        timings["lexical"] = lexical_s + time.perf_counter() - t_lex
         if lexical_full is not None:
             for p, r in zip(group, results):
                 r.warnings.append(f"{p.path.name}: stored, but its words are not searchable yet ({lexical_full} "
                                   f"in {lib.home / 'lexical'}); the next `sleuth index` adds them")
             raise StoreStopped(lexical_full, results)
         return results
+
+    def _add_vectors(self, placed: list[tuple[Prepared, int, int]]) -> None:
+        """Each file's vectors into its tiers' faiss indexes, VECTOR_CHUNK rows at a time: one
+        selection of a large file's vectors would be a second copy of them (15 MB for a 5 MB text)
+        beside the one faiss makes."""
+        lib = self.lib
+        for tier in ("source", "coarse", "fine"):
+            for p, _src_id, base in placed:
+                ids = base + np.asarray(p.which, dtype=np.int64)
+                sel = np.array([k for k, i in enumerate(p.which) if tier_of(p.flat[i].node.kind) == tier], dtype=np.int64)
+                for a in range(0, len(sel), VECTOR_CHUNK):
+                    part = sel[a : a + VECTOR_CHUNK]
+                    lib.vectors.add(tier, ids[part], p.vecs[part])
 
     def _store_one(self, conn, p: Prepared, changes: LexicalChanges) -> tuple[int, int]:
         """One file's rows inside the group's transaction: (source id, first node id). An asset

@@ -12,8 +12,8 @@ Beside the nodes, a second small index (``docs/``) holds one row per source: its
 whole documents can be ranked by BM25 with statistics of their own (a row thousands of times
 longer than a paragraph would skew the paragraphs' average length if it shared their index).
 
-Chinese text is cut into words with jieba before tantivy sees it (its simple tokenizer would
-keep a whole run of CJK characters as one token). Words are lower-cased, ASCII-folded and
+CJK text is cut into overlapping character bigrams before tantivy sees it (its simple tokenizer
+would keep a whole run of CJK characters as one token). Words are lower-cased, ASCII-folded and
 Porter2-stemmed on both sides.
 """
 
@@ -23,6 +23,7 @@ import json
 import os
 import re
 import threading
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 
@@ -40,17 +41,6 @@ STOPWORDS = frozenset(
 )
 
 _WORD_RE = re.compile(r"[\w\u3400-\u9fff]+", re.UNICODE)
-
-@lru_cache(maxsize=1)
-def _jieba():
-    import logging
-
-    import jieba
-
-    jieba.setLogLevel(logging.WARNING)
-    jieba.initialize()
-    return jieba
-
 
 #: characters per value when a long text goes into tantivy (see Lexical.apply)
 PIECE_CHARS = 1 << 16
@@ -72,21 +62,47 @@ def text_pieces(text: str, n: int | None = None) -> list[str]:
     return out
 
 
-def segment(text: str) -> str:
-    """Text as the lexical index should see it: CJK runs cut into words with spaces between.
+def doc_pieces(title: str | None, body: str | list[str] | None) -> Iterator[str]:
+    """A whole document's text for the docs index, segmented, in pieces of about PIECE_CHARS
+    characters: ``body`` is a text or a list of paragraphs (joined by newlines). Paragraphs are
+    gathered a piece at a time, so no copy of the whole text is ever made, and the words are the
+    same as the whole text's (pieces end at whitespace, where no word runs on)."""
+    parts = body if isinstance(body, list) else [body or ""]
+    buf, size = [title or ""], len(title or "")
+    for part in parts:
+        if size >= PIECE_CHARS:
+            yield from text_pieces(segment("\n".join(buf)))
+            buf, size = [], 0
+        buf.append(part)
+        size += len(part) + 1
+    if buf:
+        yield from text_pieces(segment("\n".join(buf)))
 
-    A long text goes through jieba a piece at a time, cut at whitespace (where jieba cuts its
-    input itself, so the words are the same): a 5 MB English text with one Chinese name in it was
-    a million tokens in one list, ~140 MB at once."""
+
+_CJK_RUN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
+
+
+def _bigrams(m: re.Match) -> str:
+    run = m.group()
+    if len(run) == 1:
+        return f" {run} "
+    return " " + " ".join(run[i : i + 2] for i in range(len(run) - 1)) + " "
+
+
+def segment(text: str) -> str:
+    """Text as the lexical index should see it: each run of CJK characters as its overlapping
+    character bigrams ("北京大学" → "北京 京大 大学"; a lone character stays itself), the rest as it is.
+
+    Bigrams, as Lucene's CJK analyzer indexes them, rather than jieba's dictionary words: no
+    dictionary in memory (jieba's took 66 MB for good the first time a file held one Chinese
+    name, jieba-rs' 33 MB), the same cut for a query and a text whatever surrounds them, and on
+    LongBench's Chinese tasks evidence recall as good as with jieba's words (README)."""
     if not CJK_RE.search(text):
         return text
-    cut = _jieba().cut
-    if len(text) <= PIECE_CHARS:
-        return " ".join(cut(text))
-    return " ".join(" ".join(cut(piece)) for piece in text_pieces(text))
+    return _CJK_RUN.sub(_bigrams, text)
 
 
-# Chinese function words that jieba emits as words; they carry no topic.
+# Chinese function words, one or two characters: as query terms they carry no topic.
 ZH_STOPWORDS = frozenset("的 了 是 在 和 与 及 或 也 都 就 而 但 并 被 把 对 从 向 为 以 于 这 那 其 之 个 中 上 下 等 着 将 已 又 还 很 更 最 有 没有 一个 我们 他们 可以 进行 通过 由于 因为 所以 如果 没有".split())
 
 
@@ -115,9 +131,9 @@ def identifiers(query: str) -> list[str]:
 
 TIERS = ("fine", "coarse", "source", "entity")
 #: the index's format. 3: paragraphs carry their neighbours' words (``ctx``) and a ``docs/``
-#: index holds whole sources. An index of an older format is searched as it is until the library
-#: can rebuild it from the database (index/lexical_sync.py heal): its stamp reads as unsynced.
-FORMAT = 3
+#: index holds whole sources. 4: CJK text as character bigrams (segment), not jieba's words.
+#: An index of an older format is searched as it is until the library can rebuild it from the database (index/lexical_sync.py heal): its stamp reads as unsynced.
+FORMAT = 4
 DOCS = "docs"
 ANALYZER = "sleuth_en"
 TITLE_BOOST = 2.0  # a word in a node's title (its section path) counts twice
@@ -250,24 +266,26 @@ class Lexical:
             for lo, hi in deletes:
                 w.delete_documents_by_query(tantivy.Query.range_query(self.schema, "id", tantivy.FieldType.Integer, lo, hi))
                 dw.delete_documents_by_query(tantivy.Query.range_query(self.docs_schema, "id", tantivy.FieldType.Integer, lo, hi))
-            for i, title, body, tier, *ctx in rows:
-                if tier == "doc":
-                    # in pieces, as segment() makes them: no second copy of a long text at once,
-                    # and the same words score the same
-                    doc = tantivy.Document(id=int(i))
-                    for piece in text_pieces(segment(f"{title or ''}\n{body or ''}")):
-                        doc.add_text("body", piece)
-                    dw.add_document(doc)
-                    continue
-                if tier not in TIERS:
-                    raise ValueError(f"unknown lexical tier {tier!r}")
-                fields = dict(id=int(i), tier=tier, title=segment(title or ""), body=segment(body or ""))
-                if ctx and ctx[0] and self.format >= 3:
-                    fields["ctx"] = segment(ctx[0])
-                w.add_document(tantivy.Document(**fields))
             # A kill between the two commits leaves the stamp behind: the next open heals both.
             try:
+                # the docs index is filled and committed before the nodes go in: the two writers'
+                # buffers are then never full at once (a 5 MB text's rows filled both, +38 MB)
+                for i, title, body, tier, *ctx in rows:
+                    if tier == "doc":
+                        doc = tantivy.Document(id=int(i))
+                        for piece in doc_pieces(title, body):
+                            doc.add_text("body", piece)
+                        dw.add_document(doc)
                 dw.commit()
+                for i, title, body, tier, *ctx in rows:
+                    if tier == "doc":
+                        continue
+                    if tier not in TIERS:
+                        raise ValueError(f"unknown lexical tier {tier!r}")
+                    fields = dict(id=int(i), tier=tier, title=segment(title or ""), body=segment(body or ""))
+                    if ctx and ctx[0] and self.format >= 3:
+                        fields["ctx"] = segment(ctx[0])
+                    w.add_document(tantivy.Document(**fields))
                 w.commit()
                 self._write_stamp(generation)
             except BaseException:

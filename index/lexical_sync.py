@@ -21,7 +21,7 @@ LEGACY_TABLES = ("nodes_fts_v", "nodes_fts", "fts_fine_v", "fts_coarse_v", "fts_
 
 def source_rows(conn, source_ids: list[int]) -> list[tuple]:
     """(node_id, title, body, tier[, ctx]) for every node of these sources, and per source one
-    row of tier "doc" under its root node's id: its title and the text of all its paragraphs,
+    row of tier "doc" under its root node's id: its title and the texts (a list) of all its paragraphs,
     tables and segments (a table's rows repeat its text and are left out), for ranking whole
     documents. A paragraph's ``ctx`` is the text of up to CTX_WINDOW paragraphs on each side of
     it on its page (tables count, their rows neither get nor give context). Sources without pages
@@ -57,7 +57,9 @@ def source_rows(conn, source_ids: list[int]) -> list[tuple]:
                 if near:
                     out[at] = out[at] + (" ".join(near),)
         if root is not None:
-            out.append((root[0], root[1], "\n".join(whole), "doc"))
+            # the paragraphs themselves, not one string of them: they are held by their own rows
+            # already, and a 5 MB text's join (and its copies on the way into tantivy) was 15 MB
+            out.append((root[0], root[1], whole, "doc"))
     return out
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from collections.abc import Iterator
 
 from ..core import Node
 from ..readers.textsplit import CJK_RE, first_sentence
@@ -18,10 +19,14 @@ from .lexical import STOPWORDS, segment
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9\-]{2,}|[\u3400-\u9fff]{2,}")
 
 
-def _terms(text: str) -> list[str]:
+def _terms(text: str) -> Iterator[str]:
+    # one at a time: a long Chinese text is millions of bigrams, and a list of them ~100 MB
     if CJK_RE.search(text):
         text = segment(text)
-    return [w.lower() for w in _TOKEN.findall(text) if w.lower() not in STOPWORDS]
+    for m in _TOKEN.finditer(text):
+        w = m.group().lower()
+        if w not in STOPWORDS:
+            yield w
 
 
 def fine_text(node: Node) -> str:

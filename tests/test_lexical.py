@@ -321,16 +321,31 @@ def test_text_pieces_cut_only_at_whitespace():
     assert text_pieces("", 8) == [] and text_pieces("unbroken", 3) == ["unbroken"]
 
 
-def test_segment_in_pieces_gives_the_words_of_segment_whole(monkeypatch):
-    # a long text with a few CJK characters goes through jieba a piece at a time (memory); the
-    # index must see exactly the tokens jieba gives for the whole text
+def test_cjk_runs_become_overlapping_bigrams_the_same_in_a_query_and_a_text(tmp_path):
+    # no dictionary: a run of CJK characters is its character bigrams wherever it stands, so a
+    # name in a query matches the same name inside a longer sentence of a document
     from sleuth.index import lexical as L
 
-    text = ("The 云南白药集团 annual report, 2mm steel, 3.5kg. 农民人均纯收入增长。 Growth was 20%.\r\n" * 300)
-    whole = L._analyzer().analyze(" ".join(L._jieba().cut(text)))
-    monkeypatch.setattr(L, "PIECE_CHARS", 50)
-    assert len(text) > L.PIECE_CHARS
-    assert L._analyzer().analyze(L.segment(text)) == whole
+    assert L.segment("北京大学 in 2024") == " 北京 京大 大学  in 2024"
+    assert L.segment("王 x") == " 王  x" and L.segment("plain text") == "plain text"
+    lx = _lex(tmp_path, [(1, "", "报告说王小明今年在云南白药集团工作。", "fine"), (2, "", "harbour basalt wall", "fine")])
+    hits = lx.search("王小明", ("fine",), 5)
+    assert hits and hits[0][0] == 1
+    assert "小明" in L.query_terms("王小明在哪里工作") and "我们" not in L.query_terms("我们的报告")
+
+
+def test_a_document_given_as_paragraphs_is_cut_as_its_whole_text(monkeypatch):
+    # the docs row of a stored file is its paragraphs, not one string of them (memory): the
+    # pieces must carry the words of title + all paragraphs, in order, none cut in two
+    from sleuth.index import lexical as L
+
+    paras = [f"Paragraph {i}: the 云南白药集团 report on harbour{i} walls, 3.5kg each." for i in range(40)]
+    whole = L._analyzer().analyze(L.segment("Annual report\n" + "\n".join(paras)))
+    monkeypatch.setattr(L, "PIECE_CHARS", 120)
+    pieces = list(L.doc_pieces("Annual report", paras))
+    assert len(pieces) > 10
+    assert [t for p in pieces for t in L._analyzer().analyze(p)] == whole
+    assert list(L.doc_pieces("T", "one text")) == list(L.doc_pieces("T", ["one text"]))
 
 
 def test_a_whole_document_added_in_pieces_scores_as_one_value(tmp_path, monkeypatch):
@@ -357,7 +372,7 @@ from sleuth.index.lexical import Lexical
 me = psutil.Process()
 lx = Lexical(pathlib.Path(tempfile.mkdtemp()) / "lex")
 text = " ".join(f"harbour{i % 5000} basalt wall rebuilt in spring" for i in range(60000)) + " 云南白药"  # ~2.5 MB
-lx.apply([], [(1, "warm", "warm up 中文", "doc")], 1)  # jieba's dictionary loads here, before the baseline
+lx.apply([], [(1, "warm", "warm up 中文", "doc")], 1)  # the word cutter's dictionary loads here, before the baseline
 base = peak = me.memory_info().rss
 done = False
 def sample():
