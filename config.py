@@ -51,7 +51,7 @@ ENVIRONMENT: dict[str, str] = {
     "SLEUTH_CACHE": "cache folder for artefacts made once per machine: converted speech models, the prepared embedding model (default `~/.cache/sleuth`)",
     "SLEUTH_WRITE_KEY": "`sleuth serve --write-key`: clients sending `Authorization: Bearer KEY` may index and remove files (default: read-only)",
     "SLEUTH_DEBUG": "set to show the full traceback of an unexpected error instead of one line (for bug reports)",
-    "SLEUTH_SKIP_SYSTEM_DEPS": "scripts/system_deps.sh (run by make_env.sh): `1` skips installing the system packages the tests need (espeak-ng) with apt",
+    "SLEUTH_SKIP_SYSTEM_DEPS": "scripts/system_deps.sh (run by make_env.sh): `1` skips installing the system packages the tests need (espeak-ng, flite) with apt",
     "SLEUTH_ENV": "scripts/demo.sh and scripts/test.sh: the virtual environment folder to build (default `.venv`)",
     "SLEUTH_LONGBENCH_V2": "benchmarks/bench_sparse_quality.py: the LongBench v2 folder when `../shared/data/longbench_v2` is not beside the checkout",
     "SLEUTH_SHARED_DATA": "tests and benchmarks: the shared data folder when `../shared/data` is not beside the checkout",

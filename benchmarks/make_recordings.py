@@ -7,7 +7,7 @@ narrated slide shows (samples/recordings.py), for ``sleuth eval recordings``.
 Writes ``OUT/meetings/NAME.mp4`` + ``NAME.truth.json`` (or ``OUT/lectures/…``) and rewrites
 ``OUT/manifest.json`` over everything made so far, of both kinds. Cached and resumable: an item is
 skipped when its MP4 and truth exist and its ``NAME.key`` (a hash of the input file, the queries,
-the render options, the renderer's version and espeak-ng's) matches; an interrupted item leaves
+the render options, the renderer's version and the TTS engine's) matches; an interrupted item leaves
 only hidden ``.part`` files. A failed item prints one line and the others are still made (exit
 status 1 then).
 
@@ -26,7 +26,7 @@ import argparse
 import hashlib
 import json
 import re
-import subprocess
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -36,10 +36,12 @@ from tqdm import tqdm
 import sleuth.samples.recordings as rec
 import sleuth.samples.tts as tts
 
-#: spoken words a minute of a made meeting, pauses included, at --wpm 150: 134-146 measured on
-#: two AMI meetings; the top of that and a little more, since committees' long turns pause less,
-#: so the estimate that picks meetings for --hours errs on the long side
-EST_WPM = 150.0
+#: spoken words a minute of a made meeting per engine, pauses included, at --wpm 150. espeak-ng:
+#: 134-146 measured on two AMI meetings; the top of that and a little more, since committees' long
+#: turns pause less, so the estimate that picks meetings for --hours errs on the long side. flite
+#: speaks 11% faster than espeak-ng's voices on the same three stretches (183 against 165 words a
+#: minute, pauses included), so its figure is espeak-ng's scaled by that, rounded up
+EST_WPM = {"espeak-ng": 150.0, "flite": 170.0}
 
 
 def _words(meeting: dict) -> int:
@@ -47,14 +49,15 @@ def _words(meeting: dict) -> int:
     return sum(len(tts.speakable(str(t.get("content", ""))).split()) for t in meeting.get("meeting_transcripts") or [])
 
 
-def pick_meetings(sizes: dict[str, int], hours: float, min_items: int) -> list[str]:
-    """Evenly spaced picks over the meetings sorted by size, the fewest that reach both targets."""
+def pick_meetings(sizes: dict[str, int], hours: float, min_items: int, wpm: float = EST_WPM["espeak-ng"]) -> list[str]:
+    """Evenly spaced picks over the meetings sorted by size, the fewest that reach both targets
+    (``sizes`` in spoken words, ``wpm`` the engine's words a minute, :data:`EST_WPM`)."""
     order = sorted(sizes, key=lambda n: (sizes[n], n))
     n = len(order)
     for m in range(min(min_items, n), n + 1):
         idx = sorted({round(j * (n - 1) / (m - 1)) for j in range(m)}) if m > 1 else [n - 1]
         chosen = [order[i] for i in idx]
-        if len(chosen) >= min(min_items, n) and sum(sizes[c] for c in chosen) / EST_WPM / 60 >= hours:
+        if len(chosen) >= min(min_items, n) and sum(sizes[c] for c in chosen) / wpm / 60 >= hours:
             return chosen
     return order
 
@@ -85,16 +88,10 @@ def _sha(path: Path) -> str:
     return h.hexdigest()
 
 
-def _espeak_version() -> str:
-    try:
-        return subprocess.run(["espeak-ng", "--version"], capture_output=True, text=True, timeout=30).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "none"
-
-
 def cache_key(source: Path, opts: dict, extra: object = None) -> str:
+    """``opts`` names the engine; its version is in the key too (a new synthesiser, new speech)."""
     blob = json.dumps({"input": _sha(source), "opts": opts, "extra": extra, "render": rec.RENDER_VERSION,
-                       "espeak": _espeak_version()}, sort_keys=True)
+                       "tts": tts.engine_version(opts.get("engine"))}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -107,7 +104,7 @@ def _jobs(args) -> list[dict]:
     """[{"name", "source", "make": callable(out_dir, progress), "key"}] for the chosen items."""
     data = Path(args.data)
     names = [n.strip() for n in args.names.split(",")] if args.names else None
-    opts = {"wpm": args.wpm}
+    opts = {"wpm": args.wpm, "engine": args.engine}
     jobs = []
     if args.kind == "meetings":
         files = {p.stem: p for p in sorted((data / "meetings").glob("*.json"))}
@@ -123,7 +120,7 @@ def _jobs(args) -> list[dict]:
                     sizes[stem] = _words(json.loads(p.read_text(encoding="utf-8")))
                 except (ValueError, OSError):
                     sizes[stem] = 0  # still picked by name order at the short end; its failure is reported
-            chosen = pick_meetings(sizes, args.hours, args.min_items)
+            chosen = pick_meetings(sizes, args.hours, args.min_items, EST_WPM[args.engine] * args.wpm / tts.BASE_WPM)
         for stem in chosen[: args.limit]:
             p = files[stem]
 
@@ -191,12 +188,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hours", type=float, default=10.0, help="meetings: estimated hours the default selection reaches")
     ap.add_argument("--min-items", type=int, default=8, help="meetings: at least this many in the default selection")
     ap.add_argument("--wpm", type=int, default=tts.BASE_WPM, help="base speaking rate of the voices")
-    ap.add_argument("--jobs", type=int, default=2, help="espeak-ng processes speaking ahead")
+    ap.add_argument("--jobs", type=int, default=2, help="TTS processes speaking ahead")
+    ap.add_argument("--engine", choices=tts.ENGINES, default=None,
+                    help="TTS engine (default: the first of these that is installed)")
     ap.add_argument("--json", default=None, help="write the run's summary here")
     args = ap.parse_args(argv)
 
-    if not tts.espeak_available():
-        print("make_recordings: espeak-ng is not installed (scripts/system_deps.sh installs it)", file=sys.stderr)
+    args.engine = args.engine or tts.engine()
+    if args.engine is None or not shutil.which(args.engine):
+        print(f"make_recordings: {args.engine or 'no TTS engine (flite, espeak-ng)'} is not installed"
+              " (scripts/system_deps.sh installs it)", file=sys.stderr)
         return 2
     out = Path(args.out)
     sub = out / args.kind

@@ -1,15 +1,16 @@
 """Hour-long recordings with known truth, made from real transcripts and slide decks.
 
-- :func:`render_meeting`: a QMSum meeting as a video call: every turn read by espeak-ng in its
-  speaker's voice (:func:`.tts.voice`, by order of appearance), pauses between turns, the active
-  speaker's name and the agenda topic on screen.
+- :func:`render_meeting`: a QMSum meeting as a video call: every turn read by the TTS engine
+  (:func:`.tts.engine`: flite, or espeak-ng without it) in its speaker's voice
+  (:func:`.tts.voice`, by order of appearance), pauses between turns, the active speaker's name
+  and the agenda topic on screen.
 - :func:`render_lecture`: a PDF as a narrated slide show: each page on screen while its text
   layer is read aloud (at most :data:`MAX_PAGE_WORDS` words), a page without text shown silent
   for :data:`SILENT_PAGE_S` seconds.
 
 Each writes ``NAME.mp4`` and ``NAME.truth.json`` (schema ``sleuth.recording/1``: what was said
 when, the topics or pages, and the benchmark's queries with their gold spans in seconds; beside
-them ``voices``, the espeak-ng voice each speaker got) under
+them ``voices``, the engine's voice each speaker got) under
 temporary names, renamed only when complete, so an interrupted run leaves nothing half made.
 Audio and frames are streamed (:class:`.recording_av.StreamWriter`): memory does not grow with
 the length of the recording.
@@ -32,7 +33,7 @@ from .recording_av import StreamWriter, call_frame, page_frame
 
 SCHEMA = "sleuth.recording/1"
 #: bump when a change alters what is rendered, so cached recordings are made again
-RENDER_VERSION = 2
+RENDER_VERSION = 3  # 3: flite's voices (16 kHz audio) when flite is installed
 #: a page's narration stops after this many words (about a minute at 150 words a minute)
 MAX_PAGE_WORDS = 150
 #: how long a page without a text layer stays on screen
@@ -106,8 +107,8 @@ def _write_json(path: Path, obj: dict) -> None:
         tmp.write_text(dumps(obj), encoding="utf-8")
 
 
-def _synth_stream(texts: list[tuple[str, tts.Voice]], jobs: int) -> Iterator[np.ndarray]:
-    """espeak-ng output in order, by ``jobs`` processes at most ``2 * jobs`` turns ahead (bounded:
+def _synth_stream(texts: list[tuple[str, tts.Voice | tts.FliteVoice]], jobs: int) -> Iterator[np.ndarray]:
+    """Synthesised turns in order, by ``jobs`` processes at most ``2 * jobs`` turns ahead (bounded:
     memory stays flat while the writer encodes)."""
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         ahead = 2 * max(1, jobs)
@@ -121,9 +122,20 @@ def _synth_stream(texts: list[tuple[str, tts.Voice]], jobs: int) -> Iterator[np.
             yield pcm
 
 
-def _check_espeak() -> None:
-    if not tts.espeak_available():
-        raise RuntimeError("espeak-ng is not installed (apt-get install espeak-ng, or scripts/system_deps.sh)")
+def _check_tts(engine: str | None) -> str:
+    """The engine to speak with: ``engine`` if installed, else the best installed one."""
+    import shutil
+
+    if engine is not None:
+        if engine not in tts.ENGINES:
+            raise ValueError(f"unknown TTS engine {engine!r} (one of {', '.join(tts.ENGINES)})")
+        if not shutil.which(engine):
+            raise RuntimeError(f"{engine} is not installed (apt-get install {engine}, or scripts/system_deps.sh)")
+        return engine
+    found = tts.engine()
+    if found is None:
+        raise RuntimeError("no TTS engine is installed (apt-get install flite or espeak-ng, or scripts/system_deps.sh)")
+    return found
 
 
 # ----------------------------------------------------------------------------- meetings
@@ -150,15 +162,16 @@ def render_meeting(
     meeting: dict, out_dir: Path, name: str, *, source: str | None = None, fps: int = 2,
     size: tuple[int, int] = (640, 360), wpm: int = tts.BASE_WPM, language: str = "en-us",
     fluent: bool = True, lead_in: float = 0.5, tail: float = 1.0, jobs: int = 2,
-    progress: Progress | None = None,
+    engine: str | None = None, progress: Progress | None = None,
 ) -> Path:
     """``out_dir/name.mp4`` (the meeting as a video call) and ``name.truth.json`` beside it.
 
     Turns with nothing speakable (only markup) are not spoken and not listed; query spans over
     them fall on the nearest spoken turns (:func:`span_seconds`). ``fluent`` drops fillers and
     restarts (:func:`.tts.speakable`); the truth holds exactly the words spoken either way.
+    ``engine``: a name of :data:`.tts.ENGINES`, default the best installed.
     """
-    _check_espeak()
+    engine = _check_tts(engine)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     raw = meeting.get("meeting_transcripts") or []
@@ -172,7 +185,8 @@ def render_meeting(
             todo.append((i, speaker, text))
     if not todo:
         raise ValueError(f"{name}: no speakable turns")
-    voices = {s: tts.voice(k, language, wpm) for s, k in order.items()}
+    voices = {s: tts.voice(k, language, wpm, engine_name=engine) for s, k in order.items()}
+    rate = voices[todo[0][1]].rate  # one engine, one rate
     topics = _topic_spans(meeting)
     turns: list[dict] = []
     mp4, truth_path = out_dir / f"{name}.mp4", out_dir / f"{name}.truth.json"
@@ -187,7 +201,7 @@ def render_meeting(
         return pictures[key]
 
     with _atomic(mp4) as tmp:
-        w = StreamWriter(tmp, size, fps, tts.SAMPLE_RATE)
+        w = StreamWriter(tmp, size, fps, rate)
         try:
             w.set_picture(picture(None, _topic_at(topics, todo[0][0])))
             w.silence(lead_in)
@@ -273,23 +287,24 @@ def render_lecture(
     pdf: Path, queries: list[dict], out_dir: Path, name: str, *, fps: int = 1,
     size: tuple[int, int] = (1280, 720), wpm: int = tts.BASE_WPM, language: str = "en-us",
     max_words: int = MAX_PAGE_WORDS, silent_s: float = SILENT_PAGE_S, lead: float = 0.5,
-    tail: float = 0.75, progress: Progress | None = None,
+    tail: float = 0.75, engine: str | None = None, progress: Progress | None = None,
 ) -> Path:
     """``out_dir/name.mp4`` (the PDF as a narrated slide show) and ``name.truth.json`` beside it.
 
     ``queries``: ``{"id", "query", "answer", "evidence_pages"}`` (:func:`lecture_queries`); a
     query's spans are its evidence pages' time on screen (pages outside the PDF have none).
+    ``engine``: as for :func:`render_meeting`; the narrator is the engine's first voice.
     """
     import pypdfium2 as pdfium
 
-    _check_espeak()
+    engine = _check_tts(engine)
     pdf, out_dir = Path(pdf), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
         doc = pdfium.PdfDocument(str(pdf))
     except pdfium.PdfiumError as e:
         raise ValueError(f"{pdf.name}: cannot open as PDF ({e})") from None
-    v = tts.voice(0, language, wpm)
+    v = tts.voice(0, language, wpm, engine_name=engine)
     pages: list[dict] = []
     mp4 = out_dir / f"{name}.mp4"
     try:
@@ -297,7 +312,7 @@ def render_lecture(
         if n == 0:
             raise ValueError(f"{pdf.name}: the PDF has no pages")
         with _atomic(mp4) as tmp:
-            w = StreamWriter(tmp, size, fps, tts.SAMPLE_RATE)
+            w = StreamWriter(tmp, size, fps, v.rate)
             try:
                 for k in range(n):
                     page = doc[k]

@@ -252,10 +252,11 @@ def test_system_deps_installs_espeak_only_when_missing(tmp_path):
     res = subprocess.run([bash, str(REPO / "scripts" / "system_deps.sh")], capture_output=True, text=True, env=env)
     assert res.returncode == 0, res.stderr
     calls = log.read_text().splitlines()
-    assert calls[-1].split()[:2] == ["install", "-y"] and "espeak-ng" in calls[-1].split()
+    assert calls[-1].split()[:2] == ["install", "-y"] and {"espeak-ng", "flite"} <= set(calls[-1].split())
     log.unlink()
-    (bin_ / "espeak-ng").write_text("#!/bin/sh\n")
-    (bin_ / "espeak-ng").chmod(0o755)
+    for tool in ("espeak-ng", "flite"):
+        (bin_ / tool).write_text("#!/bin/sh\n")
+        (bin_ / tool).chmod(0o755)
     res = subprocess.run([bash, str(REPO / "scripts" / "system_deps.sh")], capture_output=True, text=True, env=env)
     assert res.returncode == 0 and not log.exists()
     assert "system_deps.sh" in (REPO / "scripts" / "make_env.sh").read_text()

@@ -14,7 +14,7 @@ from sleuth.readers.video.decode import load_audio, probe
 import sleuth.samples.recordings as rec
 import sleuth.samples.tts as tts
 
-pytestmark = pytest.mark.skipif(not tts.espeak_available(), reason="espeak-ng is not installed")
+pytestmark = pytest.mark.skipif(tts.engine() is None, reason="no TTS engine (flite, espeak-ng) is installed")
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "make_recordings.py"
 
@@ -70,9 +70,48 @@ def test_speakable_strips_markup_and_disfluencies():
 
 def test_voices_are_distinct_by_order():
     n = len(tts.VARIANTS) * len(tts.PITCHES) * len(tts.SPEED_OFFSETS)
-    voices = [tts.voice(k) for k in range(n)]
-    assert len(set(voices)) == n >= 100 and tts.voice(n) == tts.voice(0)
-    assert tts.voice(3) == tts.voice(3) and tts.voice(0) != tts.voice(1)
+    voices = [tts.voice(k, engine_name="espeak-ng") for k in range(n)]
+    assert len(set(voices)) == n >= 100 and tts.voice(n, engine_name="espeak-ng") == voices[0]
+    assert tts.voice(3, engine_name="espeak-ng") == voices[3] and voices[0] != voices[1]
+    # flite: its speakers' own voices first, then other pitches, then other paces; enough for the
+    # largest committee of the benchmark (84 speakers)
+    n = len(tts._FLITE)
+    voices = [tts.voice(k, engine_name="flite") for k in range(n)]
+    assert len(set(voices)) == n >= 90 and tts.voice(n, engine_name="flite") == voices[0]
+    assert [(v.variant, v.f0, v.stretch) for v in voices[: len(tts.FLITE_VOICES)]] == [(name, None, 1.0) for name in tts.FLITE_VOICES]
+    assert all(v.f0 is None for v in voices if v.variant == "rms")  # it ignores int_f0_target_mean
+    assert tts.voice(0, wpm=120, engine_name="flite").stretch == 1.25  # slower speech, longer sounds
+    assert all(v.rate == tts.FLITE_RATE for v in voices) and tts.voice(0, engine_name="espeak-ng").rate == tts.SAMPLE_RATE
+
+
+def test_engine_prefers_flite_and_falls_back_to_espeak(monkeypatch):
+    installed = {"flite", "espeak-ng"}
+    monkeypatch.setattr(tts.shutil, "which", lambda name: f"/usr/bin/{name}" if name in installed else None)
+    assert tts.engine() == "flite" and isinstance(tts.voice(0), tts.FliteVoice)
+    installed.discard("flite")
+    assert tts.engine() == "espeak-ng" and isinstance(tts.voice(0), tts.Voice)
+    installed.clear()
+    assert tts.engine() is None and tts.engine_version() == "none"
+    with pytest.raises(RuntimeError, match="no TTS engine"):
+        rec._check_tts(None)
+
+
+def test_synthesis_text_never_reaches_argv(monkeypatch):
+    calls = []
+
+    def run(cmd, input=None, **kw):
+        calls.append((cmd, input))
+        raise RuntimeError("stop")
+
+    monkeypatch.setattr(tts.subprocess, "run", run)
+    text = "-o /tmp/x; $(rm -rf ~) -voice"
+    for v in (tts.voice(5, engine_name="flite"), tts.voice(5, engine_name="espeak-ng")):
+        with pytest.raises(RuntimeError):
+            tts.synthesize(text, v)
+    (flite, fin), (espeak, ein) = calls
+    assert fin == ein == (text + "\n").encode() and not any(text in a or "rm -rf" in a for a in flite + espeak)
+    v = tts.voice(5, engine_name="flite")
+    assert flite[:3] == ["flite", "-voice", v.variant] and f"int_f0_target_mean={v.f0}" in flite and "/dev/stdin" in flite
 
 
 def test_meeting_renders_with_truth_matching_the_audio(tmp_path):
@@ -98,6 +137,7 @@ def test_meeting_renders_with_truth_matching_the_audio(tmp_path):
         assert _rms(audio, t["start"] + 0.1, t["end"] - 0.1) > 0.01
     assert _rms(audio, turns[0]["end"] + 0.05, turns[1]["start"] - 0.05) < 0.2 * _rms(audio, turns[0]["start"], turns[0]["end"])
     assert truth["voices"]["Project Manager"] != truth["voices"]["Marketing"]
+    assert {v["engine"] for v in truth["voices"].values()} == {tts.engine()}
     assert [t["topic"] for t in truth["topics"]] == ["Opening", "Screen and batteries"]
     assert truth["topics"][1]["start"] == turns[1]["start"] and truth["topics"][1]["end"] == turns[2]["end"]
     q0, q1 = truth["queries"]
@@ -107,6 +147,12 @@ def test_meeting_renders_with_truth_matching_the_audio(tmp_path):
     rec.render_meeting(MEETING, tmp_path / "again", "tiny", source="tiny.json")
     assert (tmp_path / "again" / "tiny.truth.json").read_bytes() == (tmp_path / "tiny.truth.json").read_bytes()
     assert (tmp_path / "again" / "tiny.mp4").read_bytes() == mp4.read_bytes()
+    if tts.engine() != "espeak-ng" and tts.espeak_available():  # the fallback engine speaks the same words
+        rec.render_meeting(MEETING, tmp_path / "espeak", "tiny", engine="espeak-ng")
+        other = json.loads((tmp_path / "espeak" / "tiny.truth.json").read_text())
+        assert [t["text"] for t in other["turns"]] == [t["text"] for t in turns]
+        assert {v["engine"] for v in other["voices"].values()} == {"espeak-ng"}
+        assert probe(str(tmp_path / "espeak" / "tiny.mp4")).has_audio
 
 
 def test_picture_follows_the_active_speaker(tmp_path):
@@ -155,9 +201,12 @@ def test_pick_meetings_spans_sizes_and_reaches_targets():
     m = _bench()
     sizes = {f"m{i:02d}": 1000 * (i + 1) for i in range(30)}
     chosen = m.pick_meetings(sizes, hours=3.0, min_items=8)
-    assert len(chosen) >= 8 and sum(sizes[c] for c in chosen) / m.EST_WPM / 60 >= 3.0
+    assert len(chosen) >= 8 and sum(sizes[c] for c in chosen) / m.EST_WPM["espeak-ng"] / 60 >= 3.0
     assert "m00" in chosen and "m29" in chosen  # both ends of the size order
     assert m.pick_meetings(sizes, hours=3.0, min_items=8) == chosen
+    slower = m.pick_meetings(sizes, hours=20.0, min_items=8)
+    faster = m.pick_meetings(sizes, hours=20.0, min_items=8, wpm=m.EST_WPM["flite"])  # a faster voice: more meetings
+    assert len(faster) > len(slower) and sum(sizes[c] for c in faster) / m.EST_WPM["flite"] / 60 >= 20.0
 
 
 def test_make_meetings_then_rerun_is_cached(tmp_path, capsys):
