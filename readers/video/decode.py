@@ -257,4 +257,13 @@ def load_audio(path: str, sr: int = 16000) -> np.ndarray:
         raise _fail(path, f"cannot decode audio ({e})") from None
     if not chunks:
         return np.zeros(0, np.float32)
-    return (np.concatenate(chunks).astype(np.float32) / 32768.0)
+    # filled piece by piece, each int16 piece dropped once copied: a concatenate, astype and
+    # divide would hold 12 bytes a sample at once (1 GB for 90 minutes), this holds at most 6
+    out = np.empty(sum(len(c) for c in chunks), np.float32)
+    pos = 0
+    chunks.reverse()
+    while chunks:
+        c = chunks.pop()
+        np.divide(c, np.float32(32768.0), out=out[pos : pos + len(c)], dtype=np.float32)
+        pos += len(c)
+    return out
