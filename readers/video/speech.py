@@ -101,72 +101,9 @@ def whisper_model():
     return _whisper
 
 
-#: STFT frames (10 ms each) per piece of :func:`log_mel`: about 14 MB of working arrays
-MEL_CHUNK_FRAMES = 1000
-
-
-def log_mel(fe, waveform: np.ndarray, padding: int = 160, chunk_frames: int = MEL_CHUNK_FRAMES) -> np.ndarray:
-    """faster-whisper's ``FeatureExtractor.__call__`` (``fe``) computed ``chunk_frames`` at a time.
-
-    The library frames, windows and FFTs the whole recording at once (windowed frames, the
-    FFT, a complex64 copy of it, magnitudes: about 10 KB per 10 ms frame, some 3 GB for 52
-    minutes), which made indexing memory grow with the length. STFT frames are independent, so
-    each piece is the library's own ``stft`` over its slice of the (virtually) padded signal;
-    only the 80-band output (320 bytes a frame) is kept whole, for the global ``max() - 8``
-    floor. Values equal the library's to about 1e-7 (the mel product over fewer columns may
-    round differently in the last bit).
-    """
-    x = np.asarray(waveform, dtype=np.float32)
-    n_fft, hop = fe.n_fft, fe.hop_length
-    n = len(x)
-    length = n + padding  # the library pads ``padding`` zeros, then reflects n_fft // 2 each side
-    half = n_fft // 2
-    if length <= half or n == 0:
-        return fe(waveform, padding=padding)  # reflection wraps more than once: leave it to the library
-    n_out = length // hop  # the library's 1 + length // hop frames, less the last it drops
-    window = np.hanning(n_fft + 1)[:-1].astype("float32")
-    out = np.empty((fe.mel_filters.shape[0], n_out), np.float32)
-    for f0 in range(0, n_out, chunk_frames):
-        f1 = min(n_out, f0 + chunk_frames)
-        # sample positions in the padded signal for frames f0..f1-1, mapped back to x
-        idx = np.arange(f0 * hop, (f1 - 1) * hop + n_fft) - half
-        idx = np.where(idx < 0, -idx, idx)
-        idx = np.where(idx >= length, 2 * (length - 1) - idx, idx)
-        y = np.where(idx < n, x[np.minimum(idx, n - 1)], np.float32(0))
-        stft = fe.stft(y, n_fft, hop, window=window, center=False, return_complex=True).astype("complex64")
-        mel = fe.mel_filters @ (np.abs(stft) ** 2)
-        out[:, f0:f1] = np.log10(np.clip(mel, a_min=1e-10, a_max=None))
-    np.maximum(out, out.max() - 8.0, out=out)
-    out += 4.0
-    out /= 4.0
-    return out
-
-
-class _ChunkedFeatures:
-    """Stands in for the model's feature extractor: same attributes, :func:`log_mel` as the call."""
-
-    def __init__(self, inner):
-        self.__dict__["inner"] = inner
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
-
-    def __setattr__(self, name, value):
-        setattr(self.inner, name, value)
-
-    def __call__(self, waveform: np.ndarray, padding: int = 160, chunk_length: int | None = None) -> np.ndarray:
-        fe = self.inner
-        if chunk_length is not None:  # what the library's __call__ does with it
-            fe.n_samples = chunk_length * fe.sampling_rate
-            fe.nb_max_frames = fe.n_samples // fe.hop_length
-        return log_mel(fe, waveform, padding=padding)
-
-
 def transcribe_whisper(audio: np.ndarray, language: str | None = None, beam_size: int = 1) -> list[dict]:
     """Lines with word times from 16 kHz mono audio."""
     model = whisper_model()
-    if not isinstance(model.feature_extractor, _ChunkedFeatures):
-        model.feature_extractor = _ChunkedFeatures(model.feature_extractor)
     segments, _info = model.transcribe(
         audio, language=language, beam_size=beam_size, vad_filter=True, word_timestamps=True,
         condition_on_previous_text=False,
