@@ -10,6 +10,7 @@ from conftest import write_text_pdf
 from sleuth.eval import baselines as B
 from sleuth.eval import flat as F
 from sleuth.eval import mmlongbench_e2e as E
+from fakes.scripted_llm import PromptRecorder
 
 
 def corpus(texts, vecs=None):
@@ -63,18 +64,6 @@ class FakeEmbedder:
         return v
 
 
-class Recorder:
-    def __init__(self):
-        self.prompts = []
-
-    def count_tokens(self, s):
-        return max(1, len(s.split()))
-
-    def chat(self, messages, tools, **kw):
-        self.prompts.append(messages[-1]["content"])
-        return SimpleNamespace(content="Not answerable.", tokens_in=0, tokens_out=0)
-
-
 @pytest.fixture()
 def fake_lib(tmp_path):
     pdf = write_text_pdf(tmp_path / "port.pdf", [
@@ -105,7 +94,7 @@ def test_flat_rag_reads_by_the_configured_strongest_ranking(fake_lib, monkeypatc
     firsts = {}
     for method in ("page-bm25", "page-fusion"):
         monkeypatch.setattr(F, "STRONGEST_FLAT", method)
-        llm = Recorder()
+        llm = PromptRecorder()
         res = E.flat_rag(fake_lib, llm, q, "port.pdf", 60)
         assert res["ranking"] == method
         passages = llm.prompts[-1].split("Passages from the document port.pdf:\n\n")[1].split("\n\nQuestion:")[0]

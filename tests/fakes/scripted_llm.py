@@ -45,3 +45,20 @@ class ScriptedLLM:
         step = self.steps[i]
         reply = step(messages, tools) if callable(step) else step
         return reply
+
+
+class PromptRecorder:
+    """A model that answers "Not answerable." to everything and keeps each last prompt, for tests
+    about what a system shows the model rather than what the model says."""
+
+    def __init__(self):
+        self.prompts: list[str] = []
+
+    def count_tokens(self, s: str) -> int:
+        return max(1, len(s.split()))
+
+    def chat(self, messages, tools, **kw):
+        from types import SimpleNamespace
+
+        self.prompts.append(messages[-1]["content"])
+        return SimpleNamespace(content="Not answerable.", tokens_in=0, tokens_out=0)
