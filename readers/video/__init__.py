@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import bisect
 import os
+import threading
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Callable
 
@@ -35,6 +38,10 @@ __all__ = ["VIDEO_SUFFIXES", "read_video"]
 AUDIO_SUFFIXES = frozenset({".mp3", ".wav", ".m4a", ".aac", ".flac", ".ogg", ".oga", ".opus", ".wma"})
 
 Progress = Callable[[str, float], None]
+
+
+class _Abandoned(Exception):
+    """Stops the frame thread once the reading has failed or been stopped."""
 
 
 def read_video(
@@ -72,11 +79,33 @@ def read_video(
     info = probe(p)
     warnings: list[str] = []
 
-    report("speech", 0.0)
-    lines, source = recognise(str(p), asr, info.has_audio, warnings)
-    report("speech", 1.0)
+    # The frame pass does not need the speech, so it runs beside the recogniser: Whisper keeps
+    # both cores busy only while it encodes, and OCR and decoding fill the other core's gaps.
+    # The frame thread's progress is passed on from this thread, where the caller's callback
+    # may stop the reading; the frame thread then stops at its next report.
+    stop = threading.Event()
+    seen = {"frames": 0.0}
 
-    frames = _scan_frames(info, ocr, sample_rate, ocr_interval, keyframe_interval, max_width, report)
+    def frames_report(stage: str, frac: float) -> None:
+        if stop.is_set():
+            raise _Abandoned()
+        seen[stage] = frac
+
+    with ThreadPoolExecutor(1, thread_name_prefix="sleuth-frames") as pool:
+        scan = pool.submit(_scan_frames, info, ocr, sample_rate, ocr_interval, keyframe_interval, max_width, frames_report)
+        try:
+            report("speech", 0.0)
+            lines, source = recognise(str(p), asr, info.has_audio, warnings, progress=lambda f: report("speech", f))
+            report("speech", 1.0)
+            while True:
+                try:
+                    frames = scan.result(timeout=1.0)
+                    break
+                except FutureTimeout:
+                    report("frames", seen["frames"])
+        finally:
+            stop.set()
+    report("frames", 1.0)
     duration = frames["duration"]
     if info.duration and duration < info.duration - max(2.0, 0.1 * info.duration):
         msg = f"{p.name}: truncated file, frames decode only up to {duration:.1f} s of {info.duration:.1f} s"
@@ -178,6 +207,7 @@ def read_video(
         "decoder": frames["backend"],
         "shots": [[round(s.t_start, 3), round(s.t_end, 3)] for s in shots],
         "n_ocr_frames": frames["n_ocr"],
+        "n_ocr_recalled": frames["n_recalled"],
         "slide_changes": slide_changes,
         "speakers": speaker_summary,
     }
@@ -218,12 +248,12 @@ def _scan_frames(info: VideoInfo, ocr: bool, rate: float, ocr_interval: float, k
     # the container's duration holds unless the frames run out well before it (truncation)
     duration = info.duration if info.duration and decoded_end >= info.duration - 1.0 else decoded_end
     det.refine(src)
-    report("frames", 1.0)
     return {
         "detector": det,
         "keyframes": kf,
         "screen": tracker.items if tracker else [],
         "n_ocr": tracker.n_ocr if tracker else 0,
+        "n_recalled": tracker.n_recalled if tracker else 0,
         "slide_changes": tracker.slide_changes if tracker else [],
         "duration": duration,
         "backend": src.backend,

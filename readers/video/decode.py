@@ -236,25 +236,7 @@ def reference_frames(path: str, t0: float, t1: float, size: tuple[int, int]) -> 
 
 def load_audio(path: str, sr: int = 16000) -> np.ndarray:
     """Mono float32 PCM at ``sr`` Hz (empty array when there is no audio stream)."""
-    import av
-
-    chunks: list[np.ndarray] = []
-    try:
-        with av.open(path) as c:
-            if not c.streams.audio:
-                return np.zeros(0, np.float32)
-            st = c.streams.audio[0]
-            res = av.AudioResampler(format="s16", layout="mono", rate=sr)
-            try:
-                for frame in c.decode(st):
-                    for rf in res.resample(frame):
-                        chunks.append(rf.to_ndarray().reshape(-1))
-            except av.error.FFmpegError as e:
-                log.info("audio of %s truncated: %s", path, e)
-            for rf in res.resample(None):
-                chunks.append(rf.to_ndarray().reshape(-1))
-    except av.error.FFmpegError as e:
-        raise _fail(path, f"cannot decode audio ({e})") from None
+    chunks = _pcm16_chunks(path, sr)
     if not chunks:
         return np.zeros(0, np.float32)
     # filled piece by piece, each int16 piece dropped once copied: a concatenate, astype and
@@ -267,3 +249,40 @@ def load_audio(path: str, sr: int = 16000) -> np.ndarray:
         np.divide(c, np.float32(32768.0), out=out[pos : pos + len(c)], dtype=np.float32)
         pos += len(c)
     return out
+
+
+def load_pcm16(path: str, sr: int = 16000) -> np.ndarray:
+    """Mono int16 PCM at ``sr`` Hz: half the memory of :func:`load_audio` for a long recording,
+    and :func:`pcm_to_float` of any stretch of it is bit for bit that stretch of ``load_audio``."""
+    chunks = _pcm16_chunks(path, sr)
+    return np.concatenate(chunks) if chunks else np.zeros(0, np.int16)
+
+
+def pcm_to_float(pcm: np.ndarray) -> np.ndarray:
+    """float32 samples in [-1, 1) from int16 ones, as :func:`load_audio` makes them."""
+    if pcm.dtype == np.float32:
+        return pcm
+    return np.divide(pcm, np.float32(32768.0), dtype=np.float32)
+
+
+def _pcm16_chunks(path: str, sr: int) -> list[np.ndarray]:
+    import av
+
+    chunks: list[np.ndarray] = []
+    try:
+        with av.open(path) as c:
+            if not c.streams.audio:
+                return []
+            st = c.streams.audio[0]
+            res = av.AudioResampler(format="s16", layout="mono", rate=sr)
+            try:
+                for frame in c.decode(st):
+                    for rf in res.resample(frame):
+                        chunks.append(rf.to_ndarray().reshape(-1))
+            except av.error.FFmpegError as e:
+                log.info("audio of %s truncated: %s", path, e)
+            for rf in res.resample(None):
+                chunks.append(rf.to_ndarray().reshape(-1))
+    except av.error.FFmpegError as e:
+        raise _fail(path, f"cannot decode audio ({e})") from None
+    return chunks

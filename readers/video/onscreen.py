@@ -3,7 +3,8 @@
 OCR is the costly step (about 0.3 s a frame on one core), so a frame is read only when it is
 worth it: at shot starts, every ``interval`` seconds while the picture moves, and soon after a
 local sharp change on an otherwise still picture (a caption or slide text appearing). Frames
-that look the same as the last one read are skipped and extend what is already on screen.
+that look the same as the last one read are skipped and extend what is already on screen; a
+picture read before that comes back (a call's speaker tiles taking turns) reuses its lines.
 Lines seen on neighbouring reads are one item (same text up to OCR noise, overlapping box).
 
 Slide changes: a lecture's slides share one template, so the picture barely changes when the
@@ -29,6 +30,10 @@ HEAD_TOP, HEAD_MIN_H = 0.4, 0.035
 MIN_SLIDE_S = 3.0
 #: share of the thumbnail pixels under the headlines that must change sharply (not OCR noise)
 HEAD_CHANGED = 0.05
+#: pictures read before whose lines are reused when the same picture comes back (a call's speaker
+#: tiles take turns, a talk returns to a slide): compared at half size, where a changed digit of
+#: small print still changes more than RECALL_PIXELS pixels by RECALL_LEVEL grey levels
+RECALL_MAX, RECALL_SIZE, RECALL_LEVEL, RECALL_PIXELS = 64, (320, 180), 48, 4
 
 
 def engine():
@@ -111,6 +116,8 @@ class ScreenTextTracker:
         self._last_thumb: np.ndarray | None = None
         self._prev_thumb: np.ndarray | None = None
         self.n_ocr = 0
+        self.n_recalled = 0
+        self._read: list[tuple[np.ndarray, list[dict]]] = []  # (half-size grey picture, its lines)
         # (time, share of sharply changed thumbnail pixels against the sample before) since the last read
         self._steps: list[tuple[float, float]] = []
         self._head: dict | None = None
@@ -151,10 +158,25 @@ class ScreenTextTracker:
         onset = max(self._steps, key=lambda s: s[1])[0] if self._steps else t
         self._steps = []
         self._last_t, self._last_thumb = t, thumb
-        self.n_ocr += 1
-        self._update(t, ocr_frame(rgb, self.scale))
+        self._update(t, self._lines(rgb))
         self._note_slide(onset, before, thumb, rgb.shape[:2])
         return True
+
+    def _lines(self, rgb: np.ndarray) -> list[dict]:
+        """OCR of the frame, or the lines of an earlier read of the same picture."""
+        grey = cv2.resize(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), RECALL_SIZE, interpolation=cv2.INTER_AREA)
+        for k, (seen, lines) in enumerate(self._read):
+            d = np.abs(grey.astype(np.int16) - seen)
+            if int((d >= RECALL_LEVEL).sum()) <= RECALL_PIXELS and float(d.mean()) < 1.0:
+                self._read.append(self._read.pop(k))  # most recently seen last, dropped last
+                self.n_recalled += 1
+                return lines
+        lines = ocr_frame(rgb, self.scale)
+        self.n_ocr += 1
+        self._read.append((grey, lines))
+        if len(self._read) > RECALL_MAX:
+            self._read.pop(0)
+        return lines
 
     def _note_slide(self, onset: float, before: np.ndarray | None, now: np.ndarray, frame_hw: tuple[int, int]) -> None:
         fh, fw = frame_hw[0] * self.scale, frame_hw[1] * self.scale  # video pixels

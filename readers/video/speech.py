@@ -16,6 +16,7 @@ import tempfile
 import threading
 from importlib import util as importlib_util
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -101,19 +102,103 @@ def whisper_model():
     return _whisper
 
 
-def transcribe_whisper(audio: np.ndarray, language: str | None = None, beam_size: int = 1) -> list[dict]:
-    """Lines with word times from 16 kHz mono audio."""
+SR = 16000
+#: most audio (seconds) given to Whisper in one call. faster-whisper computes the log-mel features
+#: of everything it is given at once, ~10 KB per 10 ms frame (3.6 GB at 52 minutes); a window this
+#: long holds ~300 MB of features whatever the recording's length. Whisper decodes 30 s at a time
+#: without the previous text, so a window edge costs no more than a 30 s edge.
+WINDOW_S = 300.0
+#: VAD frame (samples) and the samples scored per call: the library's own frame and batch
+VAD_FRAME, VAD_BLOCK = 512, 10000 * 512
+#: a VAD frame below this speech probability is quiet (Silero's default end-of-speech level)
+QUIET = 0.35
+
+
+def speech_probs(audio: np.ndarray) -> np.ndarray:
+    """Silero speech probability for each 512-sample frame of 16 kHz audio.
+
+    faster-whisper's VAD pads a copy of the whole recording and stacks another with each frame's
+    context (~3 copies at once); scored in 320 s blocks it costs a few MB. Only window edges are
+    placed with these: the recogniser runs its own VAD inside each window.
+    """
+    from faster_whisper.vad import get_vad_model
+
+    from .decode import pcm_to_float
+
+    model = get_vad_model()
+    out = []
+    for a in range(0, len(audio), VAD_BLOCK):
+        piece = pcm_to_float(audio[a : a + VAD_BLOCK])
+        n = -(-len(piece) // VAD_FRAME)
+        # always a padded copy, as the library makes: the model writes into the array it is given
+        piece = np.pad(piece, (0, VAD_FRAME - len(piece) % VAD_FRAME))
+        out.append(np.asarray(model(piece), np.float32).reshape(-1)[:n])
+    return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+
+def plan_windows(probs: np.ndarray, n_samples: int, window_s: float = WINDOW_S, sr: int = SR) -> list[tuple[int, int]]:
+    """Sample ranges covering the audio, none longer than ``window_s``, cut only where it is quiet.
+
+    Each cut is the middle of the longest quiet run in the second half of the window being closed
+    (a pause between sentences or turns, where no word is split), so windows are at least half as
+    long as allowed; with no quiet frame there it falls on the least speech-like frame.
+    """
+    max_len = int(window_s * sr)
+    if n_samples <= max_len:
+        return [(0, n_samples)]
+    out, a = [], 0
+    while n_samples - a > max_len:
+        lo = -(-(a + max_len // 2) // VAD_FRAME)
+        hi = min((a + max_len) // VAD_FRAME, len(probs))
+        seg = probs[lo:hi]
+        cut = None
+        if len(seg):
+            quiet = np.concatenate(([False], seg < QUIET, [False]))
+            edges = np.flatnonzero(np.diff(quiet.astype(np.int8)))
+            starts, ends = edges[::2], edges[1::2]
+            if len(starts):
+                k = int(np.argmax(ends - starts))
+                mid = (starts[k] + ends[k]) / 2
+            else:
+                mid = int(np.argmin(seg)) + 0.5
+            cut = int((lo + mid) * VAD_FRAME)
+        if cut is None or not a < cut <= a + max_len:
+            cut = a + max_len
+        out.append((a, cut))
+        a = cut
+    out.append((a, n_samples))
+    return out
+
+
+def transcribe_whisper(
+    audio: np.ndarray, language: str | None = None, beam_size: int = 1, window_s: float = WINDOW_S,
+    progress: Callable[[float], None] | None = None,
+) -> list[dict]:
+    """Lines with word times from 16 kHz mono audio (float32, or int16 as :func:`.decode.load_pcm16`
+    holds it), recognised window by window (:func:`plan_windows`); ``progress(fraction)`` after
+    each window."""
+    from .decode import pcm_to_float
+
     model = whisper_model()
-    segments, _info = model.transcribe(
-        audio, language=language, beam_size=beam_size, vad_filter=True, word_timestamps=True,
-        condition_on_previous_text=False,
-    )
+    windows = plan_windows(speech_probs(audio), len(audio), window_s) if len(audio) > window_s * SR else [(0, len(audio))]
     lines = []
-    for s in segments:
-        words = [{"t0": round(float(w.start), 3), "t1": round(float(w.end), 3), "w": w.word.strip()} for w in (s.words or []) if w.word.strip()]
-        text = " ".join(s.text.split())
-        if text:
-            lines.append({"t0": round(float(s.start), 3), "t1": round(float(s.end), 3), "text": text, "words": words, "timing": "word"})
+    for a, b in windows:
+        if progress and a:
+            progress(a / len(audio))
+        segments, info = model.transcribe(
+            pcm_to_float(audio[a:b]), language=language, beam_size=beam_size, vad_filter=True, word_timestamps=True,
+            condition_on_previous_text=False,
+        )
+        off, heard = a / SR, False
+        for s in segments:
+            words = [{"t0": round(float(w.start) + off, 3), "t1": round(float(w.end) + off, 3), "w": w.word.strip()} for w in (s.words or []) if w.word.strip()]
+            text = " ".join(s.text.split())
+            if text:
+                lines.append({"t0": round(float(s.start) + off, 3), "t1": round(float(s.end) + off, 3), "text": text, "words": words, "timing": "word"})
+                heard = True
+        if language is None and heard:
+            # the language of the first speech holds for the recording, as when it was one call
+            language = info.language
     return lines
 
 
@@ -154,13 +239,13 @@ def _accepts_loglevel() -> bool:
         return False
 
 
-def recognise(path: str, asr: str, has_audio: bool, warnings: list[str]) -> tuple[list[dict], str]:
+def recognise(path: str, asr: str, has_audio: bool, warnings: list[str], progress: Callable[[float], None] | None = None) -> tuple[list[dict], str]:
     """(lines, transcript_source) for a video, trying subtitles, then the ASR engines ``asr`` allows.
 
     ``asr``: "auto" (subtitles, then whisper, then pocketsphinx), "subtitles" (no recognition),
     "whisper", "pocketsphinx", or "none".
     """
-    from .decode import load_audio
+    from .decode import load_pcm16, pcm_to_float
     from .subtitles import find_subtitles, load_subtitles
 
     from ..kinds import check_modes
@@ -179,15 +264,15 @@ def recognise(path: str, asr: str, has_audio: bool, warnings: list[str]) -> tupl
             return [], "none"
     if not has_audio:
         return [], "none"
-    audio = load_audio(path)
+    audio = load_pcm16(path)  # 2 bytes a sample held while recognising, windows made float as they go
     if audio.size < 16000 * 0.3:
         return [], "none"
     engines = ["whisper", "pocketsphinx"] if asr == "auto" else [asr]
     for eng in engines:
         try:
             if eng == "whisper":
-                return transcribe_whisper(audio), "whisper"
-            return transcribe_pocketsphinx(audio), "pocketsphinx"
+                return transcribe_whisper(audio, progress=progress), "whisper"
+            return transcribe_pocketsphinx(pcm_to_float(audio)), "pocketsphinx"
         except ReaderError as e:
             warnings.append(f"{eng} unavailable: {e}")
         except ImportError as e:

@@ -1,0 +1,131 @@
+"""Speech is recognised in windows of bounded length, cut in pauses, with times put back in place.
+
+faster-whisper computes the log-mel features of all the audio it is given at once (~10 KB per
+10 ms frame), so one call over a recording made memory grow with its length (3.6 GB at 52 min).
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from conftest import SHARED
+from sleuth.readers.video import speech
+
+SR = 16000
+DATA = SHARED / "video"
+
+
+def _probs_with_pauses(n_frames: int, seed: int = 0) -> np.ndarray:
+    """Speech-like probabilities: 3-20 s of speech, then a 0.3-2 s pause, over and over."""
+    rng = np.random.default_rng(seed)
+    p = np.full(n_frames, 0.9, np.float32)
+    i = 0
+    while i < n_frames:
+        i += int(rng.uniform(3, 20) * SR / speech.VAD_FRAME)
+        k = int(rng.uniform(0.3, 2.0) * SR / speech.VAD_FRAME)
+        p[i : i + k] = 0.05
+        i += k
+    return p
+
+
+@pytest.mark.parametrize("minutes", [4.9, 5.1, 17, 92])
+def test_windows_cover_the_audio_bounded_and_cut_in_pauses(minutes):
+    n = int(minutes * 60 * SR)
+    probs = _probs_with_pauses(-(-n // speech.VAD_FRAME))
+    wins = speech.plan_windows(probs, n)
+    assert wins[0][0] == 0 and wins[-1][1] == n
+    assert all(b == c for (_, b), (c, _) in zip(wins, wins[1:]))  # contiguous, nothing dropped
+    assert all(0 < b - a <= speech.WINDOW_S * SR for a, b in wins)
+    for _, cut in wins[:-1]:
+        assert probs[cut // speech.VAD_FRAME] < speech.QUIET  # in a pause, not inside a word
+    if len(wins) > 1:
+        assert min(b - a for a, b in wins[:-1]) >= speech.WINDOW_S * SR / 2
+
+
+def test_windows_without_any_pause_are_still_bounded():
+    n = int(12 * 60 * SR)
+    wins = speech.plan_windows(np.full(-(-n // speech.VAD_FRAME), 0.99, np.float32), n)
+    assert wins[-1][1] == n and all(0 < b - a <= speech.WINDOW_S * SR for a, b in wins)
+
+
+class _Recorder:
+    """A WhisperModel double: one line half a second into whatever audio it is given."""
+
+    def __init__(self):
+        self.calls = []
+
+    def transcribe(self, audio, language=None, **kw):
+        self.calls.append((len(audio), language, kw))
+        word = SimpleNamespace(start=0.5, end=1.25, word=" hello")
+        seg = SimpleNamespace(start=0.5, end=1.25, text=" hello", words=[word])
+        return iter([seg]), SimpleNamespace(language=language or "en")
+
+
+def test_long_audio_reaches_whisper_in_bounded_windows_with_times_offset(monkeypatch):
+    rec = _Recorder()
+    monkeypatch.setattr(speech, "whisper_model", lambda: rec)
+    n = int(11.5 * 60 * SR)  # longer than two windows
+    audio = np.zeros(n, np.float32)
+    lines = speech.transcribe_whisper(audio)
+    sizes = [c[0] for c in rec.calls]
+    assert len(sizes) >= 3 and sum(sizes) == n
+    assert max(sizes) <= speech.WINDOW_S * SR
+    starts = np.cumsum([0] + sizes[:-1]) / SR
+    assert [l["t0"] for l in lines] == [round(s + 0.5, 3) for s in starts]
+    assert [l["words"][0]["t1"] for l in lines] == [round(s + 1.25, 3) for s in starts]
+    # the language is detected once, on the first window, then held
+    assert [c[1] for c in rec.calls] == [None] + ["en"] * (len(sizes) - 1)
+    assert all(c[2]["vad_filter"] and c[2]["word_timestamps"] for c in rec.calls)
+
+
+def test_short_audio_is_one_call_as_before(monkeypatch):
+    rec = _Recorder()
+    monkeypatch.setattr(speech, "whisper_model", lambda: rec)
+    speech.transcribe_whisper(np.zeros(3 * 60 * SR, np.float32))
+    assert [c[0] for c in rec.calls] == [3 * 60 * SR]
+
+
+def test_speech_probs_leave_the_audio_untouched_and_match_the_library():
+    from faster_whisper.vad import get_vad_model
+
+    rng = np.random.default_rng(1)
+    audio = (rng.standard_normal(SR * 7 + 123) * 0.05).astype(np.float32)
+    before = audio.copy()
+    probs = speech.speech_probs(audio)
+    assert np.array_equal(audio, before)
+    assert len(probs) == -(-len(audio) // speech.VAD_FRAME)
+    lib = np.asarray(get_vad_model()(np.pad(audio, (0, speech.VAD_FRAME - len(audio) % speech.VAD_FRAME)))).reshape(-1)
+    assert np.allclose(probs, lib[: len(probs)], atol=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not DATA.is_dir(), reason="shared video data missing")
+def test_windowed_words_land_where_one_call_puts_them():
+    from sleuth.readers.video.decode import load_audio
+
+    audio = load_audio(str(DATA / "manifesto.mp4"))[: 40 * SR]
+    whole = speech.transcribe_whisper(audio, window_s=60)
+    parts = speech.transcribe_whisper(audio, window_s=15)
+    w_whole = [w for l in whole for w in l["words"]]
+    w_parts = [w for l in parts for w in l["words"]]
+    assert len(w_parts) > 40
+    # each windowed word is found at about the same time in the one-call transcript
+    matched = 0
+    for w in w_parts:
+        near = [v for v in w_whole if abs(v["t0"] - w["t0"]) < 0.6]
+        matched += any(v["w"].lower().strip(".,") == w["w"].lower().strip(".,") for v in near)
+    assert matched >= 0.85 * len(w_parts)
+    assert all(a["t0"] <= b["t0"] + 1e-3 for a, b in zip(w_parts, w_parts[1:]))
+
+
+@pytest.mark.skipif(not DATA.is_dir(), reason="shared video data missing")
+def test_int16_audio_held_while_recognising_is_the_float_audio_bit_for_bit():
+    from sleuth.readers.video.decode import load_audio, load_pcm16, pcm_to_float
+
+    pcm = load_pcm16(str(DATA / "manifesto.mp4"))
+    ref = load_audio(str(DATA / "manifesto.mp4"))
+    assert pcm.dtype == np.int16 and len(pcm) == len(ref) > 10 * SR
+    assert np.array_equal(pcm_to_float(pcm[SR : 5 * SR]), ref[SR : 5 * SR])
