@@ -31,7 +31,7 @@ from .lexical_sync import entity_row, source_rows
 from .schema import EmbeddingRow, EntityRow, FailureRow, MentionRow, NodeRow, RunRow, SourceRow, utcnow
 from .store import bump_generation, disk_full
 from .summarize import summarise_tree
-from .vectors import pack
+from .vectors import load_vectors, pack
 
 MAX_WARNINGS = 20  # per file, in its result and its source row
 FINE_EMBED_TOKENS = 64  # see README "What gets embedded": lexical search covers the full text
@@ -194,6 +194,14 @@ def _embed_text(fn: FlatNode, summary: str) -> str:
 def norm_entity(name: str) -> str:
     """The key entities are merged and looked up by: lower case, runs of non-word characters as one space."""
     return re.sub(r"[^\w]+", " ", name.lower()).strip()
+
+
+def embedded_ids(p: "Prepared", base: int) -> dict[str, np.ndarray]:
+    """The stored ids of a prepared file's embedded nodes, by vector tier."""
+    by: dict[str, list[int]] = {}
+    for i in p.which:
+        by.setdefault(tier_of(p.flat[i].node.kind), []).append(base + i)
+    return {t: np.asarray(v, dtype=np.int64) for t, v in by.items()}
 
 
 @dataclass
@@ -409,14 +417,16 @@ class Ingestor:
             raise StoreStopped(cause, [FileResult(str(p.path), "failed", f"{p.path.name}: not stored: {cause} "
                                                   f"(writing to {lib.home}); nothing of it was kept")
                                        for p in group]) from e
-        # The database is committed; faiss and the lexical index follow (and are healed from the
-        # database if we die here). faiss first: then the vectors and the trees are freed before
-        # tantivy's writers grow (a 5 MB text's tree and vectors are ~40 MB of the peak).
+        # The database is committed; the lexical index and faiss follow (and are healed from the
+        # database if we die here). The trees and vectors are freed first, so tantivy's writers
+        # grow with nothing of the group left in memory but its rows (a 5 MB text's tree and
+        # vectors were ~40 MB of the peak); faiss then takes the vectors back from the database,
+        # as every other process that follows the library builds its own.
         trim_heap()  # the statements' rows are freed: their pages go back first
-        t_vec = time.perf_counter()
+        t_lex = time.perf_counter()
         timings["db"] = t_commit - t - lexical_s
-        timings["commit"] = t_vec - t_commit
-        results = []
+        timings["commit"] = t_lex - t_commit
+        results, embedded = [], []
         for p, src_id, base in placed:
             old = p.old
             if old is not None:
@@ -425,15 +435,11 @@ class Ingestor:
                     shutil.rmtree(lib.home / old.meta["assets"], ignore_errors=True)
             results.append(FileResult(str(p.path), "updated" if old is not None else "added", nodes=len(p.flat),
                                       pages=p.tree.root.meta.get("pages")))
-        self._add_vectors(placed)
-        lib.vectors.generation = gen
-        for p, *_ in placed:
+            embedded.append(embedded_ids(p, base))
             # what finish still reads is the warnings; the rest is in the database now
             p.vecs = p.flat = p.summaries = None
             p.tree = Stored(p.tree.warnings)
         trim_heap()
-        t_lex = time.perf_counter()
-        timings["vectors"] = t_lex - t_vec
         # an entity two files of the group mention has a row from each: the last one holds both
         rows = list({(r[0], r[3]): r for r in changes.rows}.values())
         changes.rows = []
@@ -446,7 +452,14 @@ class Ingestor:
             lexical_full = disk_full(e, lib.home)
             if lexical_full is None:
                 raise
-        timings["lexical"] = lexical_s + time.perf_counter() - t_lex
+        finally:
+            del rows
+            trim_heap()  # what tantivy's writers freed (~30 MB after a 5 MB text) goes back before faiss grows
+            t_vec = time.perf_counter()
+            timings["lexical"] = lexical_s + t_vec - t_lex
+            self._add_vectors(embedded)
+            lib.vectors.generation = gen
+            timings["vectors"] = time.perf_counter() - t_vec
         if lexical_full is not None:
             for p, r in zip(group, results):
                 r.warnings.append(f"{p.path.name}: stored, but its words are not searchable yet ({lexical_full} "
@@ -454,18 +467,18 @@ class Ingestor:
             raise StoreStopped(lexical_full, results)
         return results
 
-    def _add_vectors(self, placed: list[tuple[Prepared, int, int]]) -> None:
-        """Each file's vectors into its tiers' faiss indexes, VECTOR_CHUNK rows at a time: one
-        selection of a large file's vectors would be a second copy of them (15 MB for a 5 MB text)
-        beside the one faiss makes."""
+    def _add_vectors(self, embedded: list[dict[str, np.ndarray]]) -> None:
+        """Each file's vectors, read back from the database, into its tiers' faiss indexes,
+        VECTOR_CHUNK at a time (never a whole large file's at once)."""
         lib = self.lib
         for tier in ("source", "coarse", "fine"):
-            for p, _src_id, base in placed:
-                ids = base + np.asarray(p.which, dtype=np.int64)
-                sel = np.array([k for k, i in enumerate(p.which) if tier_of(p.flat[i].node.kind) == tier], dtype=np.int64)
-                for a in range(0, len(sel), VECTOR_CHUNK):
-                    part = sel[a : a + VECTOR_CHUNK]
-                    lib.vectors.add(tier, ids[part], p.vecs[part])
+            for by_tier in embedded:
+                ids = by_tier.get(tier)
+                if ids is None:
+                    continue
+                for a in range(0, len(ids), VECTOR_CHUNK):
+                    part = ids[a : a + VECTOR_CHUNK]
+                    lib.vectors.add(tier, part, load_vectors(lib.engine, part))
 
     def _store_one(self, conn, p: Prepared, changes: LexicalChanges) -> tuple[int, int]:
         """One file's rows inside the group's transaction: (source id, first node id). An asset

@@ -99,3 +99,27 @@ def test_legacy_sq8_index_is_rescored_exactly(tmp_path):
             if i in sa:
                 assert abs(s - sa[i]) < 1e-5  # re-scored exactly, not the quantised score
     assert same >= 38  # identical top-10 lists for (nearly) every query
+
+
+def test_indexed_vectors_are_the_databases_and_a_rebuild_searches_the_same(tmp_path):
+    # storing hands faiss the vectors as the database keeps them (index/ingest._add_vectors):
+    # an index rebuilt from the database alone (another server, a healed run) is the same index
+    files = {f"n{i}.txt": "\n\n".join(f"Note {i}-{j}: the {['harbour', 'glacier', 'turbine'][j % 3]} reading was {i * 7 + j}."
+                                     for j in range(12)) for i in range(3)}
+    write_corpus(tmp_path / "docs", files)
+    lib = Library(tmp_path / "lib")
+    lib.add([tmp_path / "docs"])
+    for tier in V.TIERS:
+        idx = lib.vectors.indexes[tier]
+        ids = V._ids_of(idx)
+        assert len(ids) > 0, tier
+        got = np.vstack([idx.reconstruct(int(i)) for i in ids])  # an IndexIDMap2 at this size
+        np.testing.assert_array_equal(got, V.load_vectors(lib.engine, ids), err_msg=tier)
+    before = [lib.search(q, k=5) for q in ("turbine reading", "glacier 15", "harbour")]
+    lib.close()
+    for f in (tmp_path / "lib" / "vectors").glob("*"):
+        f.unlink()
+    lib2 = Library(tmp_path / "lib")
+    after = [lib2.search(q, k=5) for q in ("turbine reading", "glacier 15", "harbour")]
+    assert [[(h["id"], round(h["score"], 6)) for h in r] for r in after] == [[(h["id"], round(h["score"], 6)) for h in r] for r in before]
+    lib2.close()
