@@ -6,6 +6,8 @@ the same process, on real long text (LongBench v2 contexts).
     ... --models qwen --lengths 4096,8192 --needles 4 --budgets 2048 --gates quest
     ... --device cuda --models qwen --lengths 16384,32768       # the whole grid on a bigger machine
     ... --report /tmp/sq.jsonl [--json]                         # table (or JSON) from a results file
+    ... --models qwen --calibrate                   # score the heads once; JSON beside the model
+    ... --models qwen --lengths 16384 --heads kv25-w1024,q15-w1024 --only dense,heads-kv25-w1024,...
 
 Per model and length, one haystack of real text (``--data``, LongBench v2 ``*_context.txt`` files,
 concatenated in a fixed order) with ``--needles`` facts ("The special magic number for <word> is
@@ -25,6 +27,16 @@ gate in ``--gates``, sparse with blocks of ``--block`` keys and ``top_k = B / bl
 blocks (1 sink + 1 local block forced in): gate ``mean`` (MoBA-style mean keys), ``quest``
 (per-row key min/max bound), ``dhsa`` (variable chunks of 96..160 keys, sqrt-length pooling). A
 budget at or above the length is dense and skipped. ``min_sparse_len`` is 0: every call is sparse.
+
+Per-head policies (``--heads``, ``sleuth.kernels.heads``): ``heads-<kv|q><P>-w<W>`` keeps the best
+P% of kv groups (``kv``) or query heads (``q``) dense, by the echo + induction scores of a
+calibration on random tokens repeated twice, and gives every other head W keys: the first block
+(sink) and the latest blocks, its own included. Scores are computed once per model and cached as
+``<model>.heads.json`` in ``--cache-dir`` (``--calibrate`` computes them alone; a missing file is
+computed on first use). Each prefill row carries ``keys_fraction`` (query-key pairs computed over
+the prefill, as a share of dense causal attention's, averaged over query heads and layers) and,
+for head policies, ``kv_fraction`` (keys a cache must keep at that length: a kv head keeps all of
+them when any query head of its group is dense, else its window).
 
 Each finished row is appended to ``--out`` as one JSON line at once; rerunning skips them, so a
 long grid can be stopped (Ctrl-C) and resumed.
@@ -205,11 +217,34 @@ def build_prompt(tok, length: int, facts: list[tuple[str, str]], data: Path, tai
 
 # -- attention settings ---------------------------------------------------------------------------
 
+HEADS_RE = re.compile(r"^(kv|q)(\d+(?:\.\d+)?)-w(\d+)$")
+
+
+def head_specs(text: str) -> list[tuple[str, str, float, int]]:
+    """``--heads`` items ``kv25-w1024`` as ``(name, per, dense fraction, window keys)``."""
+    out = []
+    for item in (t.strip() for t in text.split(",")):
+        if not item:
+            continue
+        m = HEADS_RE.match(item)
+        if not m:
+            sys.exit(f"bench_sparse_quality: --heads item {item!r}: expected kv<percent>-w<keys> or q<percent>-w<keys>")
+        out.append((f"heads-{item}", "kv" if m[1] == "kv" else "query", float(m[2]) / 100, int(m[3])))
+    return out
+
+
 def settings(length: int, budgets: list[int], gates: list[str], block: int, backend: str = "torch",
-             locals_: tuple[int, ...] = (1,)) -> list[tuple[str, dict | None]]:
+             locals_: tuple[int, ...] = (1,), heads: str = "") -> list[tuple[str, dict | None]]:
     """``dense`` plus ``gate-budget`` for each budget below ``length`` and gate; an ``n_local``
-    other than 1 (latest blocks forced in) adds the suffix ``-l<n>``."""
+    other than 1 (latest blocks forced in) adds the suffix ``-l<n>``; then one ``heads-…`` setting
+    per ``heads`` item, its budgets left to :func:`resolve_heads` (they need the model's scores)."""
     out: list[tuple[str, dict | None]] = [("dense", None)]
+    for name, per, frac, window in head_specs(heads):
+        if window < 2 * block:
+            sys.exit(f"bench_sparse_quality: {name}: the window must hold at least two blocks of {block}")
+        out.append((name, {"block_size": block, "top_k": window // block - 1, "n_sink": 1, "n_local": 0,
+                           "min_sparse_len": 0, "prefill_backend": backend, "mode": "block", "gate": "window",
+                           "head_policy": {"per": per, "dense_fraction": frac, "window": window}}))
     for budget, gate, n_local in ((b, g, n) for b in budgets for g in gates for n in locals_):
         if budget >= length:
             continue
@@ -231,6 +266,59 @@ def settings(length: int, budgets: list[int], gates: list[str], block: int, back
     return out
 
 
+def scores_path(cache_dir: Path, gguf: str | None, label: str) -> Path:
+    """Where a model's head scores live: beside the model in the cache folder."""
+    stem = Path(gguf).stem if gguf else re.sub(r"[^A-Za-z0-9._-]+", "_", label)
+    return Path(cache_dir) / f"{stem}.heads.json"
+
+
+def head_scores_for(model, path: Path, repeat: int) -> dict:
+    """The cached calibration at ``path``, or a new one (written there)."""
+    from sleuth.kernels import heads
+
+    scores = heads.load_scores(path)
+    if scores is None or scores.get("repeat") != repeat:
+        t0 = time.perf_counter()
+        scores = heads.calibrate(model, repeat=repeat)
+        scores["seconds"] = round(time.perf_counter() - t0, 1)
+        heads.save_scores(scores, path)
+        log(f"head scores: calibrated in {scores['seconds']} s -> {path}")
+    return scores
+
+
+def resolve_heads(cfg: dict | None, scores: dict | None) -> dict | None:
+    """A ``heads-…`` setting with its ``head_budgets`` filled in from the calibration ``scores``."""
+    if cfg is None or "head_policy" not in cfg:
+        return cfg
+    from sleuth.kernels import heads
+
+    hp = cfg["head_policy"]
+    out = {k: v for k, v in cfg.items() if k != "head_policy"}
+    out["head_budgets"] = heads.policy(scores, dense_fraction=hp["dense_fraction"], window=hp["window"],
+                                       block_size=cfg["block_size"], per=hp["per"])
+    return out
+
+
+def fractions(model, cfg: dict | None, length: int) -> dict:
+    """``keys_fraction`` for every setting, ``kv_fraction`` and the dense head count for policies."""
+    from sleuth.kernels import heads
+
+    text = model.config.get_text_config(decoder=True) if hasattr(model.config, "get_text_config") else model.config
+    n_layers, hq = text.num_hidden_layers, text.num_attention_heads
+    hkv = getattr(text, "num_key_value_heads", None) or hq
+    if cfg is None:
+        return {"keys_fraction": 1.0, "kv_fraction": 1.0}
+    if cfg.get("mode") == "varlen":  # chunks vary in length: no exact count
+        return {}
+    budgets = cfg.get("head_budgets") or [[cfg["top_k"]] * hq] * n_layers
+    out = {"keys_fraction": heads.attended_fraction(budgets, length, cfg["block_size"])}
+    if cfg.get("head_budgets"):
+        out["kv_fraction"] = heads.kv_fraction(budgets, length, cfg["block_size"], hkv)
+        out["dense_heads"] = sum(x < 0 for layer in budgets for x in layer)
+        out["heads"] = n_layers * hq
+    return out
+
+
 def apply(model, cfg: dict | None) -> None:
     from sleuth.kernels import hf as khf
 
@@ -246,7 +334,9 @@ def new_cache(model, cfg: dict | None, offload: str | None = None):
 
     from sleuth.kernels import hf as khf
 
-    return DynamicCache(config=model.config) if cfg is None else khf.make_cache(model, offload=offload)
+    if cfg is None or cfg.get("head_budgets"):  # a policy reads from a cache that keeps every key
+        return DynamicCache(config=model.config)
+    return khf.make_cache(model, offload=offload)
 
 
 # -- measurements -----------------------------------------------------------------------------------
@@ -389,22 +479,32 @@ def run(args) -> None:
 
     for name in [m for m in args.models.split(",") if m]:
         folder, gguf, label = resolve_model(name, Path(args.cache_dir))
-        tok = model = None
+        tok = model = scores = None
+        if args.calibrate:
+            t0 = time.perf_counter()
+            tok, model = load(folder, gguf, args.device, args.dtype)
+            log(f"{label}: loaded in {time.perf_counter() - t0:.1f} s")
+            path = Path(args.heads_file) if args.heads_file else scores_path(Path(args.cache_dir), gguf, label)
+            print(describe_scores(head_scores_for(model, path, args.calib_repeat), path))
+            continue
         for length in lengths:
-            grid = settings(length, budgets, gates, args.block, args.prefill_backend, locals_)
+            grid = settings(length, budgets, gates, args.block, args.prefill_backend, locals_, args.heads)
             if args.only:
                 grid = [(s, c) for s, c in grid if s in args.only.split(",")]
             facts = needles(args.needles) if folder not in RANDOM_SHAPES else []
             todo = [(s, c) for s, c in grid if (name, length, s, "prefill", None) not in done
                     or any((name, length, s, "needle", w) not in done for w, _ in facts)]
             want_decode = bool(args.decode) and (name, length, args.decode, "decode", None) not in done
-            grid_all = settings(length, budgets, gates, args.block, args.prefill_backend, locals_)
+            grid_all = settings(length, budgets, gates, args.block, args.prefill_backend, locals_, args.heads)
             if not todo and not want_decode:
                 continue
             if model is None:
                 t0 = time.perf_counter()
                 tok, model = load(folder, gguf, args.device, args.dtype)
                 log(f"{label}: loaded in {time.perf_counter() - t0:.1f} s")
+            if scores is None and any(c and "head_policy" in c for _, c in todo):
+                scores = head_scores_for(model, Path(args.heads_file) if args.heads_file else
+                                         scores_path(Path(args.cache_dir), gguf, label), args.calib_repeat)
             ctx = getattr(model.config, "max_position_embeddings", None)
             if ctx and length > ctx:
                 log(f"{label}: {length} tokens exceed its context ({ctx}); skipped")
@@ -421,6 +521,7 @@ def run(args) -> None:
             ids = torch.tensor([prefix], device=args.device)
             log(f"{label} @ {length}: prompt {len(prefix)} tokens + question ~{len(suffixes[0])}, {len(facts)} needles")
             for setting, cfg in todo:
+                cfg = resolve_heads(cfg, scores)
                 apply(model, cfg)
                 for _ in range(warmup):
                     prefill(model, ids, new_cache(model, cfg), args.ppl_tail, args.device)
@@ -429,7 +530,8 @@ def run(args) -> None:
                 base = {"model": name, "label": label, "length": length, "prompt_tokens": len(prefix),
                         "setting": setting, "config": cfg}
                 if (name, length, setting, "prefill", None) not in done:
-                    emit({**base, "kind": "prefill", **row, "kv_mib": resident_kv_bytes(cache) / 2**20})
+                    emit({**base, "kind": "prefill", **row, "kv_mib": resident_kv_bytes(cache) / 2**20,
+                          **fractions(model, cfg, len(prefix))})
                 log(f"  {setting:>10}: prefill {row['prefill_s']:.1f} s, ppl {row['ppl']:.3f}, peak {row['peak_mib']:.0f} MiB")
                 for (w, code), suffix, depth in zip(facts, suffixes, depths):
                     if (name, length, setting, "needle", w) in done:
@@ -446,6 +548,9 @@ def run(args) -> None:
                 gc.collect()
             if want_decode:
                 cfg = dict(grid_all).get(args.decode)
+                if cfg is not None and "head_policy" in cfg:
+                    log("decode: a head policy keeps the whole cache (no offloaded decode yet); skipped")
+                    continue
                 if cfg is None:
                     log(f"decode: setting {args.decode!r} not in this length's grid; skipped")
                     continue
@@ -467,6 +572,26 @@ def run(args) -> None:
         gc.collect()
 
 
+def describe_scores(scores: dict, path: Path) -> str:
+    """A few lines on a calibration: where the retrieval heads are."""
+    from sleuth.kernels import heads
+
+    s = heads.head_scores(scores)
+    top = s.view(-1).topk(min(10, s.numel()))
+    hq = s.shape[1]
+    best = ", ".join(f"L{int(i) // hq}H{int(i) % hq} {float(v):.2f}" for v, i in zip(top.values, top.indices))
+    q = torch_quantiles(s.view(-1), (0.5, 0.85, 0.95))
+    return (f"{path}: {scores['n_layers']} layers x {scores['n_heads']} query heads ({scores['n_kv_heads']} kv), "
+            f"echo+induction on {scores['repeat']} random tokens repeated\n"
+            f"  median {q[0]:.3f}, 85th percentile {q[1]:.3f}, 95th {q[2]:.3f}; best: {best}")
+
+
+def torch_quantiles(t, qs) -> list[float]:
+    import torch
+
+    return [float(torch.quantile(t.float(), q)) for q in qs]
+
+
 # -- report ---------------------------------------------------------------------------------------------
 
 def summarise(path: Path) -> list[dict]:
@@ -478,6 +603,7 @@ def summarise(path: Path) -> list[dict]:
                                     "found": 0, "needles": 0})
         if r["kind"] == "prefill":
             g.update(prefill_s=r["prefill_s"], ppl=r["ppl"], peak_mib=r["peak_mib"])
+            g.update({k: r[k] for k in ("keys_fraction", "kv_fraction") if r.get(k) is not None})
         elif r["kind"] == "needle":
             g["needles"] += 1
             g["found"] += bool(r["found"])
@@ -504,14 +630,15 @@ def summarise(path: Path) -> list[dict]:
 
 def table(rows: list[dict]) -> str:
     lines = ["| model | length | setting | needles found | needle Δ pts | same answer as dense | ppl | ppl / dense "
-             "| prefill s | speed-up | peak MiB |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| keys attended | KV kept | prefill s | speed-up | peak MiB |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for g in rows:
         if "ppl" not in g and not g["needles"]:
             continue
         f = lambda k, fmt: (fmt.format(g[k]) if g.get(k) is not None else "")  # noqa: E731
         lines.append(f"| {g['model']} | {g['length']} | {g['setting']} | {g['found']}/{g['needles']} | "
                      f"{f('needle_delta_points', '{:+.0f}')} | {g.get('same_as_dense', '')} | {f('ppl', '{:.3f}')} | {f('ppl_ratio', '{:.3f}')} | "
+                     f"{f('keys_fraction', '{:.1%}')} | {f('kv_fraction', '{:.1%}')} | "
                      f"{f('prefill_s', '{:.1f}')} | {f('speedup', '{:.2f}x')} | {f('peak_mib', '{:.0f}')} |")
     dec = [(g, d) for g in rows for d in g.get("decode", [])]
     if dec:
@@ -540,6 +667,11 @@ def main(argv: list[str] | None = None) -> None:
                     help="LongBench v2 folders whose contexts make the haystack, in order")
     ap.add_argument("--ppl-tail", type=int, default=512)
     ap.add_argument("--only", default="", help="comma list of settings to run (e.g. dense,quest-2048); default all")
+    ap.add_argument("--heads", default="", help="per-head policies, comma list of kv<P>-w<keys> / q<P>-w<keys> "
+                    "(P%% of kv groups / query heads dense, the rest a window of that many keys)")
+    ap.add_argument("--calibrate", action="store_true", help="compute (or show) each model's head scores and exit")
+    ap.add_argument("--calib-repeat", type=int, default=1024, help="random tokens per copy in the calibration")
+    ap.add_argument("--heads-file", default="", help="head scores JSON (default: <cache-dir>/<model>.heads.json)")
     ap.add_argument("--decode", default="", help="setting (e.g. quest-2048) to time with the KV cache on disk")
     ap.add_argument("--decode-tokens", type=int, default=16)
     ap.add_argument("--device", default="cpu")

@@ -12,6 +12,9 @@ Kernels, each beside the plain reference a test compares it to:
 * :func:`block_sparse_attention` / :func:`varlen_sparse_attention` (CPU prefill) vs
   :func:`reference.block_sparse_reference` / :func:`reference.chunk_sparse_reference` and
   :func:`reference.dense_attention`;
+* :func:`heads.head_policy_attention` (per-head budgets: retrieval heads dense, the others sinks +
+  a local window; heads found once per model by :func:`heads.calibrate`) vs
+  :func:`heads.head_policy_reference`;
 * :func:`decode.sparse_decode_attention` vs dense attention over the kept blocks;
 * ``triton_prefill.triton_block_sparse_attention`` (GPU, imported lazily) vs the reference.
 

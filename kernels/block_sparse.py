@@ -137,6 +137,10 @@ def _select(
     if n == 0:
         return torch.empty(b, hkv, 0, cfg.top_k, dtype=torch.long, device=k.device)
     q_blocks = torch.arange(first_block, first_block + n, device=k.device)
+    if cfg.gate == "window":  # nothing to score: sinks plus the latest blocks fill the budget
+        scores = torch.zeros(b, hkv, n, -(-k.shape[2] // cfg.block_size), device=k.device)
+        n_sink = min(cfg.n_sink, cfg.top_k)
+        return top_blocks(scores, q_blocks, cfg.top_k, n_sink, cfg.top_k - n_sink)
     if cfg.gate == "quest":
         # row validity on the block grid: padded query rows must not vote for blocks
         grid = torch.arange(n * bs, device=k.device) + (q_blocks[0] * bs - (k.shape[2] - lq))

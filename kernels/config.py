@@ -42,7 +42,9 @@ class SparseConfig:
     #: "block" (fixed blocks) or "varlen" (variable chunks, DHSA-style, sqrt(len) pooling).
     mode: str = "block"
     #: block-mode prefill gate: "quest" (per-row key min/max bound; perplexity lower than or equal to
-    #: "mean" at every budget measured on real weights, docs/kernels.md) or "mean" (MoBA-style mean keys).
+    #: "mean" at every budget measured on real weights, docs/kernels.md), "mean" (MoBA-style mean keys)
+    #: or "window" (no gate: the ``n_sink`` first and ``top_k - n_sink`` latest blocks, StreamingLLM's
+    #: pattern; what the non-retrieval heads of a ``head_budgets`` policy read).
     gate: str = "quest"
     #: varlen mode: chunk lengths chosen between these by key-similarity change points.
     min_chunk: int = 64
@@ -58,6 +60,12 @@ class SparseConfig:
     #: query blocks processed per batched matmul; bounds the working set to
     #: q_tile * (top_k + 1) * block_size keys per kv head.
     q_tile: int = 8
+    #: per-head policy (``heads.py``): ``head_budgets[layer][query head]`` is the number of earlier
+    #: key blocks that head reads, ``-1`` for all of them (a retrieval head, dense); a head with a
+    #: budget reads the ``min(n_sink, budget)`` first blocks and the latest others (sinks + local
+    #: window, no gate), plus its own block. ``None`` (the default), and layers past the list's end,
+    #: keep the uniform ``top_k`` / ``gate`` settings above, so older configs mean what they meant.
+    head_budgets: list[list[int]] | None = None
 
     def __post_init__(self) -> None:
         if self.min_sparse_len is not None and self.min_sparse_len < 0:
@@ -70,8 +78,8 @@ class SparseConfig:
             )
         if self.mode not in ("block", "varlen"):
             raise ValueError(f"kernels/config.py: mode must be 'block' or 'varlen', got {self.mode!r}")
-        if self.gate not in ("mean", "quest"):
-            raise ValueError(f"kernels/config.py: gate must be 'mean' or 'quest', got {self.gate!r}")
+        if self.gate not in ("mean", "quest", "window"):
+            raise ValueError(f"kernels/config.py: gate must be 'mean', 'quest' or 'window', got {self.gate!r}")
         if self.prefill_backend not in ("auto", "torch", "triton"):
             raise ValueError(
                 f"kernels/config.py: prefill_backend must be 'auto', 'torch' or 'triton', got {self.prefill_backend!r}"
@@ -80,6 +88,17 @@ class SparseConfig:
             raise ValueError(f"kernels/config.py: decode_gate must be 'mean' or 'quest', got {self.decode_gate!r}")
         if not 1 <= self.min_chunk <= self.max_chunk:
             raise ValueError("kernels/config.py: need 1 <= min_chunk <= max_chunk")
+        if self.head_budgets is not None:
+            # lists, not tuples: the settings live on a model config as JSON
+            self.head_budgets = [[int(x) for x in layer] for layer in self.head_budgets]
+            if any(x < -1 for layer in self.head_budgets for x in layer):
+                raise ValueError("kernels/config.py: head_budgets entries must be -1 (dense) or >= 0 key blocks")
+
+    def budgets_for(self, layer_idx: int | None) -> list[int] | None:
+        """The per-head budgets of layer ``layer_idx``, or ``None`` where the uniform settings apply."""
+        if self.head_budgets is None or layer_idx is None or not 0 <= layer_idx < len(self.head_budgets):
+            return None
+        return self.head_budgets[layer_idx]
 
     def dense_below(self, device_type: str = "cpu") -> int:
         """Keys below which attention on ``device_type`` ("cpu", "cuda", …) runs dense."""

