@@ -2,11 +2,14 @@
 the made speech (``sleuth eval recordings`` measures whole recordings).
 
     .venv/bin/python benchmarks/bench_recordings_wer.py /work/recordings/meetings/ES2006b.truth.json --start 600 --seconds 180
+    .venv/bin/python benchmarks/bench_recordings_wer.py REC/meetings/TS3010d.truth.json --seconds 1e9 [--window-s 1e9]
 
 Cuts the recording at turn (or page) boundaries: from the first turn starting at or after
 ``--start`` to the last turn ending within ``--seconds`` of it, runs faster-whisper base on that
 audio (readers/video/speech.py) and scores it against the words the truth file says were spoken,
 with the eval's word error rate (eval/rec_score.py). Prints one line; ``--json`` for the figures.
+A stretch longer than ``--window-s`` (default: the reader's, speech.WINDOW_S) is recognised in
+windows, as the reader does; ``--window-s 1e9`` gives it to Whisper in one call.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--start", type=float, default=0.0)
     ap.add_argument("--seconds", type=float, default=180.0)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--window-s", type=float, default=None, help="most seconds given to Whisper at once")
     args = ap.parse_args(argv)
     truth_path = Path(args.truth)
     truth = json.loads(truth_path.read_text(encoding="utf-8"))
@@ -43,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     t1 = inside[-1]["t1"]
     audio = load_audio(str(mp4))[int(max(0.0, t0 - 0.2) * SR) : int((t1 + 0.2) * SR)]
     started = time.perf_counter()
-    hyp = " ".join(l["text"] for l in transcribe_whisper(audio))
+    kw = {"window_s": args.window_s} if args.window_s else {}
+    hyp = " ".join(l["text"] for l in transcribe_whisper(audio, **kw))
     asr_s = time.perf_counter() - started
     ref = " ".join(l["text"] for l in inside)
     res = word_error_rate(ref, hyp)
