@@ -217,19 +217,21 @@ def build_prompt(tok, length: int, facts: list[tuple[str, str]], data: Path, tai
 
 # -- attention settings ---------------------------------------------------------------------------
 
-HEADS_RE = re.compile(r"^(kv|q)(\d+(?:\.\d+)?)-w(\d+)$")
+HEADS_RE = re.compile(r"^(far)?(kv|q)(\d+(?:\.\d+)?)-w(\d+)$")
 
 
-def head_specs(text: str) -> list[tuple[str, str, float, int]]:
-    """``--heads`` items ``kv25-w1024`` as ``(name, per, dense fraction, window keys)``."""
+def head_specs(text: str) -> list[tuple[str, str, float, int, str]]:
+    """``--heads`` items ``kv25-w1024`` / ``farkv25-w1024`` as ``(name, per, dense fraction, window
+    keys, score kind)``; the ``far`` prefix ranks heads by far-attention mass on real text."""
     out = []
     for item in (t.strip() for t in text.split(",")):
         if not item:
             continue
         m = HEADS_RE.match(item)
         if not m:
-            sys.exit(f"bench_sparse_quality: --heads item {item!r}: expected kv<percent>-w<keys> or q<percent>-w<keys>")
-        out.append((f"heads-{item}", "kv" if m[1] == "kv" else "query", float(m[2]) / 100, int(m[3])))
+            sys.exit(f"bench_sparse_quality: --heads item {item!r}: expected [far]kv<percent>-w<keys> or [far]q<percent>-w<keys>")
+        out.append((f"heads-{item}", "kv" if m[2] == "kv" else "query", float(m[3]) / 100, int(m[4]),
+                    "far" if m[1] else "induction"))
     return out
 
 
@@ -239,12 +241,12 @@ def settings(length: int, budgets: list[int], gates: list[str], block: int, back
     other than 1 (latest blocks forced in) adds the suffix ``-l<n>``; then one ``heads-…`` setting
     per ``heads`` item, its budgets left to :func:`resolve_heads` (they need the model's scores)."""
     out: list[tuple[str, dict | None]] = [("dense", None)]
-    for name, per, frac, window in head_specs(heads):
+    for name, per, frac, window, kind in head_specs(heads):
         if window < 2 * block:
             sys.exit(f"bench_sparse_quality: {name}: the window must hold at least two blocks of {block}")
         out.append((name, {"block_size": block, "top_k": window // block - 1, "n_sink": 1, "n_local": 0,
                            "min_sparse_len": 0, "prefill_backend": backend, "mode": "block", "gate": "window",
-                           "head_policy": {"per": per, "dense_fraction": frac, "window": window}}))
+                           "head_policy": {"per": per, "dense_fraction": frac, "window": window, "kind": kind}}))
     for budget, gate, n_local in ((b, g, n) for b in budgets for g in gates for n in locals_):
         if budget >= length:
             continue
@@ -272,8 +274,9 @@ def scores_path(cache_dir: Path, gguf: str | None, label: str) -> Path:
     return Path(cache_dir) / f"{stem}.heads.json"
 
 
-def head_scores_for(model, path: Path, repeat: int) -> dict:
-    """The cached calibration at ``path``, or a new one (written there)."""
+def head_scores_for(model, path: Path, repeat: int, far: tuple | None = None) -> dict:
+    """The cached calibration at ``path``, or a new one (written there). ``far = (tok, data,
+    tokens, window, block)`` adds far-attention scores on real text when they are missing."""
     from sleuth.kernels import heads
 
     scores = heads.load_scores(path)
@@ -283,7 +286,34 @@ def head_scores_for(model, path: Path, repeat: int) -> dict:
         scores["seconds"] = round(time.perf_counter() - t0, 1)
         heads.save_scores(scores, path)
         log(f"head scores: calibrated in {scores['seconds']} s -> {path}")
+    if far is not None and (scores.get("far") is None or scores.get("far_window") != far[3]
+                            or scores.get("far_tokens") != far[2]):
+        import torch
+
+        tok, data, n_tokens, window, block = far
+        t0 = time.perf_counter()
+        ids = tok(calib_text(data, n_tokens * 6), add_special_tokens=False)["input_ids"][:n_tokens]
+        scores.update(heads.calibrate_far(model, torch.tensor([ids]), window=window, block_size=block))
+        scores["far_seconds"] = round(time.perf_counter() - t0, 1)
+        scores["far_text"] = "LongBench v2 single-document_qa contexts, last files first (the haystacks start at the first)"
+        heads.save_scores(scores, path)
+        log(f"head scores: far attention on {n_tokens} tokens of text in {scores['far_seconds']} s -> {path}")
     return scores
+
+
+def calib_text(data: Path, n_chars: int) -> str:
+    """Real text for the far-attention calibration, from the other end of the folder the haystacks
+    are built from (sorted path order), so the heads are not chosen on the text they are tested on."""
+    parts, total = [], 0
+    for f in sorted((Path(data) / "single-document_qa").glob("*_context.txt"), reverse=True):
+        t = f.read_text(encoding="utf-8", errors="replace")
+        if sum(c.isascii() for c in t[:20000]) < 0.97 * min(len(t), 20000):
+            continue
+        parts.append(re.sub(r"\n{3,}", "\n\n", t))
+        total += len(parts[-1])
+        if total >= n_chars:
+            break
+    return "\n\n".join(parts)
 
 
 def resolve_heads(cfg: dict | None, scores: dict | None) -> dict | None:
@@ -295,7 +325,7 @@ def resolve_heads(cfg: dict | None, scores: dict | None) -> dict | None:
     hp = cfg["head_policy"]
     out = {k: v for k, v in cfg.items() if k != "head_policy"}
     out["head_budgets"] = heads.policy(scores, dense_fraction=hp["dense_fraction"], window=hp["window"],
-                                       block_size=cfg["block_size"], per=hp["per"])
+                                       block_size=cfg["block_size"], per=hp["per"], kind=hp.get("kind", "induction"))
     return out
 
 
@@ -503,8 +533,12 @@ def run(args) -> None:
                 tok, model = load(folder, gguf, args.device, args.dtype)
                 log(f"{label}: loaded in {time.perf_counter() - t0:.1f} s")
             if scores is None and any(c and "head_policy" in c for _, c in todo):
+                far_windows = {c["head_policy"]["window"] for _, c in todo if c and c.get("head_policy", {}).get("kind") == "far"}
+                if len(far_windows) > 1:
+                    sys.exit("bench_sparse_quality: far-attention policies of one run must share a window")
+                far = (tok, Path(args.data), args.far_tokens, far_windows.pop(), args.block) if far_windows and tok else None
                 scores = head_scores_for(model, Path(args.heads_file) if args.heads_file else
-                                         scores_path(Path(args.cache_dir), gguf, label), args.calib_repeat)
+                                         scores_path(Path(args.cache_dir), gguf, label), args.calib_repeat, far)
             ctx = getattr(model.config, "max_position_embeddings", None)
             if ctx and length > ctx:
                 log(f"{label}: {length} tokens exceed its context ({ctx}); skipped")
@@ -671,6 +705,7 @@ def main(argv: list[str] | None = None) -> None:
                     "(P%% of kv groups / query heads dense, the rest a window of that many keys)")
     ap.add_argument("--calibrate", action="store_true", help="compute (or show) each model's head scores and exit")
     ap.add_argument("--calib-repeat", type=int, default=1024, help="random tokens per copy in the calibration")
+    ap.add_argument("--far-tokens", type=int, default=4096, help="tokens of real text for the far-attention calibration")
     ap.add_argument("--heads-file", default="", help="head scores JSON (default: <cache-dir>/<model>.heads.json)")
     ap.add_argument("--decode", default="", help="setting (e.g. quest-2048) to time with the KV cache on disk")
     ap.add_argument("--decode-tokens", type=int, default=16)

@@ -10,6 +10,8 @@ tokens (attention sinks) plus a recent window. This module does the same, traini
   on the earlier occurrence of their own token (*echo*) and on the token after it (*induction*);
   both lie ``repeat`` tokens back, beyond any local window. Run it once per model and keep the
   JSON (:func:`save_scores`, beside the model; ``bench_sparse_quality.py --calibrate``).
+  :func:`calibrate_far` scores heads on real text instead: the attention mass each head puts
+  outside the sink block and its local window, i.e. what a window would take from it.
 * :func:`policy` turns scores into ``SparseConfig.head_budgets``: the top ``dense_fraction`` of
   heads (by echo + induction) read everything, the others ``window`` keys (sink block + latest
   blocks). ``per="kv"`` ranks whole kv groups (GQA: a kv head's cache can only shrink when no
@@ -33,7 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import SparseConfig
-from .reference import dense_attention
+from .reference import causal_mask, dense_attention
 
 SCORES_VERSION = 1
 
@@ -214,6 +216,55 @@ class _Probe:
         return torch.matmul(probs, vr).to(query.dtype).transpose(1, 2).contiguous(), None
 
 
+class _FarProbe:
+    """Attention function recording, per layer and query head, the attention mass the last ``rows``
+    queries put outside the sink block and a ``window``-key local window (SDPA for the output)."""
+
+    def __init__(self, window: int, block_size: int, n_sink: int, rows: int):
+        self.budget, self.block_size, self.n_sink, self.rows = max(0, window // block_size - 1), block_size, n_sink, rows
+        self.far: dict[int, torch.Tensor] = {}
+
+    def __call__(self, module, query, key, value, attention_mask, dropout=0.0, scaling=None, **kwargs):
+        group = query.shape[1] // key.shape[1]
+        kr, vr = key.repeat_interleave(group, 1), value.repeat_interleave(group, 1)
+        scale = scaling if scaling is not None else 1.0 / math.sqrt(query.shape[-1])
+        n = query.shape[2]
+        rows = min(self.rows, n)
+        scores = torch.matmul(query[:, :, n - rows :].float(), kr.float().transpose(-1, -2)) * scale
+        softcap = kwargs.get("softcap")
+        if softcap is not None:
+            scores = softcap * torch.tanh(scores / softcap)
+        scores = scores.masked_fill(~causal_mask(rows, n, query.device), float("-inf"))
+        keep = head_policy_mask([self.budget], rows, n, self.block_size, self.n_sink, query.device)[0]
+        far = 1.0 - (torch.softmax(scores, dim=-1) * keep).sum(-1)
+        i = int(module.layer_idx)
+        self.far[i] = self.far.get(i, 0) + far.mean(dim=(0, 2)).cpu()
+        out = F.scaled_dot_product_attention(query, kr, vr, is_causal=True, scale=scale)
+        return out.transpose(1, 2).contiguous(), None
+
+
+def calibrate_far(model: Any, ids: torch.Tensor, *, window: int = 1024, block_size: int = 128, n_sink: int = 1,
+                  rows: int = 1024) -> dict:
+    """Far-attention scores on real text ``ids [1, n]``: per layer and query head, the mean attention
+    mass of the last ``rows`` queries outside the first ``n_sink`` blocks and the ``window``-key
+    local window (what :func:`policy` with that window would drop). Returns the keys ``far``,
+    ``far_window``, ``far_tokens`` to merge into a scores dict."""
+    from transformers import AttentionInterface
+
+    name = "sleuth_head_far_probe"
+    probe = _FarProbe(window, block_size, n_sink, rows)
+    AttentionInterface.register(name, probe)
+    before = model.config._attn_implementation
+    model.set_attn_implementation(name)
+    try:
+        with torch.inference_mode():
+            model(input_ids=ids.to(next(model.parameters()).device), use_cache=False, logits_to_keep=1)
+    finally:
+        model.set_attn_implementation(before)
+    return {"far": [[round(float(x), 6) for x in probe.far[i]] for i in sorted(probe.far)],
+            "far_window": window, "far_tokens": int(ids.shape[-1]), "far_rows": rows}
+
+
 def calibrate(model: Any, *, repeat: int = 1024, trials: int = 1, seed: int = 0, bos: int | None = None,
               token_range: tuple[int, int] = (1000, 30000)) -> dict:
     """Echo and induction scores of every query head of ``model`` (a transformers causal LM).
@@ -271,19 +322,25 @@ def load_scores(path: str | Path) -> dict | None:
     return scores if scores.get("version") == SCORES_VERSION else None
 
 
-def head_scores(scores: dict) -> torch.Tensor:
-    """``[n_layers, n_heads]`` retrieval score: echo + induction mass."""
+def head_scores(scores: dict, kind: str = "induction") -> torch.Tensor:
+    """``[n_layers, n_heads]`` retrieval score: echo + induction mass (``kind="induction"``), or the
+    far-attention mass on real text (``kind="far"``, from :func:`calibrate_far`)."""
+    if kind == "far":
+        return torch.tensor(scores["far"], dtype=torch.float64)
+    if kind != "induction":
+        raise ValueError(f"kernels/heads.py: score kind must be 'induction' or 'far', got {kind!r}")
     return torch.tensor(scores["echo"], dtype=torch.float64) + torch.tensor(scores["induction"], dtype=torch.float64)
 
 
-def policy(scores: dict, *, dense_fraction: float, window: int, block_size: int = 128, per: str = "kv") -> list[list[int]]:
-    """``SparseConfig.head_budgets`` from calibration ``scores``: the best-scoring
-    ``round(dense_fraction * count)`` heads (query heads, or kv groups ranked by their best query
-    head when ``per="kv"``) read every key, the others ``window`` keys: ``window // block_size - 1``
-    earlier blocks (sinks + latest) plus their own."""
+def policy(scores: dict, *, dense_fraction: float, window: int, block_size: int = 128, per: str = "kv",
+           kind: str = "induction") -> list[list[int]]:
+    """``SparseConfig.head_budgets`` from calibration ``scores`` (of ``kind``, :func:`head_scores`):
+    the best-scoring ``round(dense_fraction * count)`` heads (query heads, or kv groups ranked by
+    their best query head when ``per="kv"``) read every key, the others ``window`` keys:
+    ``window // block_size - 1`` earlier blocks (sinks + latest) plus their own."""
     if per not in ("kv", "query"):
         raise ValueError(f"kernels/heads.py: per must be 'kv' or 'query', got {per!r}")
-    s = head_scores(scores)
+    s = head_scores(scores, kind)
     n_layers, n_heads = s.shape
     n_kv = int(scores["n_kv_heads"])
     budget = max(0, window // block_size - 1)

@@ -45,9 +45,10 @@ def test_grid_adds_local_window_variants_by_name(bench):
 def test_head_policies_are_settings_resolved_from_the_scores(bench, tmp_path):
     grid = dict(bench.settings(16384, [], [], 128, heads="kv25-w1024,q15-w512"))
     cfg = grid["heads-kv25-w1024"]
-    assert cfg["head_policy"] == {"per": "kv", "dense_fraction": 0.25, "window": 1024}
+    assert cfg["head_policy"] == {"per": "kv", "dense_fraction": 0.25, "window": 1024, "kind": "induction"}
     assert cfg["gate"] == "window" and cfg["min_sparse_len"] == 0
     assert grid["heads-q15-w512"]["head_policy"]["per"] == "query"
+    assert bench.head_specs("farkv25-w1024") == [("heads-farkv25-w1024", "kv", 0.25, 1024, "far")]
     with pytest.raises(SystemExit):
         bench.settings(16384, [], [], 128, heads="kv25")
     scores = {"version": 1, "n_kv_heads": 1, "echo": [[0.0, 0.0], [0.0, 0.0]], "induction": [[0.5, 0.1], [0.0, 0.2]]}

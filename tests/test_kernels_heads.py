@@ -136,6 +136,19 @@ def test_calibrate_scores_every_head_and_restores_attention(tmp_path):
     assert heads.load_scores(tmp_path / "absent.json") is None
 
 
+def test_far_scores_measure_mass_outside_the_window():
+    model = _tiny("sdpa")
+    ids = torch.randint(0, 1000, (1, 200), generator=torch.Generator().manual_seed(3))
+    far = heads.calibrate_far(model, ids, window=64, block_size=16, rows=50)
+    assert model.config._attn_implementation == "sdpa"
+    s = heads.head_scores(far, "far")
+    assert s.shape == (2, 6) and (s > 0).all() and (s < 1).all()  # random weights attend everywhere
+    # a window holding every key leaves nothing outside it
+    assert heads.head_scores(heads.calibrate_far(model, ids, window=256, block_size=16, rows=50), "far").abs().max() < 1e-6
+    budgets = heads.policy({**far, "n_kv_heads": 2}, dense_fraction=0.5, window=64, block_size=16, kind="far")
+    assert sum(x < 0 for layer in budgets for x in layer) == 6
+
+
 def test_whole_model_policy_through_transformers():
     from sleuth.kernels import hf
 
