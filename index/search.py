@@ -161,7 +161,7 @@ class Searcher:
             return self.search_entities(query, k)
         tiers, kinds = tiers_for(level)
         id_range = self.resolve_within(within)
-        self.lib.refresh()
+        self.lib.refresh(force=False)
         pool = max(40, 5 * k)
         dense_w = dense_weight(query)
 
@@ -206,17 +206,18 @@ class Searcher:
         ranked = sorted(fused, key=lambda i: (-fused[i], -dense_s.get(i, 0.0)))
         terms = query_terms(query)
         chosen, start, step = [], 0, (k + 2 if kinds is None else 4 * k)
-        while len(chosen) < k and start < len(ranked):
-            batch = ranked[start : start + step]
-            rows = self.lib.fetch_nodes(batch)
-            for i in batch:
-                r = rows.get(i)
-                if r is not None and (kinds is None or r[0].kind in kinds):
-                    chosen.append((i, *r))
-                    if len(chosen) >= k:
-                        break
-            start += step
-        near = self.lib.neighbours_many([node for _, node, _ in chosen])
+        with self.lib.reading() as conn:  # one pooled connection for the hits and their neighbours
+            while len(chosen) < k and start < len(ranked):
+                batch = ranked[start : start + step]
+                rows = self.lib.fetch_nodes(batch, conn)
+                for i in batch:
+                    r = rows.get(i)
+                    if r is not None and (kinds is None or r[0].kind in kinds):
+                        chosen.append((i, *r))
+                        if len(chosen) >= k:
+                            break
+                start += step
+            near = self.lib.neighbours_many([node for _, node, _ in chosen], conn)
         hits = []
         for i, node, src in chosen:
             hit = self.lib.node_dict(node, src, terms=terms)

@@ -7,7 +7,9 @@ another process, with another home, writes another tantivy folder: this one woul
 of the new nodes. A :class:`Follower` checks the generation at most every ``every`` seconds in a
 thread of its own and, when the word index is behind, heals it from the database
 (:func:`sleuth.index.lexical_sync.heal`: only the changed sources are rewritten), then refreshes
-faiss and warms the rank tables, so no request pays for catching up.
+faiss and warms the rank tables, so no request pays for catching up. The server's searches
+then skip their own check of the generation (``Library.refresh_every``): it was a database round
+trip per request for what the follower learns at the same pace.
 
 An index run in *this* home holds its write lock and keeps the word index in step itself; the
 follower then only refreshes.

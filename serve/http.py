@@ -142,6 +142,9 @@ def build_app(lib: Library, *, write_key: str | None = None, llm_options: dict[s
     llm_options = dict(llm_options or {})
     writing = threading.Lock()
     follower = Follower(lib, every=follow_every, writing=writing)
+    # the follower checks the database's generation every follow_every seconds: a search need
+    # not check it again (a database round trip of its own)
+    lib.refresh_every = follow_every
     local = host in ("127.0.0.1", "localhost", "::1")
     # a page in a browser on this machine must not reach a local server through a name it
     # controls (DNS rebinding): the SDK's own defaults for a local server
