@@ -121,7 +121,10 @@ def make_engine(url: str, *, read_only: bool = False, lock_dir: Path | None = No
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
     else:
-        eng = create_engine(url, pool_pre_ping=True)
+        # At most 15 connections a process, as SQLAlchemy's default pool allows (5 kept, 10 more
+        # while needed), but all 15 kept: under sleuth serve's concurrent requests the default
+        # closed and reopened a connection every third search (a new server process each time)
+        eng = create_engine(url, pool_pre_ping=True, pool_size=15, max_overflow=0)
     if not read_only:
         with _creation_lock(lock_dir):
             Base.metadata.create_all(eng)
