@@ -638,6 +638,9 @@ def summarise(path: Path) -> list[dict]:
         if r["kind"] == "prefill":
             g.update(prefill_s=r["prefill_s"], ppl=r["ppl"], peak_mib=r["peak_mib"])
             g.update({k: r[k] for k in ("keys_fraction", "kv_fraction") if r.get(k) is not None})
+            if r["setting"] == "dense":  # rows written before these fields existed: dense reads everything
+                g.setdefault("keys_fraction", 1.0)
+                g.setdefault("kv_fraction", 1.0)
         elif r["kind"] == "needle":
             g["needles"] += 1
             g["found"] += bool(r["found"])
