@@ -77,7 +77,21 @@ class Embedder:
         self.dim = DIM
         self.model_id = MODEL_ID + ("-qmatmul" if self.int8 else "")
         self._exact: Embedder | None = None  # for queries (encode_query)
-        self._queries = QueryBatcher(self._encode_exact, slots=max(1, (os.cpu_count() or 1) // self.threads))
+        self._queries = self._batcher()
+
+    def _batcher(self) -> "QueryBatcher":
+        return QueryBatcher(self._encode_exact, slots=max(1, (os.cpu_count() or 1) // self.threads))
+
+    def __getstate__(self) -> dict:
+        # Ray ships the embedder to its workers: the batcher (a lock and the queries waiting in
+        # this process) belongs to this process; the receiving one makes its own
+        state = dict(self.__dict__)
+        state.pop("_queries", None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._queries = self._batcher()
 
     @property
     def session(self):

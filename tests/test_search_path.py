@@ -159,3 +159,16 @@ def test_a_followed_library_leaves_the_generation_check_to_its_follower(lib, mon
     lib.refresh()
     assert len(calls) == 1
     lib.refresh_every = 0.0
+
+
+def test_the_embedder_pickles_without_its_query_batcher():
+    # Ray sends the embedder to its workers (index/ray_ingest.py): the batcher's lock must not go
+    import pickle
+
+    from sleuth.index.embed import Embedder
+
+    e = Embedder()
+    e2 = pickle.loads(pickle.dumps(e))
+    assert e2._queries is not e._queries and e2._queries._busy == 0
+    assert (e2.threads, e2.int8, e2.max_length) == (e.threads, e.int8, e.max_length)
+    assert e2.encode_query(["a harbour log"]).shape == (1, e.dim)
