@@ -422,7 +422,6 @@ class Ingestor:
         # grow with nothing of the group left in memory but its rows (a 5 MB text's tree and
         # vectors were ~40 MB of the peak); faiss then takes the vectors back from the database,
         # as every other process that follows the library builds its own.
-        trim_heap()  # the statements' rows are freed: their pages go back first
         t_lex = time.perf_counter()
         timings["db"] = t_commit - t - lexical_s
         timings["commit"] = t_lex - t_commit
@@ -439,7 +438,7 @@ class Ingestor:
             # what finish still reads is the warnings; the rest is in the database now
             p.vecs = p.flat = p.summaries = None
             p.tree = Stored(p.tree.warnings)
-        trim_heap()
+        trim_heap()  # the statements' rows, the trees and the vectors go back before tantivy's writers grow
         # an entity two files of the group mention has a row from each: the last one holds both
         rows = list({(r[0], r[3]): r for r in changes.rows}.values())
         changes.rows = []
