@@ -238,6 +238,9 @@ def ask(question: str, library: Optional[str] = LIB_OPT, home: Optional[str] = H
                                                    help="Search only this indexed file (repeat for several)."),
         budget: Optional[str] = typer.Option(None, "--budget", callback=parse_agent_budget,
                                              help="e.g. rounds=3,calls=12,tokens=6000,seconds=60"),
+        answer_seconds: float = typer.Option(60.0, "--answer-seconds", min=5.0,
+                                             help="Time a question may take: the model reads as much evidence as it "
+                                                  "can prefill in it, at its measured speed (sleuth.toml [ask] answer_seconds)."),
         trace: bool = typer.Option(False, "--trace", help="Stream every round and tool call as it happens."),
         thread: Optional[str] = typer.Option(None, "--thread", help="Checkpoint under this id; asking again resumes."),
         as_json: bool = JSON_OPT):
@@ -256,7 +259,8 @@ def ask(question: str, library: Optional[str] = LIB_OPT, home: Optional[str] = H
 
     try:
         ans = agent_ask(lib, question, llm=llm, base_url=base_url, model=model, within=within or None,
-                        budget=Budget.parse(budget) if budget else None, on_event=on_event, thread_id=thread)
+                        budget=Budget.parse(budget) if budget else None, on_event=on_event, thread_id=thread,
+                        answer_seconds=answer_seconds)
     except AgentError as e:
         error(e)
         raise typer.Exit(2)

@@ -85,7 +85,12 @@ def make_policy(llm="none", *, base_url=None, model=None, api_key=None, **option
     from .policy_compact import CompactLLMPolicy
 
     keys = ("reads", "evidence_tokens", "fine_k", "max_queries")
-    return CompactLLMPolicy(backend, **{k: int(v) for k, v in options.items() if k in keys and v is not None})
+    kw: dict[str, Any] = {k: int(v) for k, v in options.items() if k in keys and v is not None}
+    if options.get("answer_seconds") is not None:
+        kw["answer_seconds"] = float(options["answer_seconds"])
+    if options.get("protocol"):
+        kw["protocol"] = str(options["protocol"])
+    return CompactLLMPolicy(backend, **kw)
 
 
 def ask(lib, question: str, *, llm: Any = "none", base_url: str | None = None, model: str | None = None,

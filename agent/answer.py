@@ -88,6 +88,8 @@ class Answer:
     #: when the answer confirms nothing (a refusal, no citation): the best places the run located,
     #: ``{"id", "source", "kind", "label", "locator", "text"}``, not confirmed by the model
     located: list[dict[str, Any]] = field(default_factory=list)
+    #: ids of the passages the model was shown to answer from (empty for a policy without a model)
+    shown: list[int] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The answer as JSON-ready data (``sleuth ask --json``, MCP ``ask``); :meth:`from_dict` reads it back."""

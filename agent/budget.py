@@ -72,3 +72,30 @@ class Budget:
         if cost.get("seconds", 0.0) >= self.seconds:
             return f"time budget spent ({cost['seconds']:.1f}/{self.seconds:g} s)"
         return None
+
+
+#: the time a question's answer may take by default (p50 aim on 2 CPU cores), ``--answer-seconds``
+ANSWER_SECONDS = 60.0
+
+
+def time_sized_tokens(seconds: float, prefill_tps: float, gen_tps: float, *, fixed_tokens: int = 0,
+                      written_tokens: int = 0, floor: int = 200) -> int:
+    """Evidence tokens a backend can prefill in ``seconds`` after its other work.
+
+    ``fixed_tokens``: prompt tokens that are not evidence (system text, question, instructions and
+    the other calls' prompts); ``written_tokens``: everything the calls may write. Both are spent
+    first, at the measured prefill and generation speeds; what time is left buys evidence at the
+    prefill speed. Never less than ``floor``.
+    """
+    if prefill_tps <= 0 or gen_tps <= 0:
+        raise ValueError("speeds must be positive")
+    left = seconds - fixed_tokens / prefill_tps - written_tokens / gen_tps
+    return max(int(floor), int(left * prefill_tps))
+
+
+def context_size(prompt_tokens: int, written_tokens: int, *, floor: int, ceiling: int, step: int = 1024) -> int:
+    """A model context that holds ``prompt_tokens`` + ``written_tokens``: rounded up to ``step``,
+    at least ``floor`` (the model's usual context), at most ``ceiling`` (what it was trained for)."""
+    need = int(prompt_tokens) + int(written_tokens)
+    size = -(-need // step) * step
+    return max(int(floor), min(int(ceiling), size))

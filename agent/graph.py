@@ -256,7 +256,8 @@ def _node_answer(ctx: RunContext, state: AgentState) -> dict:
                  trace=[_trace(o) for o in sorted(state["observations"], key=lambda o: (o["round"], _call_order(o["call"]["id"])))],
                  cost=Cost(**{k: cost.get(k, 0) for k in Cost.__dataclass_fields__}),
                  budget_exhausted=bool(reason), notes=notes, policy=ctx.policy.name, thread_id=ctx.thread_id,
-                 quoted=bool(draft.get("quoted")), located=located)
+                 quoted=bool(draft.get("quoted")), located=located,
+                 shown=[int(i) for i in (draft.get("shown") or [])])
     if draft.get("support"):
         ans.notes += [] if all(s["supported"] for s in draft["support"]) else \
             [f"weak support for: {s['part']}" for s in draft["support"] if not s["supported"]]

@@ -112,6 +112,9 @@ class LlamaCppChat:
         except Exception:  # noqa: BLE001
             spec = None
         self.n_ctx = int(n_ctx or (spec.n_ctx if spec else 4096))
+        #: the longest context this model may be given (its training length); see ensure_context
+        self.max_ctx = max(self.n_ctx, int(spec.max_ctx if spec else self.n_ctx))
+        self._slot = slot
         self.model_name = spec.name if spec else self.path.name
         self.name = f"local:{self.model_name}"
         self.temperature, self.max_tokens = temperature, max_tokens
@@ -128,6 +131,27 @@ class LlamaCppChat:
     def estimate_seconds(self, prompt_tokens: int, max_tokens: int) -> float:
         """Expected wall time of a call that must prefill ``prompt_tokens`` and may write ``max_tokens``."""
         return prompt_tokens / self.prefill_tps + max_tokens / self.gen_tps
+
+    def ensure_context(self, tokens: int) -> int:
+        """Grow the context to hold ``tokens`` (prompt and reply), up to :attr:`max_ctx`; the size now.
+
+        The model is loaded again with the larger context (the weights are mapped, not copied:
+        ~2 s, and the KV of the new size); the smaller context is dropped from the shared table.
+        """
+        from .budget import context_size
+
+        if tokens <= self.n_ctx or self.n_ctx >= self.max_ctx:
+            return self.n_ctx
+        size = context_size(tokens, 0, floor=self.n_ctx, ceiling=self.max_ctx)
+        with _LOAD_LOCK:
+            _LOADED.pop((str(self.path), int(self.n_ctx), self._slot), None)
+        self.llm, self._lock, _ = load(str(self.path), size, self._slot)
+        self.n_ctx = size
+        return size
+
+    def _prompt_tokens(self, msgs: list[dict]) -> int:
+        # the chat template adds a few tokens a turn
+        return sum(self.count_tokens(m.get("content") or "") + 8 for m in msgs) + 8
 
     def count_tokens(self, text: str) -> int:
         return len(self.llm.tokenize(text.encode("utf-8", "replace"), add_bos=False, special=False))
@@ -149,6 +173,9 @@ class LlamaCppChat:
         msgs = as_text_messages(messages, tools) if tools or any(m.get("role") == "tool" or m.get("tool_calls") for m in messages) \
             else [{"role": m["role"], "content": m.get("content") or ""} for m in messages]
         limit = int(max_tokens or self.max_tokens)
+        need = self._prompt_tokens(msgs) + limit
+        if need > self.n_ctx:  # a longer prompt than the context holds: grow it (up to the model's own length)
+            self.ensure_context(need)
         with self._lock:
             t0 = time.perf_counter()
             before = list(self.llm._input_ids)

