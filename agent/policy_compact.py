@@ -245,12 +245,11 @@ class CompactLLMPolicy:
         return out
 
     def _reads(self, state: dict, ctx) -> list[dict]:
-        # paragraphs are mostly shorter than an even share of the budget: read twice as many as
-        # an even split would fit, each up to twice its share; the answer prompt takes them in
-        # fused order until the evidence budget is full
-        # a larger budget reads more around what located best (about one paragraph per 150 tokens):
-        # half of the reads beyond the first ``reads`` go to the paragraphs just before and after
-        # the best hits (the page or section around them), the rest to further hits
+        # paragraphs are mostly shorter than an even share of the budget: read about one per 150
+        # tokens of it (at least ``reads``), each up to twice its share; the answer prompt takes
+        # them in fused order until the evidence budget is full. Half of the reads beyond the
+        # first ``reads`` go to the paragraphs just before and after the best hits (the page or
+        # section around them), the rest to further hits
         target = self.evidence_target()
         n = max(self.reads, target // TOKENS_PER_READ)
         per = max(120, 2 * target // max(1, n))
@@ -263,10 +262,11 @@ class CompactLLMPolicy:
                 break
             for nb in hit.get("neighbours") or []:
                 j = int(nb["id"])
-                if j not in ids[:n] and j not in (a for a, _r in around) and len(around) < spare:
-                    around.append((j, rank + (0.4 if nb.get("rel") == "prev" else 0.6)))
+                if j not in ids[: n - spare] and j not in (a for a, _r in around) and len(around) < spare:
+                    around.append((j, rank + (-0.3 if nb.get("rel") == "prev" else 0.3)))
+        taken = {j for j, _r in around}
         calls = [{"tool": "read", "args": {"node": i, "max_tokens": per}, "meta": {"purpose": "read"}}
-                 for i in ids[: n - len(around)]]
+                 for i in [i for i in ids if i not in taken][: n - len(around)]]
         return calls + [{"tool": "read", "args": {"node": j, "max_tokens": per},
                          "meta": {"purpose": "around", "node": j, "rank": r}} for j, r in around]
 

@@ -247,3 +247,28 @@ def test_flat_rag_refuses_only_when_nothing_is_quoted(harbour):
     assert out["text"].startswith("Not answerable") and out["llm_calls"] == 1 and out["pages"] == []
     direct = E.flat_rag(harbour, _Quoter(None, "unused"), "What was the revenue?", "harbour.pdf", 400, protocol="direct")
     assert direct["llm_calls"] == 1
+
+
+def test_a_larger_budget_also_reads_around_the_best_hits():
+    hits = [{"id": i, "kind": "paragraph", "neighbours": [{"id": 1000 + i, "rel": "prev"}, {"id": 2000 + i, "rel": "next"}]}
+            for i in range(60)]
+    obs = [{"call": {"tool": "search", "meta": {}}, "result": {"hits": hits}}]
+    calls = CompactLLMPolicy(_Speedy(150, 20), evidence_tokens=5000)._reads({"observations": obs}, None)
+    around = [c for c in calls if c["meta"]["purpose"] == "around"]
+    assert len(calls) == 33 and len(around) == (33 - 12) // 2
+    # the neighbours of the best hits first, placed just before / after their hit
+    assert [c["args"]["node"] for c in around[:4]] == [1000, 2000, 1001, 2001]
+    assert [c["meta"]["rank"] for c in around[:2]] == [-0.3, 0.3]
+    assert len({c["args"]["node"] for c in calls}) == len(calls)
+    # the budget of 1,200 reads hits only, as before
+    assert all(c["meta"]["purpose"] == "read" for c in CompactLLMPolicy(_Speedy(150, 20), evidence_tokens=1200)
+               ._reads({"observations": obs}, None))
+
+
+def test_paragraphs_read_around_a_hit_are_shown_beside_it():
+    obs = [{"call": {"tool": "search", "meta": {}}, "result": {"hits": [{"id": 5, "kind": "paragraph"},
+                                                                           {"id": 9, "kind": "paragraph"}]}}]
+    ev = [{"id": i, "via": "read", "text": f"text {i}"} for i in (9, 2000, 5, 1000)]
+    state = {"observations": obs, "evidence": ev, "pstate": {"around": {"1000": -0.3, "2000": 0.3}}}
+    order = [e["id"] for e in CompactLLMPolicy(_Speedy(150, 20)).ordered_evidence(state)]
+    assert order == [1000, 5, 2000, 9]
