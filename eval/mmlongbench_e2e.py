@@ -168,8 +168,10 @@ def run_agent(lib, llm, question: str, doc: str, evidence_tokens: int, seconds: 
     first_searches = sum(1 for c in (first or {}).get("calls", []) if c["tool"] == "search")
     pages = sorted({c.locator.get("page") for c in ans.citations if c.locator.get("page") is not None})
     listed = sorted({p["locator"].get("page") for p in ans.located if (p.get("locator") or {}).get("page") is not None})
-    return {"text": ans.text, "pages": pages, "listed_pages": listed, "shown_pages": _pages(ans.evidence, ans.shown), "seconds": time.perf_counter() - t0, "tokens_in": ans.cost.tokens_in,
-            "tokens_out": ans.cost.tokens_out, "llm_calls": ans.cost.llm_calls, "tool_calls": ans.cost.tool_calls,
+    # what the model was shown (the heuristic shows no model anything: no shown_pages, gold_read None)
+    shown = {"shown_pages": _pages(ans.evidence, ans.shown)} if llm is not None else {}
+    return {"text": ans.text, "pages": pages, "listed_pages": listed, **shown, "seconds": time.perf_counter() - t0,
+            "tokens_in": ans.cost.tokens_in, "tokens_out": ans.cost.tokens_out, "llm_calls": ans.cost.llm_calls, "tool_calls": ans.cost.tool_calls,
             "rounds": ans.cost.rounds, "tokens_read": ans.cost.tokens_read, "first_round_searches": first_searches,
             "first_round_parallel": _overlapping(events, 1), "notes": ans.notes}
 
