@@ -471,6 +471,7 @@ class Ingestor:
         VECTOR_CHUNK at a time (never a whole large file's at once)."""
         lib = self.lib
         for tier in ("source", "coarse", "fine"):
+            lib.vectors.reserve(tier, sum(len(by_tier.get(tier, ())) for by_tier in embedded))
             for by_tier in embedded:
                 ids = by_tier.get(tier)
                 if ids is None:

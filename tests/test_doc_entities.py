@@ -68,3 +68,34 @@ def test_ingested_entities_keep_kind_and_located_mentions(tmp_path):
         assert {m["locator"]["section_path"][-1] for m in e["mentions"]} == {"Coast", "Later"}
         assert lib.entity("Aberdeen")["entity"]["kind"] == "place"
         assert lib.search("Jane Goodall", level="entity", k=1)[0]["entity"]["kind"] == "person"
+
+
+def test_ner_without_the_model_strings_finds_what_the_whole_model_finds():
+    """The pipeline loads without the vocabulary's strings (EXCLUDE); the reference is the
+    model loaded with them. Real text of three kinds from LongBench, cut in windows."""
+    import json
+    from pathlib import Path
+
+    import pytest
+
+    shared = Path(__file__).resolve().parents[2] / "shared" / "data"
+    if not shared.exists():
+        shared = Path("/work/shared/data")
+    news = shared / "longbench" / "multi_news.jsonl"
+    reports = sorted((shared / "longbench_v2" / "md" / "single-document_qa").glob("*_context.txt"))[:2]
+    if not news.exists() or not reports:
+        pytest.skip("LongBench data is not here")
+    with open(news, encoding="utf-8") as fh:
+        contexts = [json.loads(fh.readline())["context"] for _ in range(2)]
+    contexts += [f.read_text(encoding="utf-8") for f in reports]
+    texts = [ctx[i : i + 1500] for ctx in contexts for i in range(0, min(len(ctx), 15_000), 1500)]
+    spacy = D._import_spacy_without_torch()
+    assert "strings" in D.EXCLUDE
+    ours = spacy.load(D.MODEL, exclude=D.EXCLUDE)
+    ref = spacy.load(D.MODEL, exclude=[x for x in D.EXCLUDE if x != "strings"])
+    assert len(ours.vocab.strings) < len(ref.vocab.strings) // 10  # the strings were left out
+    assert "lexeme_norm" in ours.vocab.lookups  # the NORM exceptions were not
+    got = [[(e.text, e.label_, e.start_char) for e in d.ents] for d in ours.pipe(texts)]
+    want = [[(e.text, e.label_, e.start_char) for e in d.ents] for d in ref.pipe(texts)]
+    assert sum(map(len, want)) > 50
+    assert got == want
