@@ -136,7 +136,8 @@ def flat_rag(lib, llm, question: str, doc: str, evidence_tokens: int, first: lis
     return {"text": out["text"], "pages": _pages(ev, [i for i in cited if i in shown]),
             "shown_pages": _pages(ev, shown), "seconds": time.perf_counter() - t0, "tokens_in": out["tokens_in"],
             "tokens_out": out["tokens_out"], "llm_calls": out["llm_calls"], "tool_calls": 1, "rounds": 1,
-            "shown": len(shown), "quotes": len(out.get("quotes") or []), "ranking": ranker.method}
+            "shown": len(shown), "quotes": len(out.get("quotes") or []), "ranking": ranker.method,
+            **({"quote_reply": out["quote_reply"][:400]} if out.get("quote_reply") is not None else {})}
 
 
 def page_passages(lib, doc: str, pages: list[int]) -> list[dict]:
