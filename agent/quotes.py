@@ -42,19 +42,21 @@ MAX_QUOTES = 4
 #: a quote is kept when at least this share of its words occur in the passage it names
 QUOTE_MATCH = 0.7
 
-_LINE = re.compile(r"^\W*\[\s*(?:id\s*[:=]?\s*)?(\d+)\s*\]\s*[:\-–]?\s*(.+?)\s*$", re.I)
+#: a passage id in brackets: each one starts a quote, on its own line or not ("[1] 59% [2] 48%")
+_MARKER = re.compile(r"\[\s*(?:id\s*[:=]?\s*)?(\d+)\s*\]\s*[:\-–]?\s*", re.I)
 
 
 def parse_quotes(text: str, passages: dict[int, str], most: int = MAX_QUOTES) -> list[tuple[int, str]]:
     """(passage id, quote) pairs from the quote step's reply, each checked against the passage it
     names: the id must be one shown and :data:`QUOTE_MATCH` of the quote's words must be in that
-    passage. Quotation marks around a quote are taken off; duplicates are dropped."""
+    passage. Every bracketed id starts a quote, so several on one line count (small models write
+    ``[1] 59% [2] 48%``); quotation marks around a quote are taken off; duplicates are dropped."""
     out: list[tuple[int, str]] = []
-    for line in (text or "").splitlines():
-        m = _LINE.match(line.strip())
-        if not m:
-            continue
-        i, quote = int(m.group(1)), m.group(2).strip().strip('"“”\'').strip()
+    text = text or ""
+    marks = list(_MARKER.finditer(text))
+    for n, m in enumerate(marks):
+        end = marks[n + 1].start() if n + 1 < len(marks) else len(text)
+        i, quote = int(m.group(1)), " ".join(text[m.end():end].split()).strip().strip('"“”\'').strip()
         if i not in passages or len(quote) < 2:
             continue
         words = words_of(quote)

@@ -272,3 +272,13 @@ def test_paragraphs_read_around_a_hit_are_shown_beside_it():
     state = {"observations": obs, "evidence": ev, "pstate": {"around": {"1000": -0.3, "2000": 0.3}}}
     order = [e["id"] for e in CompactLLMPolicy(_Speedy(150, 20)).ordered_evidence(state)]
     assert order == [1000, 5, 2000, 9]
+
+
+def test_several_quotes_on_one_line_each_count():
+    # what Qwen2.5-Coder-1.5B wrote in the pilot: bare values, one line
+    passages = {1: "About half of Democratic-leaning independents (48%) said they voted, compared with 59% of Democrats.",
+                2: "Among Democrats, 48% said they voted in 2018.", 3: "Turnout was low."}
+    assert parse_quotes("[1] 59% [2] 48%", passages) == [(1, "59%"), (2, "48%")]
+    assert parse_quotes("[1] 59% [3] 48%", passages) == [(1, "59%")]  # 48 is not in passage 3
+    reply = 'Quotes: [2]: Among Democrats, 48% said they voted in 2018. [1] "59% of Democrats"'
+    assert parse_quotes(reply, passages) == [(2, "Among Democrats, 48% said they voted in 2018."), (1, "59% of Democrats")]
