@@ -218,5 +218,6 @@ def test_a_refusal_still_shows_the_places_located_marked_unconfirmed(lib):
 def test_a_cited_answer_lists_no_unconfirmed_places(lib):
     voss = node_with(lib, "mars.md", "Voss")
     llm = ScriptedLLM([LLMReply(content='["Ares program leader"]'), LLMReply(content=f"Helena Voss led it [{voss}].")])
-    ans = ask(lib, "Who led the Ares program?", llm=llm)
+    # the script answers in one call: the one-call protocol (the quote protocol is tested in test_answer_protocol.py)
+    ans = ask(lib, "Who led the Ares program?", llm=llm, protocol="direct")
     assert [c.node_id for c in ans.citations] == [voss] and ans.located == []
