@@ -6,10 +6,11 @@
     round 2  read    the best located paragraphs across all those searches (reciprocal-rank
                      fusion) are read in full, in parallel; the answer prompt takes them in
                      that order until the evidence token budget is full
-    answer           ``quote`` (default, :mod:`.quotes`): one call copies the sentences that
-                     answer, checked against the passages, one short call answers from them;
-                     "Not answerable" only when nothing was quoted. ``direct``: one call
-                     answers or refuses over all the passages. The graph keeps only ids read.
+    answer           ``direct`` (default): one call answers or refuses over all the passages.
+                     ``quote`` (:mod:`.quotes`, opt-in until it is measured better): one call
+                     copies the sentences that answer, checked against the passages, one short
+                     call answers from them; "Not answerable" only when nothing was quoted.
+                     The graph keeps only ids read.
 
 A 1.5B model on two cores prefills ~150 tokens/s, so every prompt starts with the same system
 text: llama.cpp reuses the KV of that prefix from one call to the next (and from one question to
@@ -129,7 +130,7 @@ class CompactLLMPolicy:
     """Plan → parallel searches → parallel reads → one cited answer, with a small model."""
 
     def __init__(self, llm, *, reads: int = 12, evidence_tokens: int | None = None, fine_k: int = 6,
-                 max_queries: int = 4, answer_seconds: float = ANSWER_SECONDS, protocol: str = "quote"):
+                 max_queries: int = 4, answer_seconds: float = ANSWER_SECONDS, protocol: str = "direct"):
         if protocol not in PROTOCOLS:
             raise ValueError(f"answer protocol {protocol!r}: use {' or '.join(PROTOCOLS)}")
         self.llm = llm

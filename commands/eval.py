@@ -44,8 +44,8 @@ def eval_cmd(benchmark: str = typer.Argument(..., callback=_check_benchmark,
                                                       "and oracle alike); several, comma-separated (1200,2500,5000), "
                                                       "run every system at each on the same questions."),
              protocol: Literal["quote", "direct"] = typer.Option(
-                 "quote", "--protocol", help="MMLongBench e2e: answer protocol: quote (copy the support, then answer "
-                                             "from it) or direct (one call that answers or refuses)."),
+                 "direct", "--protocol", help="MMLongBench e2e: answer protocol: direct (one call that answers or "
+                                              "refuses) or quote (copy the support, then answer from it)."),
              answers: bool = typer.Option(False, "--answers",
                                           help="Recordings: also answer every query, agent against flat RAG (local model unless --llm; slow)."),
              questions: Optional[int] = typer.Option(None, "--questions", min=1,

@@ -15,10 +15,10 @@ For every selected question, scoped to its own document (``within``) as the benc
   budget (a question without evidence pages gets flat RAG's prompt). It measures what the model
   can read out of the right pages, so how much any retrieval, the agent's included, could gain.
 
-Every model-answering system uses the same answer protocol (``protocol``): ``quote`` (default,
-:mod:`sleuth.agent.quotes`: copy the supporting sentences, checked against the passages, then
-answer from them; "Not answerable" only when nothing was quoted) or ``direct`` (one call that
-answers or refuses). ``evidence_tokens`` may be a list of budgets (e.g. 1,200 / 2,500 / 5,000):
+Every model-answering system uses the same answer protocol (``protocol``): ``direct`` (default:
+one call that answers or refuses) or ``quote`` (:mod:`sleuth.agent.quotes`: copy the supporting
+sentences, checked against the passages, then answer from them; "Not answerable" only when
+nothing was quoted). ``evidence_tokens`` may be a list of budgets (e.g. 1,200 / 2,500 / 5,000):
 every model system runs at each, on the same questions, so the report tells the limit of the
 model (the oracle at a budget) from the limit of the reading (the agent and flat RAG at it).
 
@@ -94,7 +94,7 @@ def _pages(ev: list[dict], ids) -> list[int]:
 
 
 def flat_rag(lib, llm, question: str, doc: str, evidence_tokens: int, first: list[dict] | None = None,
-             ranker=None, protocol: str = "quote") -> dict:
+             ranker=None, protocol: str = "direct") -> dict:
     """The document ranked by the strongest flat ranking, its top text under the budget, one
     answer call. ``ranker``: a :class:`~sleuth.eval.flat.FlatRanker` (default: one over
     :data:`~sleuth.eval.flat.STRONGEST_FLAT`, the best flat baseline measured in retrieval
@@ -158,7 +158,7 @@ def page_passages(lib, doc: str, pages: list[int]) -> list[dict]:
     return [{"id": int(i), "label": f"p.{p}", "text": t, "locator": {"page": p}} for i, t, p in rows if (t or "").strip()]
 
 
-def run_agent(lib, llm, question: str, doc: str, evidence_tokens: int, seconds: float, protocol: str = "quote") -> dict:
+def run_agent(lib, llm, question: str, doc: str, evidence_tokens: int, seconds: float, protocol: str = "direct") -> dict:
     from ..agent import ask
 
     events: list[dict] = []
@@ -214,7 +214,7 @@ def extract(llm, question: str, answer: str) -> tuple[str, str]:
 def run(data: str | Path, lib, llm, out: str | Path, *, per_doc: int | None = 2, limit: int | None = None,
         systems=SYSTEMS, evidence_tokens: int | list[int] = 1200, seconds: float = 900.0,
         on_item: Callable[[int, int, dict], None] | None = None, doc_types: list[str] | None = None,
-        protocol: str = "quote") -> list[dict]:
+        protocol: str = "direct") -> list[dict]:
     """Answer, extract and score every selected question with every system at every evidence budget
     (``evidence_tokens``: one or a list; the heuristic, which has no model, runs once); resumable by
     (id, system, budget)."""
@@ -429,7 +429,7 @@ def run_mode(data: str | Path, out: str | Path, *, llm_options: dict | None = No
         try:
             records = run(data, lib, backend, out, per_doc=o.get("per_doc", 2), limit=limit, systems=systems,
                           evidence_tokens=budgets, on_item=on_item, doc_types=subset,
-                          protocol=o.get("protocol") or "quote")
+                          protocol=o.get("protocol") or "direct")
         finally:
             lib.close()
     paths = write_report(records, out, o.get("command", ""))

@@ -235,7 +235,7 @@ class _Quoter:
 
 def test_flat_rag_quotes_then_answers_and_cites_the_quoted_page(harbour):
     llm = _Quoter("Kestrel", "Kestrel Works [{id}].")
-    out = E.flat_rag(harbour, llm, "Who delivered the new crane?", "harbour.pdf", 400)
+    out = E.flat_rag(harbour, llm, "Who delivered the new crane?", "harbour.pdf", 400, protocol="quote")
     assert out["llm_calls"] == 2 and out["quotes"] == 1 and out["pages"] == [3]
     assert 3 in out["shown_pages"] and "Kestrel Works" in out["text"]
     assert "412 ships" not in llm.prompts[-1] and "Kestrel Works" in llm.prompts[-1]
@@ -243,7 +243,7 @@ def test_flat_rag_quotes_then_answers_and_cites_the_quoted_page(harbour):
 
 def test_flat_rag_refuses_only_when_nothing_is_quoted(harbour):
     llm = _Quoter(None, "unused")
-    out = E.flat_rag(harbour, llm, "What was the revenue?", "harbour.pdf", 400)
+    out = E.flat_rag(harbour, llm, "What was the revenue?", "harbour.pdf", 400, protocol="quote")
     assert out["text"].startswith("Not answerable") and out["llm_calls"] == 1 and out["pages"] == []
     direct = E.flat_rag(harbour, _Quoter(None, "unused"), "What was the revenue?", "harbour.pdf", 400, protocol="direct")
     assert direct["llm_calls"] == 1
