@@ -258,14 +258,15 @@ class CompactLLMPolicy:
         ids = [i for i, _s, _h in fused]
         around: list[tuple[int, float]] = []
         spare = (n - self.reads) // 2
+        first, taken = set(ids[: n - spare]), set()
         for rank, (_i, _s, hit) in enumerate(fused):
             if len(around) >= spare:
                 break
             for nb in hit.get("neighbours") or []:
                 j = int(nb["id"])
-                if j not in ids[: n - spare] and j not in (a for a, _r in around) and len(around) < spare:
+                if j not in first and j not in taken and len(around) < spare:
                     around.append((j, rank + (-0.3 if nb.get("rel") == "prev" else 0.3)))
-        taken = {j for j, _r in around}
+                    taken.add(j)
         calls = [{"tool": "read", "args": {"node": i, "max_tokens": per}, "meta": {"purpose": "read"}}
                  for i in [i for i in ids if i not in taken][: n - len(around)]]
         return calls + [{"tool": "read", "args": {"node": j, "max_tokens": per},
@@ -295,11 +296,8 @@ class CompactLLMPolicy:
         ev = self.ordered_evidence(state)
         if not ev:
             return {"text": "Not answerable: nothing relevant was found."}
-        budget = self._answer_budget(ctx)
-        grow = getattr(self.llm, "ensure_context", None)
-        if grow is not None:  # the local model's context sized to the evidence it is about to read
-            grow(budget + FIXED_PROMPT_TOKENS + QUOTE_MAX_TOKENS + ANSWER_MAX_TOKENS)
-        text, ids = passages_text(ev, budget, self._count)
+        # the local model's context grows to the prompt in its own chat call (LlamaCppChat.chat)
+        text, ids = passages_text(ev, self._answer_budget(ctx), self._count)
         if self.protocol == "quote":
             shown = {int(e["id"]): e.get("text") or "" for e in ev if int(e["id"]) in set(ids)}
             out = quote_then_answer(lambda user, n: self._chat(ctx, user, n), passages_text=text, passages=shown,

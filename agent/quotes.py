@@ -12,8 +12,8 @@ the support and writing the answer are separate calls:
    name or list, citing the quotes' ids. It is not offered a way out: the refusal belongs to
    step 1, so "Not answerable" is the answer only when no passage read was quoted in support.
 
-``direct`` is the earlier one-call protocol (answer or refuse over all the passages), kept so the
-two can be measured on the same questions.
+``direct`` is the one-call protocol (answer or refuse over all the passages) and stays the
+default: a pilot on 4 paired dev questions showed no gain from quoting (docs/agent-local.md).
 """
 
 from __future__ import annotations

@@ -99,8 +99,8 @@ def flat_rag(lib, llm, question: str, doc: str, evidence_tokens: int, first: lis
     answer call. ``ranker``: a :class:`~sleuth.eval.flat.FlatRanker` (default: one over
     :data:`~sleuth.eval.flat.STRONGEST_FLAT`, the best flat baseline measured in retrieval
     mode); ``first``: passages put before the ranking's (the oracle's gold pages)."""
-    from ..agent.policy_compact import ANSWER_MAX_TOKENS, ANSWER_PROMPT, FIXED_PROMPT_TOKENS, SYSTEM, passages_text
-    from ..agent.quotes import QUOTE_MAX_TOKENS, quote_then_answer
+    from ..agent.policy_compact import ANSWER_MAX_TOKENS, ANSWER_PROMPT, SYSTEM, passages_text
+    from ..agent.quotes import quote_then_answer
     from .flat import FlatRanker
 
     ranker = ranker or FlatRanker(lib)
@@ -115,9 +115,6 @@ def flat_rag(lib, llm, question: str, doc: str, evidence_tokens: int, first: lis
     if not shown:
         return {"text": f"{NOT_ANSWERABLE}: nothing was found.", "pages": [], "seconds": time.perf_counter() - t0,
                 "tokens_in": 0, "tokens_out": 0, "llm_calls": 0, "tool_calls": 1, "rounds": 1}
-    grow = getattr(llm, "ensure_context", None)
-    if grow is not None:  # the same context sizing as the agent's
-        grow(evidence_tokens + FIXED_PROMPT_TOKENS + QUOTE_MAX_TOKENS + ANSWER_MAX_TOKENS)
 
     def chat(user: str, max_tokens: int):
         return llm.chat([{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}], None,

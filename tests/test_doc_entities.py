@@ -70,21 +70,13 @@ def test_ingested_entities_keep_kind_and_located_mentions(tmp_path):
         assert lib.search("Jane Goodall", level="entity", k=1)[0]["entity"]["kind"] == "person"
 
 
-def test_ner_without_the_model_strings_finds_what_the_whole_model_finds():
+def test_ner_without_the_model_strings_finds_what_the_whole_model_finds(shared_data):
     """The pipeline loads without the vocabulary's strings (EXCLUDE); the reference is the
-    model loaded with them. Real text of three kinds from LongBench, cut in windows."""
+    model loaded with them. Real news and report text from LongBench, cut in windows."""
     import json
-    from pathlib import Path
 
-    import pytest
-
-    shared = Path(__file__).resolve().parents[2] / "shared" / "data"
-    if not shared.exists():
-        shared = Path("/work/shared/data")
-    news = shared / "longbench" / "multi_news.jsonl"
-    reports = sorted((shared / "longbench_v2" / "md" / "single-document_qa").glob("*_context.txt"))[:2]
-    if not news.exists() or not reports:
-        pytest.skip("LongBench data is not here")
+    news = shared_data / "longbench" / "multi_news.jsonl"
+    reports = sorted((shared_data / "longbench_v2" / "md" / "single-document_qa").glob("*_context.txt"))[:2]
     with open(news, encoding="utf-8") as fh:
         contexts = [json.loads(fh.readline())["context"] for _ in range(2)]
     contexts += [f.read_text(encoding="utf-8") for f in reports]
