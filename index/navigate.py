@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from ..core import approx_tokens, words_for_tokens
+from . import table_text
 from .ingest import norm_entity
 from .schema import EntityRow, MentionRow, NodeRow, SourceRow
 
@@ -17,9 +18,14 @@ from .schema import EntityRow, MentionRow, NodeRow, SourceRow
 def read(lib, node_id: int, start=None, end=None, max_tokens: int = 800) -> dict:
     """Contiguous, order-preserving content under a node.
 
-    Documents: the fine nodes of the subtree in order (a table whole, its rows not again); ``start`` is the cursor (an index into
-    them). Videos: transcript lines, on-screen text and keyframe notes of the segments that
-    overlap [start, end] seconds, time-ordered; the cursor is the time to continue from.
+    Documents: the fine nodes of the subtree in order (a table whole, its rows not again);
+    ``start`` is the cursor (an index into them). A table reads as a Markdown pipe table
+    (caption, header, body rows; when it comes first and is over budget, the rows that fit), a
+    row as its table's caption and header over that row and the rows nearest it that fit (the
+    item keeps the row's id and place), a figure as its caption and the text inside its image
+    box (:mod:`.table_text`). Videos: transcript lines, on-screen text and keyframe notes of the
+    segments that overlap [start, end] seconds, time-ordered; the cursor is the time to continue
+    from.
     """
     r = lib.fetch_nodes([int(node_id)]).get(int(node_id))
     if r is None:
@@ -37,14 +43,28 @@ def read(lib, node_id: int, start=None, end=None, max_tokens: int = 800) -> dict
     # the cursor is an index into the fine nodes: a negative or huge one is clamped, never wraps
     i = max(0, min(len(fine), int(start or 0)))
     stop = len(fine) if end is None else max(0, min(len(fine), int(end)))
-    items, used = [], 0
+    items, used, taken = [], 0, set()
     while i < stop:
         f = fine[i]
-        t = f.tokens or approx_tokens(f.text)
-        if items and used + t > max_tokens:
-            break
-        text = f.text
-        if not items and t > max_tokens:  # one paragraph over budget: cut at a word boundary
+        if f.id in taken:  # text over a figure, already read with it
+            i += 1
+            continue
+        shown = table_text.render(lib, f, max_tokens - used if items else max_tokens)
+        if shown is not None:
+            # a table as a Markdown table (rows cut to fit only when it comes first), a row under
+            # its table's header with the rows around it, a figure with the text inside it
+            text, whole, took = shown
+            t = approx_tokens(text)
+            if items and (not whole or used + t > max_tokens):
+                break
+            taken |= took
+        else:
+            text, t = f.text, f.tokens or approx_tokens(f.text)
+            if items and used + t > max_tokens:
+                break
+        # one paragraph (or figure) over budget: cut at a word boundary; a table or row keeps its
+        # header and one row whole (render_table cut what it could)
+        if not items and t > max_tokens and f.kind not in ("table", "row"):
             text = clip_tokens(text, max_tokens)
             t = max_tokens
         loc = lib.locator(f, src)
