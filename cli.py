@@ -241,6 +241,10 @@ def ask(question: str, library: Optional[str] = LIB_OPT, home: Optional[str] = H
         answer_seconds: float = typer.Option(60.0, "--answer-seconds", min=5.0,
                                              help="Time a question may take: the model reads as much evidence as it "
                                                   "can prefill in it, at its measured speed (sleuth.toml [ask] answer_seconds)."),
+        context: Optional[int] = typer.Option(None, "--llm-context", min=512,
+                                              help="openai: the served model's context length in tokens, when the "
+                                                   "server does not state it (vLLM and llama-server do; a server that "
+                                                   "refuses a longer prompt says it too)."),
         trace: bool = typer.Option(False, "--trace", help="Stream every round and tool call as it happens."),
         thread: Optional[str] = typer.Option(None, "--thread", help="Checkpoint under this id; asking again resumes."),
         as_json: bool = JSON_OPT):
@@ -260,7 +264,7 @@ def ask(question: str, library: Optional[str] = LIB_OPT, home: Optional[str] = H
     try:
         ans = agent_ask(lib, question, llm=llm, base_url=base_url, model=model, within=within or None,
                         budget=Budget.parse(budget) if budget else None, on_event=on_event, thread_id=thread,
-                        answer_seconds=answer_seconds)
+                        answer_seconds=answer_seconds, **({"context": context} if context else {}))
     except AgentError as e:
         error(e)
         raise typer.Exit(2)

@@ -21,6 +21,15 @@ class LLMTimeout(LLMError):
     """The model was reached but did not answer in time: the run goes on with what it has."""
 
 
+class LLMContextError(LLMError):
+    """The server refused a prompt longer than its model's context, and said how long that is:
+    ``max_ctx`` tokens (``prompt_tokens``: what the refused prompt came to, when it said)."""
+
+    def __init__(self, msg: str, max_ctx: int, prompt_tokens: int | None = None):
+        super().__init__(msg)
+        self.max_ctx, self.prompt_tokens = int(max_ctx), prompt_tokens
+
+
 @dataclass
 class LLMReply:
     content: str = ""

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .budget import AgentError
-from .chat import ChatLLM, LLMError, LLMReply, LLMTimeout, as_text_messages, tools_prompt  # noqa: F401  (the backends' API)
+from .chat import ChatLLM, LLMContextError, LLMError, LLMReply, LLMTimeout, as_text_messages, tools_prompt  # noqa: F401  (the backends' API)
 
 
 # -- OpenAI-compatible servers ----------------------------------------------------------------
@@ -48,7 +48,7 @@ class OpenAIChat:
 
     def __init__(self, base_url: str | None = None, model: str | None = None, api_key: str | None = None, *,
                  timeout: float = 120.0, retries: int = 3, backoff: float = 0.5, temperature: float = 0.0,
-                 max_tokens: int = 1024, tool_mode: str = "auto", client=None):
+                 max_tokens: int = 1024, tool_mode: str = "auto", client=None, context: int | None = None):
         import httpx
 
         self.base_url = _base_url(base_url, api_key)
@@ -64,19 +64,85 @@ class OpenAIChat:
         self.client = client or httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
         #: prompt tokens per second, learned from the server's replies (None until one arrived)
         self.prefill_tps: float | None = None
+        #: written tokens per second and a call's fixed seconds: known once :meth:`calibrate` measured
+        self.gen_tps: float | None = None
+        self.overhead_s = 0.0
+        #: the model's context length: given (``context``), found by :meth:`calibrate`, or learned
+        #: from the server's refusal of a longer prompt; None while unknown
+        self.max_ctx: int | None = int(context) if context else None
+        self._calibrated = False
 
     #: a written token costs about this many prompt tokens (154 vs 34 tokens/s for a 1.5B model on
-    #: two cores); one reply's total time gives one equation, so the ratio is assumed
+    #: two cores); before the speeds are measured apart, one reply's time gives one equation
     GEN_COST = 4.5
 
     def estimate_seconds(self, prompt_tokens: int, max_tokens: int) -> float | None:
-        """Expected seconds for a call, from the replies measured so far; None before the first."""
+        """Expected seconds for a call, from the speeds measured so far; None before any."""
         if not self.prefill_tps:
             return None
+        if self.gen_tps:
+            return self.overhead_s + prompt_tokens / self.prefill_tps + max_tokens / self.gen_tps
         return (prompt_tokens + self.GEN_COST * max_tokens) / self.prefill_tps
 
-    def _learn(self, reply: "LLMReply") -> None:
-        work = reply.tokens_in - reply.cached_tokens + self.GEN_COST * reply.tokens_out
+    def calibrate(self) -> None:
+        """Find out, once, the model's context length (what the server says about itself) and its
+        prefill and generation speeds (measured, or a measurement of this server and model from
+        the last day). What cannot be found stays unknown; nothing here raises."""
+        if self._calibrated:
+            return
+        self._calibrated = True
+        from . import models, server_probe as sp
+
+        try:
+            model = self.resolve_model()
+        except LLMError:
+            return
+        if not self.max_ctx:
+            listing = props = None
+            try:
+                listing = self._request("GET", "/models", None, min(self.timeout, 15))
+            except LLMError:
+                pass
+            if server_probe_needs_props(listing):
+                try:  # llama-server keeps /props beside /v1, at the root
+                    r = self.client.get(self.base_url.rsplit("/v1", 1)[0] + "/props", timeout=min(self.timeout, 15))
+                    props = r.json() if r.status_code == 200 else None
+                except Exception:  # noqa: BLE001 - any other server: no /props
+                    props = None
+            self.max_ctx = sp.context_from_listing(listing, props, model)
+        key = sp.speed_key(self.base_url, model)
+        known = sp.known_speed(key)
+        if known is None:
+            try:
+                known = sp.measure(self)
+            except (LLMError, ValueError):
+                return
+            models.record_speed(key, known["prefill_tokens_per_s"], known["generate_tokens_per_s"],
+                                overhead_s=round(known["overhead_s"], 3), **({"n_ctx": self.max_ctx} if self.max_ctx else {}))
+        self.prefill_tps = float(known["prefill_tokens_per_s"])
+        self.gen_tps = float(known["generate_tokens_per_s"])
+        self.overhead_s = float(known.get("overhead_s") or 0.0)
+
+    def _learn(self, reply: "LLMReply", timings: dict | None = None) -> None:
+        # llama-server reports its own timings: exact speeds, no equation to solve
+        if isinstance(timings, dict) and timings.get("prompt_ms") and timings.get("predicted_ms"):
+            pn, pms = float(timings.get("prompt_n") or 0), float(timings["prompt_ms"])
+            gn, gms = float(timings.get("predicted_n") or 0), float(timings["predicted_ms"])
+            if pn >= 32 and pms > 0:
+                tps = 1000.0 * pn / pms
+                self.prefill_tps = tps if self.prefill_tps is None else 0.7 * self.prefill_tps + 0.3 * tps
+            if gn >= 8 and gms > 0:
+                tps = 1000.0 * gn / gms
+                self.gen_tps = tps if self.gen_tps is None else 0.7 * self.gen_tps + 0.3 * tps
+            return
+        fresh = reply.tokens_in - reply.cached_tokens
+        if self.gen_tps and self.prefill_tps:
+            # speeds measured apart: a long prompt's time, less its writing, updates the prefill speed
+            pre_s = reply.seconds - self.overhead_s - reply.tokens_out / self.gen_tps
+            if fresh >= 256 and pre_s > 0.25 * reply.seconds:
+                self.prefill_tps = 0.7 * self.prefill_tps + 0.3 * fresh / pre_s
+            return
+        work = fresh + self.GEN_COST * reply.tokens_out
         if reply.seconds <= 0 or work < 16:
             return
         tps = work / reply.seconds
@@ -103,7 +169,8 @@ class OpenAIChat:
                 last = f"LLM server at {self.base_url} answered HTTP {r.status_code}: {_body(r)}"
                 continue
             if r.status_code >= 400:
-                raise _HTTPStatus(r.status_code, f"LLM server at {self.base_url} answered HTTP {r.status_code}: {_body(r)}")
+                raise _HTTPStatus(r.status_code, f"LLM server at {self.base_url} answered HTTP {r.status_code}: {_body(r)}",
+                                  r.text[:4000])
             try:
                 return r.json()
             except ValueError:
@@ -122,7 +189,9 @@ class OpenAIChat:
         return self.model
 
     def chat(self, messages: list[dict], tools: list[dict] | None = None, *, timeout: float | None = None,
-             max_tokens: int | None = None) -> LLMReply:
+             max_tokens: int | None = None, learn: bool = True) -> LLMReply:
+        """One chat completion. A prompt the server refuses as longer than its context raises
+        :class:`LLMContextError` with the length it stated (kept in :attr:`max_ctx`)."""
         t0 = time.perf_counter()
         model = self.resolve_model()
         native = bool(tools) and self.native_tools
@@ -139,9 +208,15 @@ class OpenAIChat:
         except _HTTPStatus as e:
             # Servers started without tool support (vLLM without --enable-auto-tool-choice, some
             # llama.cpp builds) answer 400 to `tools`; describe the tools in the prompt instead.
+            from .server_probe import context_from_error
+
+            n_ctx, prompt_tokens = context_from_error(e.raw)
+            if n_ctx and e.status in (400, 413, 422, 500):
+                self.max_ctx = n_ctx
+                raise LLMContextError(str(e), n_ctx, prompt_tokens) from None
             if native and self.tool_mode == "auto" and e.status in (400, 404, 422, 500):
                 self.native_tools = False
-                return self.chat(messages, tools, timeout=timeout, max_tokens=max_tokens)
+                return self.chat(messages, tools, timeout=timeout, max_tokens=max_tokens, learn=learn)
             raise LLMError(str(e)) from None
         try:
             msg = data["choices"][0]["message"]
@@ -160,14 +235,22 @@ class OpenAIChat:
         reply = LLMReply(content=content, tool_calls=calls, tokens_in=int(usage.get("prompt_tokens") or 0),
                          tokens_out=int(usage.get("completion_tokens") or 0), native=native,
                          seconds=time.perf_counter() - t0, cached_tokens=cached)
-        self._learn(reply)
+        if learn:
+            self._learn(reply, data.get("timings"))
         return reply
 
 
+def server_probe_needs_props(listing: dict | None) -> bool:
+    """Whether a model listing left the context length unsaid (then llama-server's /props may say it)."""
+    from .server_probe import context_from_listing
+
+    return context_from_listing(listing, None, None) is None
+
+
 class _HTTPStatus(Exception):
-    def __init__(self, status: int, msg: str):
+    def __init__(self, status: int, msg: str, raw: str = ""):
         super().__init__(msg)
-        self.status = status
+        self.status, self.raw = status, raw or msg
 
 
 def _reason(e: Exception) -> str:
@@ -406,7 +489,7 @@ def make_llm(kind, *, base_url: str | None = None, model: str | None = None, api
         keys = ("n_ctx", "temperature", "max_tokens", "progress")
         return LlamaCppChat(model, **{k2: v for k2, v in options.items() if k2 in keys})
     if k in ("openai", "vllm", "ollama", "llamacpp", "llama.cpp", "server"):
-        keys = ("timeout", "retries", "backoff", "temperature", "max_tokens", "tool_mode")
+        keys = ("timeout", "retries", "backoff", "temperature", "max_tokens", "tool_mode", "context")
         return OpenAIChat(base_url, model, api_key, **{k2: v for k2, v in options.items() if k2 in keys})
     if k in ("hf", "transformers"):
         keys = ("device", "max_new_tokens", "dtype", "sparse", "temperature", "sparse_from")

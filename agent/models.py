@@ -21,6 +21,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .budget import AgentError
 
@@ -200,14 +201,16 @@ def load_speeds() -> dict:
         return {}
 
 
-def record_speed(key: str, prefill_tps: float, gen_tps: float, load_s: float | None = None) -> None:
-    """Keep the latest measured speeds for ``key`` (a model file name) beside the models."""
+def record_speed(key: str, prefill_tps: float, gen_tps: float, load_s: float | None = None, **extra: Any) -> None:
+    """Keep the latest measured speeds for ``key`` (a model file name, or a server's model: see
+    :func:`~sleuth.agent.server_probe.speed_key`) beside the models; ``extra`` adds fields."""
     data = load_speeds()
     entry = data.get(key, {})
     entry.update({"prefill_tokens_per_s": round(prefill_tps, 1), "generate_tokens_per_s": round(gen_tps, 1),
                   "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "cpus": os.cpu_count()})
     if load_s is not None:
         entry["load_s"] = round(load_s, 2)
+    entry.update(extra)
     data[key] = entry
     try:
         _speeds_file().parent.mkdir(parents=True, exist_ok=True)

@@ -6,6 +6,11 @@
     round 2  read    the best located paragraphs across all those searches (reciprocal-rank
                      fusion) are read in full, in parallel; the answer prompt takes them in
                      that order until the evidence token budget is full
+    follow-up        only when the backend's measured speed leaves the time (a server's larger
+                     model, not a 1.5B model on two cores): one call over what was read names
+                     what is still missing as 1–3 queries; they are searched and their new
+                     hits read (at most MAX_FOLLOWUPS such rounds, within the rounds and calls
+                     budget)
     answer           ``direct`` (default): one call answers or refuses over all the passages.
                      ``quote`` (:mod:`.quotes`, opt-in until it is measured better): one call
                      copies the sentences that answer, checked against the passages, one short
@@ -16,8 +21,11 @@ A 1.5B model on two cores prefills ~150 tokens/s, so every prompt starts with th
 text: llama.cpp reuses the KV of that prefix from one call to the next (and from one question to
 the next). The evidence budget is sized by time: what the backend, at the speeds it measured,
 can prefill in ``answer_seconds`` (default 60) after the other calls' prompts and replies
-(``evidence_tokens`` fixes it instead); it shrinks to the time a question has left, and a run
-that runs out of time still answers from what it read.
+(``evidence_tokens`` fixes it instead), within the model's context; it shrinks to the time a
+question has left, and a run that runs out of time still answers from what it read. A server's
+model (``--llm openai``) is measured once and its context found out
+(:meth:`~sleuth.agent.llm.OpenAIChat.calibrate`); a server that refuses a prompt as too long
+says its context, and the answer is retried with the passages cut to fit.
 """
 
 from __future__ import annotations
@@ -30,7 +38,7 @@ from typing import Any
 from ..index.lexical import identifiers
 from .budget import ANSWER_SECONDS, time_sized_tokens
 from .decompose import SubQuestion, decompose
-from .llm import LLMTimeout
+from .llm import LLMContextError, LLMTimeout
 from .quotes import PROTOCOLS, QUOTE_MAX_TOKENS, quote_then_answer
 
 SYSTEM = ("You are sleuth, a careful assistant that answers questions about documents. You plan searches and "
@@ -45,6 +53,11 @@ ANSWER_PROMPT = ("Passages from {scope}:\n\n{passages}\n\nQuestion: {question}\n
                  "asked for. After each claim write the id of the passage it comes from in brackets, e.g. [{example}]. "
                  "If the passages do not contain the answer, reply exactly: Not answerable.")
 
+FOLLOWUP_PROMPT = ("Passages found so far in {scope}:\n\n{passages}\n\nQuestion: {question}\n\n"
+                   "Which facts needed to answer the question are still missing from these passages? Write 1 to 3 "
+                   "short search queries (keywords, names, numbers) that would find them, as a JSON list of strings. "
+                   "If nothing is missing, reply [].")
+
 PLAN_MAX_TOKENS = 80
 ANSWER_MAX_TOKENS = 120
 RRF_K = 60
@@ -54,6 +67,17 @@ DEFAULT_EVIDENCE_TOKENS = 1200
 FIXED_PROMPT_TOKENS = 450
 #: about how many tokens one located paragraph adds: how many reads a budget asks for
 TOKENS_PER_READ = 150
+#: a context no server stated yet is taken to be at most this long; a server that refuses a longer
+#: prompt says its length, and the answer is retried within it
+UNKNOWN_CONTEXT = 32768
+#: follow-up rounds (the model names what is missing, searched and read) a question may run, when
+#: the backend's measured speed leaves time for them beside the answer (a server's larger model;
+#: never a 1.5B model on two cores, whose reading fills the time on its own)
+MAX_FOLLOWUPS = 2
+#: tool calls kept for each follow-up round: its searches and the reads of what they find
+FOLLOWUP_CALLS = 8
+#: the most evidence tokens a follow-up call is shown (what was read so far, in fused order)
+FOLLOWUP_DIGEST_TOKENS = 3000
 
 
 def parse_queries(text: str, limit: int = 4) -> list[str]:
@@ -144,14 +168,17 @@ class CompactLLMPolicy:
         (:func:`~sleuth.agent.budget.time_sized_tokens`), within the model's longest context."""
         if self.evidence_tokens:
             return int(self.evidence_tokens)
+        calibrate = getattr(self.llm, "calibrate", None)
+        if calibrate is not None:  # a server's model: its context and speeds, found out once
+            calibrate()
         pre, gen = getattr(self.llm, "prefill_tps", None), getattr(self.llm, "gen_tps", None)
         if not pre or not gen:
             return DEFAULT_EVIDENCE_TOKENS
         written = PLAN_MAX_TOKENS + ANSWER_MAX_TOKENS + (QUOTE_MAX_TOKENS if self.protocol == "quote" else 0)
         n = time_sized_tokens(self.answer_seconds, float(pre), float(gen), fixed_tokens=FIXED_PROMPT_TOKENS,
                               written_tokens=written)
-        ceiling = getattr(self.llm, "max_ctx", None)
-        return min(n, int(ceiling) - FIXED_PROMPT_TOKENS - written) if ceiling else n
+        ceiling = getattr(self.llm, "max_ctx", None) or UNKNOWN_CONTEXT
+        return max(200, min(n, int(ceiling) - FIXED_PROMPT_TOKENS - written))
 
     # -- speed and size ------------------------------------------------------------------------
     def _count(self, text: str) -> int:
@@ -203,10 +230,14 @@ class CompactLLMPolicy:
         if ps["phase"] == "plan":
             return self._plan(state, ps, ctx)
         if ps["phase"] == "read":
-            calls = self._reads(state, ctx)
-            ps.update(phase="answer", last_round=True,
-                      around={str(c["meta"]["node"]): c["meta"]["rank"] for c in calls if c["meta"].get("purpose") == "around"})
+            more = self._followup_fits(state, ctx, ps)
+            calls = self._reads(state, ctx, keep_calls=FOLLOWUP_CALLS if more else 0)
+            around = dict(ps.get("around") or {})
+            around.update({str(c["meta"]["node"]): c["meta"]["rank"] for c in calls if c["meta"].get("purpose") == "around"})
+            ps.update(phase="followup" if more else "answer", last_round=not more, around=around)
             return {"calls": calls, "pstate": ps}
+        if ps["phase"] == "followup":
+            return self._followup(state, ps, ctx)
         return {"calls": [], "pstate": {**ps, "last_round": True}}
 
     def _plan(self, state: dict, ps: dict, ctx) -> dict:
@@ -242,22 +273,78 @@ class CompactLLMPolicy:
         for q in queries:
             add(q, "model", -2)
         out["pstate"]["queries"] = queries
+        out["pstate"]["searched"] = sorted({q for q, _m in seen})
         out.update(calls=calls, tokens_in=reply.tokens_in, tokens_out=reply.tokens_out, llm_calls=1)
         return out
 
-    def _reads(self, state: dict, ctx) -> list[dict]:
+    # -- follow-up rounds ------------------------------------------------------------------------
+    def _followup_fits(self, state: dict, ctx, ps: dict) -> bool:
+        """Whether another round (the model names what is missing; it is searched and read) fits
+        beside the answer: in the rounds, tool calls and time left, at the backend's measured speed."""
+        if ps.get("followups", 0) >= MAX_FOLLOWUPS:
+            return False
+        cost = state["cost"]
+        # this read round, then the follow-up's search and read rounds
+        if ctx.budget.rounds - cost["rounds"] < 3:
+            return False
+        if ctx.budget.calls - cost["tool_calls"] < FOLLOWUP_CALLS + self.reads // 2:
+            return False
+        target = self.evidence_target()
+        ask = self._estimate(FIXED_PROMPT_TOKENS + min(target, FOLLOWUP_DIGEST_TOKENS), PLAN_MAX_TOKENS)
+        answer = self._estimate(FIXED_PROMPT_TOKENS + target, ANSWER_MAX_TOKENS)
+        if ask is None or answer is None:
+            return False
+        left = min(self.answer_seconds - ctx.seconds(), ctx.remaining_seconds())
+        # the rounds' tools take time too: allow a second for them beside the two calls
+        return ask + answer + 1.0 <= left
+
+    def _followup(self, state: dict, ps: dict, ctx) -> dict:
+        """One model call over what was read so far writes queries for what is still missing."""
+        done = {**ps, "phase": "answer", "last_round": True}
+        text, ids = passages_text(self.ordered_evidence(state), min(self.evidence_target(), FOLLOWUP_DIGEST_TOKENS),
+                                  self._count)
+        if not ids:
+            return {"calls": [], "pstate": done}
+        prompt = FOLLOWUP_PROMPT.format(scope=self._scope(ctx), passages=text, question=state["question"])
+        try:
+            reply = self._chat(ctx, prompt, PLAN_MAX_TOKENS)
+        except (LLMTimeout, LLMContextError):  # slow or too long: answer from what was read
+            return {"calls": [], "pstate": done}
+        searched = set(ps.get("searched") or [])
+        queries = [q for q in parse_queries(reply.content, 3) if q.lower() not in searched]
+        calls = [{"tool": "search", "args": {"query": q, "level": "fine", "k": self.fine_k},
+                  "meta": {"purpose": "followup", "sub": -3}} for q in queries]
+        n = int(ps.get("followups", 0)) + 1
+        nxt = {**ps, "phase": "read", "followups": n, "searched": sorted(searched | {q.lower() for q in queries}),
+               f"followup_{n}": queries} if calls else {**done, "followups": n}
+        return {"calls": calls, "pstate": nxt, "tokens_in": reply.tokens_in, "tokens_out": reply.tokens_out,
+                "llm_calls": 1}
+
+    def _reads(self, state: dict, ctx, keep_calls: int = 0) -> list[dict]:
         # paragraphs are mostly shorter than an even share of the budget: read about one per 150
         # tokens of it (at least ``reads``), each up to twice its share; the answer prompt takes
         # them in fused order until the evidence budget is full. Half of the reads beyond the
         # first ``reads`` go to the paragraphs just before and after the best hits (the page or
-        # section around them), the rest to further hits
+        # section around them), the rest to further hits. As many as the tool-call budget leaves,
+        # less ``keep_calls`` for a follow-up round. A follow-up round reads what its own
+        # searches found and was not read before.
         target = self.evidence_target()
         n = max(self.reads, target // TOKENS_PER_READ)
         per = max(120, 2 * target // max(1, n))
-        fused = fuse(state["observations"])
+        n = max(1, min(n, ctx.budget.calls - state["cost"]["tool_calls"] - keep_calls))
+        obs = state["observations"]
+        if state["pstate"].get("followups"):
+            read_before = {int(e["id"]) for e in state["evidence"] if e.get("via") == "read"}
+            read_before |= {int(k) for k in (state["pstate"].get("around") or {})}
+            obs = [o for o in obs if o["call"].get("meta", {}).get("purpose") == "followup"
+                   and o["round"] == state["cost"]["rounds"]]
+            fresh = [i for i, _s, _h in fuse(obs) if i not in read_before]
+            n = min(n, max(self.reads // 2, len(fresh)))
+            return [{"tool": "read", "args": {"node": i, "max_tokens": per}, "meta": {"purpose": "read"}} for i in fresh[:n]]
+        fused = fuse(obs)
         ids = [i for i, _s, _h in fused]
         around: list[tuple[int, float]] = []
-        spare = (n - self.reads) // 2
+        spare = max(0, (n - self.reads) // 2)
         first, taken = set(ids[: n - spare]), set()
         for rank, (_i, _s, hit) in enumerate(fused):
             if len(around) >= spare:
@@ -296,8 +383,28 @@ class CompactLLMPolicy:
         ev = self.ordered_evidence(state)
         if not ev:
             return {"text": "Not answerable: nothing relevant was found."}
-        # the local model's context grows to the prompt in its own chat call (LlamaCppChat.chat)
-        text, ids = passages_text(ev, self._answer_budget(ctx), self._count)
+        # the local model's context grows to the prompt in its own chat call (LlamaCppChat.chat);
+        # a server states its context when it refuses a longer prompt: once, the passages are cut to fit
+        budget = self._answer_budget(ctx)
+        text, ids = passages_text(ev, budget, self._count)
+        try:
+            return self._answer(state, ctx, ev, text, ids)
+        except LLMContextError as e:
+            text, ids = passages_text(ev, self._fitted(e, text, state, ctx), self._count)
+            return self._answer(state, ctx, ev, text, ids)
+
+    def _fitted(self, e: LLMContextError, text: str, state: dict, ctx) -> int:
+        """An evidence budget (in this policy's own token count) whose prompt fits the context the
+        server stated: the refused prompt's size, as the server counted it, gives the ratio of its
+        tokens to this policy's count."""
+        written = ANSWER_MAX_TOKENS + (QUOTE_MAX_TOKENS if self.protocol == "quote" else 0)
+        fixed = self._count(SYSTEM) + self._count(ANSWER_PROMPT.format(
+            scope=self._scope(ctx), passages="", question=state["question"], example=0)) + 16
+        shown = self._count(text)
+        ratio = e.prompt_tokens / (shown + fixed) if e.prompt_tokens else 1.0
+        return max(50, int(0.9 * ((e.max_ctx - written) / max(ratio, 0.1) - fixed)))
+
+    def _answer(self, state: dict, ctx, ev: list[dict], text: str, ids: list[int]) -> dict:
         if self.protocol == "quote":
             shown = {int(e["id"]): e.get("text") or "" for e in ev if int(e["id"]) in set(ids)}
             out = quote_then_answer(lambda user, n: self._chat(ctx, user, n), passages_text=text, passages=shown,

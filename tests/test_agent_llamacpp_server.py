@@ -17,7 +17,10 @@ import pytest
 from fakes.corpus import build
 from sleuth.agent import ask
 from sleuth.agent import models as M
+from sleuth.agent.chat import LLMContextError
 from sleuth.agent.llm import OpenAIChat
+from sleuth.agent.budget import time_sized_tokens
+from sleuth.agent.policy_compact import ANSWER_MAX_TOKENS, FIXED_PROMPT_TOKENS, PLAN_MAX_TOKENS, CompactLLMPolicy
 
 pytest.importorskip("llama_cpp.server")
 pytest.importorskip("uvicorn")
@@ -29,12 +32,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _serve(model_path, alias: str, n_ctx: int, wait: float = 180.0):
+def _serve(model_path, alias: str, n_ctx: int, wait: float = 180.0, threads: int = 1):
     port = _free_port()
     # the server logs every request to stderr: a file, not a pipe nobody drains (it would block)
     log = tempfile.TemporaryFile()
     proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(model_path), "--model_alias", alias,
-                             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(n_ctx), "--n_threads", "1"],
+                             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(n_ctx), "--n_threads", str(threads)],
                             stdout=log, stderr=log)
     url = f"http://127.0.0.1:{port}/v1"
     deadline = time.monotonic() + wait
@@ -67,6 +70,12 @@ def lib(tmp_path_factory):
     lib.close()
 
 
+@pytest.fixture(autouse=True)
+def own_speeds(tmp_path, monkeypatch):
+    # a server's measured speed is kept beside the models: here, in a file of the test's own
+    monkeypatch.setattr(M, "_speeds_file", lambda: tmp_path / "speeds.json")
+
+
 @pytest.fixture(scope="module")
 def smol_server():
     if not M.status(M.SMOLLM2)["installed"]:
@@ -81,6 +90,16 @@ def test_openai_client_talks_to_llama_cpp(smol_server):
     assert chat.resolve_model() == "smollm2"  # the model the server lists
     r = chat.chat([{"role": "user", "content": "Say hello."}], max_tokens=8)
     assert r.content and r.tokens_in > 0 and 0 < r.tokens_out <= 8
+
+
+def test_a_llama_cpp_server_is_measured_and_states_its_context_when_refusing(smol_server):
+    chat = OpenAIChat(smol_server)
+    chat.calibrate()
+    # python -m llama_cpp.server says nothing of its context up front; its speeds are measured
+    assert chat.max_ctx is None and chat.prefill_tps > chat.gen_tps > 0
+    with pytest.raises(LLMContextError) as e:
+        chat.chat([{"role": "user", "content": "river amber seven " * 900}], max_tokens=16)
+    assert e.value.max_ctx == 2048 == chat.max_ctx and e.value.prompt_tokens > 2048
 
 
 def test_agent_over_a_llama_cpp_server(lib, smol_server):
@@ -106,9 +125,16 @@ def test_tool_calling_loop_over_a_llama_cpp_server(lib, smol_server):
 def test_qwen_over_a_llama_cpp_server(lib):
     if not M.default_available():
         pytest.skip("Qwen2.5-Coder-1.5B is not installed")
-    proc, url = _serve(M.ensure("qwen"), "qwen", 4096, wait=300)
+    # Qwen at a 16K context: the agent measures the server and reads what it can prefill in the time
+    # a question may take, within the context (which python -m llama_cpp.server does not state)
+    proc, url = _serve(M.ensure("qwen"), "qwen", 16384, wait=300, threads=2)
     try:
-        a = ask(lib, "Who led the Ares program?", llm="openai", base_url=url, budget="seconds=600")
+        chat = OpenAIChat(url)
+        target = CompactLLMPolicy(chat, answer_seconds=40).evidence_target()
+        assert chat.prefill_tps > 0 and chat.gen_tps > 0 and chat.max_ctx is None
+        assert target == time_sized_tokens(40, chat.prefill_tps, chat.gen_tps, fixed_tokens=FIXED_PROMPT_TOKENS,
+                                           written_tokens=PLAN_MAX_TOKENS + ANSWER_MAX_TOKENS) < 16384
+        a = ask(lib, "Who led the Ares program?", llm=chat, budget="seconds=600", answer_seconds=40)
         assert "Voss" in a.text and a.citations
     finally:
         _stop(proc)

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from sleuth.agent.budget import context_size, time_sized_tokens
+from sleuth.agent.budget import Budget, context_size, time_sized_tokens
 from sleuth.agent.policy_compact import CompactLLMPolicy
 from sleuth.agent.quotes import FROM_QUOTES_PROMPT, parse_quotes, quote_then_answer
 from sleuth.eval import mmlongbench_e2e as E
@@ -117,12 +117,26 @@ def test_policy_reads_for_the_time_target_unless_a_budget_is_fixed():
         CompactLLMPolicy(_Speedy(150, 20), protocol="guess")
 
 
+def _read_state(n_hits: int = 60) -> dict:
+    obs = [{"call": {"tool": "search", "meta": {}}, "round": 1,
+            "result": {"hits": [{"id": i, "kind": "paragraph"} for i in range(n_hits)]}}]
+    return {"observations": obs, "cost": {"rounds": 1, "tool_calls": 6}, "pstate": {}, "evidence": []}
+
+
 def test_reads_grow_with_the_budget():
-    obs = [{"call": {"tool": "search", "meta": {}}, "result": {"hits": [{"id": i, "kind": "paragraph"} for i in range(60)]}}]
-    small = CompactLLMPolicy(_Speedy(150, 20), evidence_tokens=1200)._reads({"observations": obs}, None)
-    big = CompactLLMPolicy(_Speedy(150, 20), evidence_tokens=5000)._reads({"observations": obs}, None)
+    ctx = SimpleNamespace(budget=Budget(calls=100))
+    small = CompactLLMPolicy(_Speedy(150, 20), evidence_tokens=1200)._reads(_read_state(), ctx)
+    big = CompactLLMPolicy(_Speedy(150, 20), evidence_tokens=5000)._reads(_read_state(), ctx)
     assert len(small) == 12 and len(big) == 5000 // 150
     assert [c["args"]["node"] for c in big[:12]] == [c["args"]["node"] for c in small]
+
+
+def test_reads_stay_within_the_tool_call_budget():
+    # 24 calls, 6 spent on searches: 18 reads at most, 10 when 8 are kept for a follow-up round
+    ctx = SimpleNamespace(budget=Budget(calls=24))
+    p = CompactLLMPolicy(_Speedy(150, 20), evidence_tokens=5000)
+    assert len(p._reads(_read_state(), ctx)) == 18
+    assert len(p._reads(_read_state(), ctx, keep_calls=8)) == 10
 
 
 # -- e2e summary -----------------------------------------------------------------------------------
@@ -252,8 +266,10 @@ def test_flat_rag_refuses_only_when_nothing_is_quoted(harbour):
 def test_a_larger_budget_also_reads_around_the_best_hits():
     hits = [{"id": i, "kind": "paragraph", "neighbours": [{"id": 1000 + i, "rel": "prev"}, {"id": 2000 + i, "rel": "next"}]}
             for i in range(60)]
-    obs = [{"call": {"tool": "search", "meta": {}}, "result": {"hits": hits}}]
-    calls = CompactLLMPolicy(_Speedy(150, 20), evidence_tokens=5000)._reads({"observations": obs}, None)
+    state = _read_state()
+    state["observations"][0]["result"]["hits"] = hits
+    ctx = SimpleNamespace(budget=Budget(calls=100))
+    calls = CompactLLMPolicy(_Speedy(150, 20), evidence_tokens=5000)._reads(state, ctx)
     around = [c for c in calls if c["meta"]["purpose"] == "around"]
     assert len(calls) == 33 and len(around) == (33 - 12) // 2
     # the neighbours of the best hits first, placed just before / after their hit
@@ -262,7 +278,7 @@ def test_a_larger_budget_also_reads_around_the_best_hits():
     assert len({c["args"]["node"] for c in calls}) == len(calls)
     # the budget of 1,200 reads hits only, as before
     assert all(c["meta"]["purpose"] == "read" for c in CompactLLMPolicy(_Speedy(150, 20), evidence_tokens=1200)
-               ._reads({"observations": obs}, None))
+               ._reads(state, ctx))
 
 
 def test_paragraphs_read_around_a_hit_are_shown_beside_it():
