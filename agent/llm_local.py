@@ -10,6 +10,7 @@ uses, and the figures are kept in the models folder (``sleuth models`` shows the
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 import time
@@ -95,8 +96,25 @@ def load(path: str, n_ctx: int, slot: str = "") -> tuple[Any, threading.Lock, fl
         except Exception as e:  # noqa: BLE001 - a bad or truncated file: one line
             raise LLMError(f"llama.cpp cannot load {path}: {' '.join(str(e).split())[:160]}") from None
         lock = threading.Lock()
+        if not _LOADED:
+            atexit.register(close_all)
         _LOADED[key] = (llm, lock)
         return llm, lock, time.perf_counter() - t0
+
+
+def close_all() -> None:
+    """Free every loaded model now. Run at exit: left to the garbage collector, a model is freed
+    after the interpreter has torn down what llama-cpp-python's own close needs, and the user's
+    terminal ends in an "Exception ignored in Llama.__del__" traceback."""
+    with _LOAD_LOCK:
+        loaded = list(_LOADED.values())
+        _LOADED.clear()
+    for llm, lock in loaded:
+        with lock:
+            try:
+                llm.close()
+            except Exception:  # noqa: BLE001 - freeing at exit must not fail the exit
+                pass
 
 
 class LlamaCppChat:

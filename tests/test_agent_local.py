@@ -230,3 +230,17 @@ def test_free_cores_count_other_processes_not_our_own():
         child.kill()
         child.wait()
     assert theirs - ours >= 0.6, (ours, theirs)
+
+
+def test_a_process_that_used_the_model_exits_without_a_traceback(tmp_path):
+    # left to the garbage collector at shutdown, llama-cpp-python's close fails after the
+    # interpreter tore down what it needs and prints "Exception ignored in Llama.__del__"
+    import subprocess
+
+    script = tmp_path / "use_model.py"
+    script.write_text("from sleuth.agent.llm_local import LlamaCppChat\n"
+                      "c = LlamaCppChat('smollm2')\n"
+                      "print(c.chat([{'role': 'user', 'content': 'Say hi.'}], max_tokens=4).content)\n")
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip()
+    assert "Exception ignored" not in r.stderr and "Traceback" not in r.stderr
