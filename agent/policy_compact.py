@@ -130,16 +130,44 @@ def fuse(observations: list[dict], skip_containers: bool = True) -> list[tuple[i
     return sorted(((i, s, first[i]) for i, s in scores.items()), key=lambda t: -t[1])
 
 
-def passages_text(evidence: list[dict], budget_tokens: int, count_tokens, per_passage: int = 400) -> tuple[str, list[int]]:
-    """Numbered passages ``[id] (label) text`` in the given order, up to ``budget_tokens``."""
+#: passages whose lines carry their meaning (a Markdown table's rows, a figure's caption and
+#: labels): shown line by line, cut at a line, not run together into one line of words
+LINED_KINDS = ("table", "row", "figure")
+
+
+def _lined(text: str, max_words: int) -> str:
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    out, n = [], 0
+    for line in (x for x in lines if x):
+        w = len(line.split())
+        if out and n + w > max_words:
+            out.append("…")
+            break
+        out.append(line)
+        n += w
+    return "\n".join(out)
+
+
+#: the most tokens one passage takes in an answer prompt
+PER_PASSAGE = 400
+
+
+def passages_text(evidence: list[dict], budget_tokens: int, count_tokens, per_passage: int = PER_PASSAGE) -> tuple[str, list[int]]:
+    """Numbered passages ``[id] (label) text`` in the given order, up to ``budget_tokens``; tables,
+    table rows and figures keep their lines (below the ``[id] (label)`` line)."""
     blocks, ids, used = [], [], 0
     for e in evidence:
-        text = " ".join((e.get("text") or "").split())
+        if e.get("kind") in LINED_KINDS:
+            text = _lined(e.get("text") or "", int(per_passage / 1.3))
+            if text:
+                text = "\n" + text
+        else:
+            text = " ".join((e.get("text") or "").split())
+            words = text.split()
+            if len(words) > int(per_passage / 1.3):
+                text = " ".join(words[: int(per_passage / 1.3)]) + " …"
         if not text:
             continue
-        words = text.split()
-        if len(words) > int(per_passage / 1.3):
-            text = " ".join(words[: int(per_passage / 1.3)]) + " …"
         block = f"[{e['id']}] ({e.get('label') or e.get('source', '')}) {text}"
         t = count_tokens(block)
         if blocks and used + t > budget_tokens:
@@ -148,6 +176,36 @@ def passages_text(evidence: list[dict], budget_tokens: int, count_tokens, per_pa
         ids.append(int(e["id"]))
         used += t
     return "\n\n".join(blocks), ids
+
+
+def _table_key(e: dict) -> tuple | None:
+    # a row is read under its table's caption (or header) line, which opens the table's own read
+    text = (e.get("text") or "").strip()
+    if e.get("kind") not in ("table", "row") or not text:
+        return None
+    return e.get("source"), (e.get("locator") or {}).get("page"), " ".join(text.splitlines()[0].split())
+
+
+def _shown_lines(e: dict) -> set[str]:
+    return {x for x in _lined(e.get("text") or "", int(PER_PASSAGE / 1.3)).splitlines() if x != "…"}
+
+
+def _one_copy_of_tables(ev: list[dict]) -> list[dict]:
+    """Read passages with a row dropped when its table was read too and shows every line the
+    row's read shows (as the answer prompt cuts it); the table takes the better place of the two."""
+    tables = {k: e for e in ev if e.get("kind") == "table" and (k := _table_key(e)) is not None}
+    if not tables:
+        return ev
+    out, placed = [], set()
+    for e in ev:
+        k = _table_key(e)
+        if k in tables and (e is tables[k] or _shown_lines(e) <= _shown_lines(tables[k])):
+            if k not in placed:
+                out.append(tables[k])
+                placed.add(k)
+            continue
+        out.append(e)
+    return out
 
 
 class CompactLLMPolicy:
@@ -377,7 +435,7 @@ class CompactLLMPolicy:
         ev = [e for e in state["evidence"] if not e.get("container")]
         read = sorted((e for e in ev if e.get("via") == "read"), key=lambda e: rank.get(int(e["id"]), 10 ** 6))
         rest = sorted((e for e in ev if e.get("via") != "read" and int(e["id"]) in rank), key=lambda e: rank[int(e["id"])])
-        return read or rest
+        return _one_copy_of_tables(read) or rest
 
     def finalize(self, state: dict, ctx, reason: str | None = None) -> dict:
         ev = self.ordered_evidence(state)

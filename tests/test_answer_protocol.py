@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 
 from sleuth.agent.budget import Budget, context_size, time_sized_tokens
-from sleuth.agent.policy_compact import CompactLLMPolicy
+from sleuth.agent.policy_compact import CompactLLMPolicy, passages_text
 from sleuth.agent.quotes import FROM_QUOTES_PROMPT, parse_quotes, quote_then_answer
 from sleuth.eval import mmlongbench_e2e as E
 
@@ -298,3 +298,42 @@ def test_several_quotes_on_one_line_each_count():
     assert parse_quotes("[1] 59% [3] 48%", passages) == [(1, "59%")]  # 48 is not in passage 3
     reply = 'Quotes: [2]: Among Democrats, 48% said they voted in 2018. [1] "59% of Democrats"'
     assert parse_quotes(reply, passages) == [(2, "Among Democrats, 48% said they voted in 2018."), (1, "59% of Democrats")]
+
+
+# -- tables in the answer prompt -------------------------------------------------------------------
+
+_TABLE = ("Table 2: Human Evaluation.\n\n| Metric | General | Specific |\n|---|---|---|\n"
+          "| Authenticity | 1.00 | 1.00 |\n| Relevance | 0.73 | 0.84 |\n| Naturalness | 4.38 | 3.52 |")
+
+
+def _ev(i, kind, text, page=3):
+    return {"id": i, "kind": kind, "via": "read", "source": "paper.pdf", "label": f"paper.pdf p.{page}",
+            "locator": {"page": page}, "text": text}
+
+
+def test_a_table_reaches_the_prompt_line_by_line_and_prose_as_one_line():
+    text, ids = passages_text([_ev(7, "table", _TABLE), _ev(8, "paragraph", "Some prose\nwrapped  here.")], 2000,
+                              lambda s: len(s.split()))
+    table_block, prose_block = text.split("\n\n[8]")
+    assert table_block.splitlines()[1:] == ["Table 2: Human Evaluation.", "| Metric | General | Specific |",
+                                            "|---|---|---|", "| Authenticity | 1.00 | 1.00 |",
+                                            "| Relevance | 0.73 | 0.84 |", "| Naturalness | 4.38 | 3.52 |"]
+    assert prose_block.endswith("Some prose wrapped here.") and ids == [7, 8]
+    # a long table is cut at a row, never inside one
+    short, _ = passages_text([_ev(7, "table", _TABLE)], 2000, lambda s: len(s.split()), per_passage=30)
+    assert short.splitlines()[-1] == "…" and all(x.startswith("|") for x in short.splitlines()[2:-1])
+
+
+def test_a_row_read_beside_its_whole_table_is_shown_once_at_the_better_place():
+    row = _ev(9, "row", "Table 2: Human Evaluation.\n\n| Metric | General | Specific |\n|---|---|---|\n"
+                        "| Relevance | 0.73 | 0.84 |")
+    other_table = _ev(20, "row", "Table 3: Costs.\n\n| Item | Cost |\n|---|---|\n| Pump | 12 |")
+    p = CompactLLMPolicy(_Speedy(150, 20))
+    obs = [{"call": {"tool": "search", "meta": {}}, "round": 1,
+            "result": {"hits": [{"id": 9, "kind": "row"}, {"id": 20, "kind": "row"}, {"id": 7, "kind": "table"}]}}]
+    state = {"observations": obs, "pstate": {}, "evidence": [_ev(7, "table", _TABLE), row, other_table]}
+    assert [e["id"] for e in p.ordered_evidence(state)] == [7, 20]
+    # a table cut short of the row's lines does not replace the row
+    cut = _ev(7, "table", _TABLE.rsplit("\n", 2)[0])
+    state["evidence"] = [cut, row]
+    assert [e["id"] for e in p.ordered_evidence(state)] == [9, 7]
