@@ -790,7 +790,7 @@ DEMO_FACTS = [
      "source": "field_notes.md"},
     {"question": "What does the acronym TSR stand for?", "answer": "tip-speed ratio", "source": "glossary.txt"},
     {"question": "Who chairs the Marrow Bay Energy Trust?", "answer": "Dr Oona Falk", "source": "press_release.html"},
-    {"question": "How far did sediment plumes travel behind the turbines?", "answer": "about 400 metres",
+    {"question": "How far did sediment plumes travel behind the turbines?", "answer": "400 metres",
      "source": "sediment_paper.pdf"},
 ]
 
