@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from fakes.pdf_pages import pdf_pages as _pages
 from sleuth.index.table_text import render_table
 
 pytest.importorskip("reportlab")
@@ -32,18 +33,6 @@ def parse(text: str) -> tuple[list[str], list[list[str]], list[list[str]]]:
                 paras.append(t.content)
     assert tables <= 1, text
     return paras, rows, tables
-
-
-def _pages(src, pages, out):
-    import pypdfium2 as pdfium
-
-    doc = pdfium.PdfDocument(str(src))
-    new = pdfium.PdfDocument.new()
-    new.import_pages(doc, [p - 1 for p in pages])
-    new.save(str(out))
-    new.close()
-    doc.close()
-    return out
 
 
 # ----------------------------------------------------------------------------- the renderer

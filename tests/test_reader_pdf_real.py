@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from fakes.pdf_pages import pdf_pages as _pages
+
 pytest.importorskip("reportlab")
 
 from sleuth.readers import pdf_extract as px
@@ -273,19 +275,6 @@ def test_table_row_is_a_separate_citable_hit_and_the_table_reads_whole(tmp_path)
 
 
 # ----------------------------------------------------------------------------- real PDFs
-
-
-def _pages(src: Path, pages: list[int], out: Path) -> Path:
-    """A PDF of some pages (1-based) of ``src``: the real page objects, fonts and all."""
-    import pypdfium2 as pdfium
-
-    doc = pdfium.PdfDocument(str(src))
-    new = pdfium.PdfDocument.new()
-    new.import_pages(doc, [p - 1 for p in pages])
-    new.save(str(out))
-    new.close()
-    doc.close()
-    return out
 
 
 def _dev(shared_data: Path, name: str) -> Path:
