@@ -6,8 +6,9 @@
     round 2  read    the best located paragraphs across all those searches (reciprocal-rank
                      fusion) are read in full, in parallel; the answer prompt takes them in
                      that order until the evidence token budget is full
-    follow-up        only when the backend's measured speed leaves the time (a server's larger
-                     model, not a 1.5B model on two cores): one call over what was read names
+    follow-up        only when reading is sized by time and the backend's measured speed leaves
+                     time the model's context could not fill (a server's larger model, not a
+                     1.5B model on two cores): one call over what was read names
                      what is still missing as 1–3 queries; they are searched and their new
                      hits read (at most MAX_FOLLOWUPS such rounds, within the rounds and calls
                      budget)
@@ -339,7 +340,9 @@ class CompactLLMPolicy:
     def _followup_fits(self, state: dict, ctx, ps: dict) -> bool:
         """Whether another round (the model names what is missing; it is searched and read) fits
         beside the answer: in the rounds, tool calls and time left, at the backend's measured speed."""
-        if ps.get("followups", 0) >= MAX_FOLLOWUPS:
+        # a fixed evidence budget is a fixed reading (the e2e comparisons hold it equal across
+        # systems); only time-sized reading spends time its context could not
+        if self.evidence_tokens or ps.get("followups", 0) >= MAX_FOLLOWUPS:
             return False
         cost = state["cost"]
         # this read round, then the follow-up's search and read rounds

@@ -177,3 +177,10 @@ def test_a_context_the_user_gives_caps_the_reading():
     assert chat.max_ctx == 4096
     target = CompactLLMPolicy(chat).evidence_target()
     assert 3000 < target <= 4096 - 450 - 200
+
+
+def test_a_fixed_evidence_budget_runs_no_follow_up_round(lib):
+    fast = _Fast(20000, 500)
+    a = ask(lib, "Who led the Ares program and where did its rocket launch from?", llm=fast, budget="seconds=120",
+            evidence_tokens=1200)
+    assert not any("still missing" in p for p in fast.prompts) and a.cost.rounds == 2
