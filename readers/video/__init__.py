@@ -65,7 +65,9 @@ def read_video(
     OCR; ``max_width`` bounds the decoded frame width. A file whose frames stop well before its
     declared duration is refused unless ``allow_truncated`` (then indexed as far as it decodes).
     ``speakers``: "auto" labels each speech line with its voice (``line["speaker"]``, speaker
-    entities, ``root.meta["speakers"]``) when resemblyzer is installed; "off" skips it.
+    entities, ``root.meta["speakers"]``) when resemblyzer is installed; where the picture shows
+    the active speaker's name (a video call), the voices are named after it
+    (``line["speaker_name"]``, :mod:`.speaker_names`); "off" skips both.
     """
     p = Path(path)
     suffix = p.suffix.lower()
@@ -126,6 +128,12 @@ def read_video(
     scenes_of_shots = merge_shots(scene_shots, lines, hard)
     kf: KeyframeStore = frames["keyframes"]
     screen_items = sorted(frames["screen"], key=lambda s: s["t"])
+    if speaker_summary.get("status") == "ok":
+        # an active-speaker label on screen (a video call's) names the voices and cuts a cluster
+        # that holds several labelled people (readers/video/speaker_names.py)
+        from .speaker_names import link_speaker_names
+
+        link_speaker_names(lines, screen_items, speaker_summary)
 
     # segment windows over the whole video, then speech/screen assigned by time
     seg_spans: list[tuple[int, float, float]] = []
@@ -214,6 +222,10 @@ def read_video(
     root.text = video_text(p.stem, root.meta, len(root.children), len(segments), lines, screen_items, entities)
     # speaker entities join after the root text so "Names:" lists people and terms, not voices
     entities += speaker_entities(segments, p.stem)
+    if speaker_summary.get("names"):
+        from .speaker_names import join_shown_entities
+
+        entities = join_shown_entities(entities)
     if summary_line(speaker_summary):
         root.text += "\n" + summary_line(speaker_summary)
     full = "\n\n".join(text_parts)
@@ -285,7 +297,14 @@ def _headline(speech: list[dict], screen: list[dict]) -> str:
 
 
 def segment_text(speech: list[dict], screen: list[dict]) -> str:
-    """Time-ordered transcript and on-screen lines: "[00:00:12] words", "[screen 00:00:14] text"."""
-    rows = [(l["t0"], 0, f"[{fmt_time(l['t0'])}] {l['text']}") for l in speech]
+    """Time-ordered transcript and on-screen lines: "[00:00:12] words", "[screen 00:00:14] text";
+    a line whose voice has a name (``speaker_name``) starts with it where the name changes
+    ("[00:00:12] Marketing: words"), so a search naming the speaker finds their turns."""
+    rows, prev = [], None
+    for l in speech:
+        name = l.get("speaker_name")
+        who = f"{name}: " if name and name != prev else ""
+        prev = name
+        rows.append((l["t0"], 0, f"[{fmt_time(l['t0'])}] {who}{l['text']}"))
     rows += [(s["t"], 1, f"[screen {fmt_time(s['t'])}] {s['text']}") for s in screen]
     return "\n".join(r for _, _, r in sorted(rows))

@@ -471,10 +471,13 @@ def speaker_entities(segments: list[Node], title: str) -> list[Entity]:
     inside one segment), located at the segment and the turn's first line.
 
     Names carry the video's title ("Speaker 1 (talk)"): the library merges entities by name
-    across sources, and Speaker 1 of one video is nobody in particular in another.
+    across sources, and Speaker 1 of one video is nobody in particular in another. A voice named
+    on screen (``line["speaker_name"]``, :mod:`.speaker_names`) is "Marketing (talk)" instead,
+    with the bare name and "Speaker 1" as aliases, so a lookup of the name finds its turns.
     """
     turns: dict[str, list[Mention]] = {}
     seconds: Counter = Counter()
+    named: dict[str, str] = {}
     for seg in segments:
         prev = None
         for l in seg.meta.get("speech", []):
@@ -482,6 +485,8 @@ def speaker_entities(segments: list[Node], title: str) -> list[Entity]:
             if not s:
                 prev = None
                 continue
+            if l.get("speaker_name"):
+                named.setdefault(s, l["speaker_name"])
             seconds[s] += max(0.0, l["t1"] - l["t0"])
             if s != prev:
                 words = l["text"].split()
@@ -491,13 +496,17 @@ def speaker_entities(segments: list[Node], title: str) -> list[Entity]:
     out = []
     for s in sorted(turns, key=lambda s: int(s[1:])):
         ms = turns[s]
+        name = named.get(s)
+        meta = {"label": s, "seconds": round(seconds[s], 2), "turns": len(ms), "count": len(ms), "modalities": ["speech"]}
+        if name:
+            meta["shown_name"] = name
         out.append(
             Entity(
-                name=f"Speaker {s[1:]} ({title})",
+                name=f"{name or 'Speaker ' + s[1:]} ({title})",
                 kind="speaker",
-                aliases=[f"Speaker {s[1:]}"],
+                aliases=[name, f"Speaker {s[1:]}"] if name else [f"Speaker {s[1:]}"],
                 mentions=ms,
-                meta={"label": s, "seconds": round(seconds[s], 2), "turns": len(ms), "count": len(ms), "modalities": ["speech"]},
+                meta=meta,
             )
         )
     return out
@@ -508,5 +517,6 @@ def summary_line(summary: dict) -> str:
     if summary.get("status") != "ok":
         return ""
     total = sum(summary["seconds"].values()) or 1.0
-    shares = ", ".join(f"{s} {100 * v / total:.0f}%" for s, v in summary["seconds"].items())
+    names = summary.get("names") or {}
+    shares = ", ".join(f"{s}{' (' + names[s] + ')' if s in names else ''} {100 * v / total:.0f}%" for s, v in summary["seconds"].items())
     return f"Speakers: {summary['n']} voice(s) ({shares} of speech)."
