@@ -13,6 +13,7 @@ import shutil
 import pytest
 
 from sleuth.readers.video.speaker_names import find_labels, link_speaker_names, name_like
+from sleuth.readers.video import speaker_names as SN
 
 NAMES = {"A": "Ada Lovelace", "B": "Project Manager", "C": "Marketing", "D": "Grace Hopper"}
 # a fixed, irregular order of speakers; each turn 3-8 s long
@@ -247,3 +248,57 @@ def test_a_rendered_call_names_its_speakers(tmp_path):
     assert {"screen", "speech"} <= {m.modality for m in pm.mentions}
     assert not [e for e in tree.entities if e.kind != "speaker" and e.name == "Project Manager"]
     assert "Marketing: Our survey says" in tree.text
+
+
+def _hour_of_turns_beside_slides(n_lines=600, n_slides=600):
+    import random
+    import string
+
+    rng = random.Random(0)
+    names = ["Project Manager", "Marketing", "Industrial Designer", "User Interface"]
+    lines, screen, t = [], [], 0.0
+    for _ in range(n_lines):
+        d, who = rng.uniform(2, 6), rng.randrange(4)
+        lines.append({"t0": t, "t1": t + d, "text": "words here", "speaker": f"S{who + 1}", "words": []})
+        screen.append({"t": t + 0.3, "t_end": t + d, "text": names[who]})  # up for the turn
+        t += d + 0.3
+    for _ in range(n_slides):  # slide lines that look like names, each read once
+        words = ("".join(rng.choice(string.ascii_lowercase) for _ in range(rng.randint(4, 9))).title()
+                 for _ in range(rng.randint(1, 3)))
+        screen.append({"t": rng.uniform(0, t), "text": " ".join(words)})
+    return lines, sorted(screen, key=lambda s: s["t"]), names
+
+
+def test_many_name_like_texts_are_compared_with_the_most_read_ones_only(monkeypatch):
+    # a long lecture has thousands of name-like slide lines: every pair compared took minutes
+    lines, screen, names = _hour_of_turns_beside_slides()
+    calls = []
+    real = SN.same_text
+    monkeypatch.setattr(SN, "same_text", lambda a, b: calls.append(1) or real(a, b))
+    labels, ev = SN.find_labels(lines, screen)
+    assert sorted(labels) == sorted(names)
+    assert len(calls) <= len(screen) * SN.FOLD_HOMES // 2  # every pair: ~180,000
+
+
+def test_stretches_from_all_reads_equal_the_per_text_reference():
+    import bisect
+    import random
+
+    def reference(items, others):  # the plain version: another text's reads, one text at a time
+        spans = sorted((float(s["t"]), float(s.get("t_end", s["t"]))) for s in items)
+        out = [list(spans[0])]
+        for a, b in spans[1:]:
+            between = bisect.bisect_left(others, a) > bisect.bisect_right(others, out[-1][1])
+            if a - out[-1][1] <= SN.STRETCH_GAP and not between:
+                out[-1][1] = max(out[-1][1], b)
+            else:
+                out.append([a, b])
+        return [(a, b) for a, b in out]
+
+    rng = random.Random(3)
+    for _ in range(30):
+        groups = {f"n{k}": [{"t": round(rng.uniform(0, 60), 1)} for _ in range(rng.randint(1, 12))] for k in range(4)}
+        times = sorted(float(s["t"]) for its in groups.values() for s in its)
+        for n, items in groups.items():
+            others = sorted(float(s["t"]) for m, its in groups.items() if m != n for s in its)
+            assert SN._stretches(items, times) == reference(items, others)

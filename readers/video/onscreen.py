@@ -91,7 +91,11 @@ def same_text(a: str, b: str, ratio: float = 0.8) -> bool:
     na, nb = norm_text(a), norm_text(b)
     if not na or not nb:
         return False
-    return na == nb or SequenceMatcher(None, na, nb).ratio() >= ratio
+    if na == nb:
+        return True
+    m = SequenceMatcher(None, na, nb)
+    # the two quick ratios are upper bounds of ratio(): same answers, most pairs decided cheaply
+    return m.real_quick_ratio() >= ratio and m.quick_ratio() >= ratio and m.ratio() >= ratio
 
 
 def _overlap(a, b) -> bool:

@@ -46,6 +46,8 @@ from .onscreen import norm_text, same_text
 NAME_MAX_WORDS, NAME_MAX_CHARS = 4, 40
 #: a label must come back: each text at least this many separate stretches on screen
 MIN_STRETCHES = 3
+#: how many of the most read texts take the OCR variants of rarer ones
+FOLD_HOMES = 50
 #: two reads of one text further apart than this (s) are separate stretches (OCR reads every ~2 s)
 STRETCH_GAP = 3.0
 #: a text up together with another for this share of both their times is part of that label
@@ -87,27 +89,34 @@ def _groups(screen: list[dict]) -> dict[str, list[dict]]:
     for s in screen:
         if name_like(s["text"]) and norm_text(s["text"]):
             by_norm[norm_text(s["text"])].append(s)
-    # fold a rarely read variant ("Marketinq") into a more often read text it matches
+    # fold a rarely read variant ("Marketinq") into a more often read text it matches; only the
+    # FOLD_HOMES most read texts take variants: a label is read at every turn, and comparing
+    # every pair of a long lecture's thousands of slide lines took minutes
     keys = sorted(by_norm, key=lambda k: -len(by_norm[k]))
     out: dict[str, list[dict]] = {}
+    homes: list[str] = []
     for k in keys:
-        home = next((h for h in out if same_text(h, k)), None)
+        home = next((h for h in homes if same_text(h, k)), None)
         if home is None:
             out[k] = list(by_norm[k])
+            if len(homes) < FOLD_HOMES:
+                homes.append(k)
         else:
             out[home] += by_norm[k]
     return {Counter(s["text"] for s in items).most_common(1)[0][0]: items for items in out.values()}
 
 
-def _stretches(items: list[dict], others: list[float]) -> list[tuple[float, float]]:
+def _stretches(items: list[dict], times: list[float]) -> list[tuple[float, float]]:
     """Times a text was up: reads less than :data:`STRETCH_GAP` apart are one stretch (a read
-    that missed it) unless another name came up between them (``others``: their start times)."""
+    that missed it) unless another name came up between them (``times``: every name-like read's
+    start, sorted; none of this text's own reads starts strictly between two of its stretches'
+    reads, so any read there is another name's)."""
     import bisect
 
     spans = sorted((float(s["t"]), float(s.get("t_end", s["t"]))) for s in items)
     out = [list(spans[0])]
     for a, b in spans[1:]:
-        between = bisect.bisect_left(others, a) > bisect.bisect_right(others, out[-1][1])
+        between = bisect.bisect_left(times, a) > bisect.bisect_right(times, out[-1][1])
         if a - out[-1][1] <= STRETCH_GAP and not between:
             out[-1][1] = max(out[-1][1], b)
         else:
@@ -184,10 +193,8 @@ def find_labels(lines: list[dict], screen: list[dict]) -> tuple[dict[str, list[t
     ``cover``); the labels are empty when the on-screen text does not behave like one. The times
     are shifted back by ``lag``, the delay with which the labels follow the voices."""
     groups = _groups(screen)
-    stretches = {}
-    for n, items in groups.items():
-        others = sorted(float(s["t"]) for m, its in groups.items() if m != n for s in its)
-        stretches[n] = _stretches(items, others)
+    times = sorted(float(s["t"]) for its in groups.values() for s in its)
+    stretches = {n: _stretches(items, times) for n, items in groups.items()}
     cands = _fold_companions({n: ss for n, ss in stretches.items() if len(ss) >= MIN_STRETCHES})
     ev: dict = {"candidates": sorted(cands)}
     if len(cands) < 2 or not lines:
