@@ -65,7 +65,18 @@ RRF_K = 60
 #: evidence tokens for a backend that reports no speed (nothing to size the reading by)
 DEFAULT_EVIDENCE_TOKENS = 1200
 #: prompt tokens of the calls that are not evidence: system text, plan prompt, instructions, question
+#: (what a context must hold beside the evidence)
 FIXED_PROMPT_TOKENS = 450
+#: of those, the ones prefilled anew each question: the system text's KV is reused from the last
+#: call, so the plan and answer instructions and the question twice (~220 counted)
+UNCACHED_PROMPT_TOKENS = 250
+#: what the calls usually write (a plan's JSON list, a one- or two-sentence answer, a few quotes),
+#: not their caps: sizing the reading by the caps left a 25 s question ~200 evidence tokens at 42
+#: prefill / 19 written tokens a second, while the calls wrote ~45 tokens between them
+EXPECTED_WRITTEN = {"plan": 40, "answer": 60, "quote": 100}
+#: evidence never sized below this: a few paragraphs, however slow the machine (a time target
+#: that leaves less would answer from one passage)
+MIN_EVIDENCE_TOKENS = 600
 #: about how many tokens one located paragraph adds: how many reads a budget asks for
 TOKENS_PER_READ = 150
 #: a context no server stated yet is taken to be at most this long; a server that refuses a longer
@@ -192,20 +203,31 @@ def _shown_lines(e: dict) -> set[str]:
 
 
 def _one_copy_of_tables(ev: list[dict]) -> list[dict]:
-    """Read passages with a row dropped when its table was read too and shows every line the
-    row's read shows (as the answer prompt cuts it); the table takes the better place of the two."""
-    tables = {k: e for e in ev if e.get("kind") == "table" and (k := _table_key(e)) is not None}
-    if not tables:
-        return ev
-    out, placed = [], set()
+    """Read passages with the copies of a table taken out: a row is read under its table's header
+    with the rows around it, so the reads of several rows of one small table, or a row beside its
+    table, show the same lines. A passage whose lines (as the answer prompt cuts them) another
+    passage of the same table already shows is dropped; one that shows all of a kept passage's
+    lines and more takes that passage's (better) place."""
+    out: list[dict] = []
+    lines: list[set[str] | None] = []
     for e in ev:
         k = _table_key(e)
-        if k in tables and (e is tables[k] or _shown_lines(e) <= _shown_lines(tables[k])):
-            if k not in placed:
-                out.append(tables[k])
-                placed.add(k)
+        if k is None:
+            out.append(e)
+            lines.append(None)
+            continue
+        mine = _shown_lines(e)
+        same = [j for j, x in enumerate(out) if lines[j] is not None and _table_key(x) == k]
+        if any(mine <= lines[j] for j in same):
+            continue
+        wider = [j for j in same if lines[j] <= mine]
+        if wider:
+            out[wider[0]], lines[wider[0]] = e, mine
+            for j in reversed(wider[1:]):
+                del out[j], lines[j]
             continue
         out.append(e)
+        lines.append(mine)
     return out
 
 
@@ -223,8 +245,9 @@ class CompactLLMPolicy:
 
     def evidence_target(self) -> int:
         """The evidence tokens to read for: ``evidence_tokens`` when set, else what the backend can
-        prefill in ``answer_seconds`` after the plan and answer calls' own prompts and replies
-        (:func:`~sleuth.agent.budget.time_sized_tokens`), within the model's longest context."""
+        prefill in ``answer_seconds`` after the plan and answer calls' own new prompt tokens and
+        usual replies (:func:`~sleuth.agent.budget.time_sized_tokens`), at least
+        :data:`MIN_EVIDENCE_TOKENS`, within the model's longest context."""
         if self.evidence_tokens:
             return int(self.evidence_tokens)
         calibrate = getattr(self.llm, "calibrate", None)
@@ -233,9 +256,11 @@ class CompactLLMPolicy:
         pre, gen = getattr(self.llm, "prefill_tps", None), getattr(self.llm, "gen_tps", None)
         if not pre or not gen:
             return DEFAULT_EVIDENCE_TOKENS
+        expected = EXPECTED_WRITTEN["plan"] + EXPECTED_WRITTEN["answer"] + (EXPECTED_WRITTEN["quote"] if self.protocol == "quote" else 0)
+        n = time_sized_tokens(self.answer_seconds, float(pre), float(gen), fixed_tokens=UNCACHED_PROMPT_TOKENS,
+                              written_tokens=expected, floor=MIN_EVIDENCE_TOKENS)
+        # the context must hold the worst case: every instruction and each call's cap
         written = PLAN_MAX_TOKENS + ANSWER_MAX_TOKENS + (QUOTE_MAX_TOKENS if self.protocol == "quote" else 0)
-        n = time_sized_tokens(self.answer_seconds, float(pre), float(gen), fixed_tokens=FIXED_PROMPT_TOKENS,
-                              written_tokens=written)
         ceiling = getattr(self.llm, "max_ctx", None) or UNKNOWN_CONTEXT
         return max(200, min(n, int(ceiling) - FIXED_PROMPT_TOKENS - written))
 

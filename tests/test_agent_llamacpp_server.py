@@ -20,7 +20,7 @@ from sleuth.agent import models as M
 from sleuth.agent.chat import LLMContextError
 from sleuth.agent.llm import OpenAIChat
 from sleuth.agent.budget import time_sized_tokens
-from sleuth.agent.policy_compact import ANSWER_MAX_TOKENS, FIXED_PROMPT_TOKENS, PLAN_MAX_TOKENS, CompactLLMPolicy
+from sleuth.agent.policy_compact import EXPECTED_WRITTEN, MIN_EVIDENCE_TOKENS, UNCACHED_PROMPT_TOKENS, CompactLLMPolicy
 
 pytest.importorskip("llama_cpp.server")
 pytest.importorskip("uvicorn")
@@ -132,8 +132,9 @@ def test_qwen_over_a_llama_cpp_server(lib):
         chat = OpenAIChat(url)
         target = CompactLLMPolicy(chat, answer_seconds=40).evidence_target()
         assert chat.prefill_tps > 0 and chat.gen_tps > 0 and chat.max_ctx is None
-        assert target == time_sized_tokens(40, chat.prefill_tps, chat.gen_tps, fixed_tokens=FIXED_PROMPT_TOKENS,
-                                           written_tokens=PLAN_MAX_TOKENS + ANSWER_MAX_TOKENS) < 16384
+        assert target == time_sized_tokens(40, chat.prefill_tps, chat.gen_tps, fixed_tokens=UNCACHED_PROMPT_TOKENS,
+                                           written_tokens=EXPECTED_WRITTEN["plan"] + EXPECTED_WRITTEN["answer"],
+                                           floor=MIN_EVIDENCE_TOKENS) < 16384
         a = ask(lib, "Who led the Ares program?", llm=chat, budget="seconds=600", answer_seconds=40)
         assert "Voss" in a.text and a.citations
     finally:

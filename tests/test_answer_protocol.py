@@ -337,3 +337,18 @@ def test_a_row_read_beside_its_whole_table_is_shown_once_at_the_better_place():
     cut = _ev(7, "table", _TABLE.rsplit("\n", 2)[0])
     state["evidence"] = [cut, row]
     assert [e["id"] for e in p.ordered_evidence(state)] == [9, 7]
+
+
+def test_rows_of_one_small_table_read_alike_are_shown_once():
+    # each row of a five-row table reads as the whole table under its header: three reads, one passage
+    p = CompactLLMPolicy(_Speedy(150, 20))
+    rows = [_ev(i, "row", _TABLE) for i in (61, 60, 62)]
+    memo = _ev(77, "paragraph", "The array will pause on 14 June 2031.", page=1)
+    obs = [{"call": {"tool": "search", "meta": {}}, "round": 1,
+            "result": {"hits": [{"id": i, "kind": "row"} for i in (61, 60, 62)] + [{"id": 77, "kind": "paragraph"}]}}]
+    state = {"observations": obs, "pstate": {}, "evidence": rows + [memo]}
+    assert [e["id"] for e in p.ordered_evidence(state)] == [61, 77]
+    # a row read that shows more of the table than an earlier one takes its place
+    narrow = _ev(61, "row", _TABLE.rsplit("\n", 1)[0])
+    state["evidence"] = [narrow, _ev(60, "row", _TABLE), memo]
+    assert [e["id"] for e in p.ordered_evidence(state)] == [60, 77]

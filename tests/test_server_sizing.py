@@ -132,8 +132,8 @@ class _Fast:
 
     name = "fast"
 
-    def __init__(self, prefill_tps: float, gen_tps: float):
-        self.prefill_tps, self.gen_tps, self.max_ctx = prefill_tps, gen_tps, 8192
+    def __init__(self, prefill_tps: float, gen_tps: float, max_ctx: int = 16384):
+        self.prefill_tps, self.gen_tps, self.max_ctx = prefill_tps, gen_tps, max_ctx
         self.prompts: list[str] = []
 
     def estimate_seconds(self, prompt_tokens, max_tokens):
@@ -163,7 +163,7 @@ def test_a_fast_model_runs_a_follow_up_round_and_a_slow_one_does_not(lib):
     reads = [int(t.arguments["node"]) for t in a.trace if t.tool == "read"]
     assert reads and len(reads) == len(set(reads))
 
-    slow = _Fast(150, 20)  # a 1.5B model on two cores: its reading fills the time on its own
+    slow = _Fast(150, 20, 32768)  # a 1.5B model on two cores: its reading fills the time on its own
     a2 = ask(lib, q, llm=slow, budget="seconds=120")
     assert not any("still missing" in p for p in slow.prompts) and a2.cost.rounds == 2
     assert CompactLLMPolicy(slow).evidence_target() < CompactLLMPolicy(fast).evidence_target()
