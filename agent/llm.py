@@ -98,18 +98,19 @@ class OpenAIChat:
         except LLMError:
             return
         if not self.max_ctx:
-            listing = props = None
+            listing = None
             try:
                 listing = self._request("GET", "/models", None, min(self.timeout, 15))
             except LLMError:
                 pass
-            if server_probe_needs_props(listing):
+            self.max_ctx = sp.context_from_listing(listing, None, model)
+            if self.max_ctx is None:
                 try:  # llama-server keeps /props beside /v1, at the root
                     r = self.client.get(self.base_url.rsplit("/v1", 1)[0] + "/props", timeout=min(self.timeout, 15))
                     props = r.json() if r.status_code == 200 else None
                 except Exception:  # noqa: BLE001 - any other server: no /props
                     props = None
-            self.max_ctx = sp.context_from_listing(listing, props, model)
+                self.max_ctx = sp.context_from_listing(None, props, model)
         key = sp.speed_key(self.base_url, model)
         known = sp.known_speed(key)
         if known is None:
@@ -238,13 +239,6 @@ class OpenAIChat:
         if learn:
             self._learn(reply, data.get("timings"))
         return reply
-
-
-def server_probe_needs_props(listing: dict | None) -> bool:
-    """Whether a model listing left the context length unsaid (then llama-server's /props may say it)."""
-    from .server_probe import context_from_listing
-
-    return context_from_listing(listing, None, None) is None
 
 
 class _HTTPStatus(Exception):

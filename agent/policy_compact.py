@@ -36,6 +36,7 @@ import re
 from dataclasses import asdict
 from typing import Any
 
+from ..core import words_for_tokens
 from ..index.lexical import identifiers
 from .budget import ANSWER_SECONDS, time_sized_tokens
 from .decompose import SubQuestion, decompose
@@ -170,14 +171,14 @@ def passages_text(evidence: list[dict], budget_tokens: int, count_tokens, per_pa
     blocks, ids, used = [], [], 0
     for e in evidence:
         if e.get("kind") in LINED_KINDS:
-            text = _lined(e.get("text") or "", int(per_passage / 1.3))
+            text = _lined(e.get("text") or "", words_for_tokens(per_passage))
             if text:
                 text = "\n" + text
         else:
             text = " ".join((e.get("text") or "").split())
             words = text.split()
-            if len(words) > int(per_passage / 1.3):
-                text = " ".join(words[: int(per_passage / 1.3)]) + " …"
+            if len(words) > words_for_tokens(per_passage):
+                text = " ".join(words[: words_for_tokens(per_passage)]) + " …"
         if not text:
             continue
         block = f"[{e['id']}] ({e.get('label') or e.get('source', '')}) {text}"
@@ -199,7 +200,7 @@ def _table_key(e: dict) -> tuple | None:
 
 
 def _shown_lines(e: dict) -> set[str]:
-    return {x for x in _lined(e.get("text") or "", int(PER_PASSAGE / 1.3)).splitlines() if x != "…"}
+    return {x for x in _lined(e.get("text") or "", words_for_tokens(PER_PASSAGE)).splitlines() if x != "…"}
 
 
 def _one_copy_of_tables(ev: list[dict]) -> list[dict]:
@@ -209,25 +210,21 @@ def _one_copy_of_tables(ev: list[dict]) -> list[dict]:
     passage of the same table already shows is dropped; one that shows all of a kept passage's
     lines and more takes that passage's (better) place."""
     out: list[dict] = []
-    lines: list[set[str] | None] = []
+    shown: list[tuple[tuple | None, set[str]]] = []  # each kept passage's table and lines
     for e in ev:
         k = _table_key(e)
-        if k is None:
-            out.append(e)
-            lines.append(None)
+        mine = _shown_lines(e) if k is not None else set()
+        same = [j for j, (kj, _l) in enumerate(shown) if k is not None and kj == k]
+        if any(mine <= shown[j][1] for j in same):
             continue
-        mine = _shown_lines(e)
-        same = [j for j, x in enumerate(out) if lines[j] is not None and _table_key(x) == k]
-        if any(mine <= lines[j] for j in same):
-            continue
-        wider = [j for j in same if lines[j] <= mine]
+        wider = [j for j in same if shown[j][1] <= mine]
         if wider:
-            out[wider[0]], lines[wider[0]] = e, mine
+            out[wider[0]], shown[wider[0]] = e, (k, mine)
             for j in reversed(wider[1:]):
-                del out[j], lines[j]
+                del out[j], shown[j]
             continue
         out.append(e)
-        lines.append(mine)
+        shown.append((k, mine))
     return out
 
 
@@ -425,7 +422,6 @@ class CompactLLMPolicy:
             obs = [o for o in obs if o["call"].get("meta", {}).get("purpose") == "followup"
                    and o["round"] == state["cost"]["rounds"]]
             fresh = [i for i, _s, _h in fuse(obs) if i not in read_before]
-            n = min(n, max(self.reads // 2, len(fresh)))
             return [{"tool": "read", "args": {"node": i, "max_tokens": per}, "meta": {"purpose": "read"}} for i in fresh[:n]]
         fused = fuse(obs)
         ids = [i for i, _s, _h in fused]
