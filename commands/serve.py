@@ -49,7 +49,10 @@ def serve_cmd(library: Optional[str] = LIB_OPT, home: Optional[str] = HOME_OPT,
               rate: float = typer.Option(20.0, "--rate", min=0.0,
                                          help="Requests a second per client address, twice that at once (429 above); 0: no limit."),
               follow: float = typer.Option(1.0, "--follow", min=0.1, max=60.0,
-                                           help="Seconds between checks for what other processes committed.")):
+                                           help="Seconds between checks for what other processes committed."),
+              reads: Optional[int] = typer.Option(None, "--reads", min=1,
+                                                  help="Searches and reads run at once (default: 2 per core); "
+                                                       "the others wait their turn in arrival order.")):
     """Serve the library over HTTP to many users (search, read, outline, show, ls, status, ask) and to MCP clients over streamable HTTP at /mcp; the API is described at /openapi.json.
 
     Read-only unless --write-key is given. Several servers, each with its own --home, can serve one PostgreSQL library while another process indexes into it: each follows the database.
@@ -72,7 +75,7 @@ def serve_cmd(library: Optional[str] = LIB_OPT, home: Optional[str] = HOME_OPT,
         terminal.error(f"--llm {llm}: {' '.join(str(e).split())}")
         raise typer.Exit(2)
     app = build_app(lib, write_key=write_key, llm_options=opts, max_body=max_body, rate=rate, follow_every=follow,
-                    host=host)
+                    host=host, reads=reads)
     mode = "writes with the key" if write_key else "read-only"
     terminal.say(f"sleuth serve: http://{host}:{port} ({mode}; API at /openapi.json, MCP at /mcp)", stream=terminal.err)
     # keep-alive well past a client's pause: at uvicorn's default 5 s a connection the server
