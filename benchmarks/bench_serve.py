@@ -178,8 +178,10 @@ class Server:
         self.proc.wait(60)
 
 
-def load(base: str, qs: list[str], clients: int, seconds: float, client: str = "aiohttp") -> dict:
-    """``clients`` concurrent clients, each sending its next search as soon as the last returns.
+def load(base: str, qs: list[str], clients: int, seconds: float, client: str = "aiohttp", think: float = 0.0) -> dict:
+    """``clients`` concurrent clients, each sending its next search as soon as the last returns
+    (``think`` > 0: after a pause drawn from an exponential distribution of that mean, in seconds,
+    as people reading the hits would; 0 is the worst case, every client always waiting).
 
     ``client``: ``aiohttp`` (default) or ``httpx``. The load generator runs on the server's own
     cores, so its CPU a request is latency it adds to every search; httpx's async client measured
@@ -188,8 +190,14 @@ def load(base: str, qs: list[str], clients: int, seconds: float, client: str = "
     lat: list[float] = []
     errors: list[str] = []
     it = iter(qs)
+    rng = random.Random(1)
+
+    async def pause():
+        if think > 0:
+            await asyncio.sleep(rng.expovariate(1.0 / think))
 
     async def one_httpx(http, until: float):
+        await pause()
         while time.monotonic() < until:
             t0 = time.perf_counter()
             try:
@@ -199,10 +207,12 @@ def load(base: str, qs: list[str], clients: int, seconds: float, client: str = "
             except httpx.HTTPError as e:
                 errors.append(repr(e)[:200])
             lat.append(time.perf_counter() - t0)
+            await pause()
 
     async def one_aiohttp(http, until: float):
         import aiohttp
 
+        await pause()  # people do not all press enter at the same instant
         while time.monotonic() < until:
             t0 = time.perf_counter()
             try:
@@ -213,6 +223,7 @@ def load(base: str, qs: list[str], clients: int, seconds: float, client: str = "
             except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as e:
                 errors.append(repr(e)[:200])
             lat.append(time.perf_counter() - t0)
+            await pause()
 
     async def main():
         until = time.monotonic() + seconds
@@ -239,7 +250,7 @@ def load(base: str, qs: list[str], clients: int, seconds: float, client: str = "
     def pct(p: float) -> float:
         return round(1000 * lat[min(len(lat) - 1, int(p * len(lat)))], 1) if lat else float("nan")
 
-    return {"client": client, "requests": len(lat), "errors": len(errors), "first_errors": errors[:3],
+    return {"client": client, "think_s": think, "requests": len(lat), "errors": len(errors), "first_errors": errors[:3],
             "rps": round(len(lat) / wall, 1), "p50_ms": pct(0.50), "p95_ms": pct(0.95), "p99_ms": pct(0.99),
             "max_ms": pct(1.0), "client_cpu_ms_per_request": round(1000 * client_cpu / max(1, len(lat)), 2)}
 
@@ -271,6 +282,8 @@ def main() -> None:
     ap.add_argument("--during", type=int, default=4, help="meetings indexed during the load")
     ap.add_argument("--killed", type=int, default=3, help="meetings indexed by the run that is killed")
     ap.add_argument("--kill-after", type=float, default=8.0)
+    ap.add_argument("--think", type=float, default=0.0,
+                    help="each client's mean pause between searches, in seconds (exponential; 0: none)")
     ap.add_argument("--client", choices=("aiohttp", "httpx"), default="aiohttp",
                     help="the load generator's HTTP client (it shares the server's cores)")
     ap.add_argument("--json", action="store_true")
@@ -302,7 +315,7 @@ def main() -> None:
         res["server_start_s"] = round(server.start_seconds, 2)
         load(server.base, qs[-200:], min(args.clients, 10), 2.0, args.client)  # warm-up, not reported
         half = len(qs) // 2 - 100
-        res["idle"] = load(server.base, qs[:half], args.clients, args.seconds, args.client)
+        res["idle"] = load(server.base, qs[:half], args.clients, args.seconds, args.client, args.think)
 
         probe = sets["during"][0].stem
         done = {}
@@ -310,7 +323,7 @@ def main() -> None:
                                     str(work / "home-indexer"), *map(str, sets["during"])], env=ENV,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         t_index = time.perf_counter()
-        res["indexing"] = load(server.base, qs[half : 2 * half], args.clients, args.seconds, args.client)
+        res["indexing"] = load(server.base, qs[half : 2 * half], args.clients, args.seconds, args.client, args.think)
         res["indexing"]["indexer_finished_within_phase"] = indexer.poll() is not None
         if indexer.wait(1800) != 0:
             raise SystemExit(f"sleuth index failed: {indexer.stderr.read()[-1000:]}")
@@ -362,7 +375,7 @@ def main() -> None:
     if args.json:
         print(json.dumps(res, indent=2))
         return
-    print(f"{res['cpus']} CPUs, {args.clients} clients, {args.seconds:g} s a phase; files {res['files']}; "
+    print(f"{res['cpus']} CPUs, {args.clients} clients (pause {args.think:g} s), {args.seconds:g} s a phase; files {res['files']}; "
           f"{res['nodes']} nodes at the end; server started in {res['server_start_s']} s on an empty home")
     for ph in ("idle", "indexing"):
         r = res[ph]
