@@ -35,7 +35,7 @@ def index(paths: List[Path] = typer.Argument(..., help="Files and folders (docum
           prune: bool = typer.Option(False, "--prune", help="Drop indexed files under PATHS that no longer exist."),
           force: bool = typer.Option(False, "--force", help="Re-index even unchanged files."),
           ocr: Literal[OCR_CHOICES] = typer.Option("auto", help="OCR for image-only pages: auto (fast PP-OCR), rapid, thorough, force, off, paddle; figures = auto plus the text inside figure images (charts, screenshots; ~60% slower reading)."),
-          asr: Literal[ASR_CHOICES] = typer.Option("auto", help="Speech for videos: auto (subtitles, else whisper, else pocketsphinx), subtitles, whisper, pocketsphinx, off (= none)."),
+          asr: Literal[ASR_CHOICES] = typer.Option("auto", help="Speech for videos: auto (subtitles, else whisper, else pocketsphinx), subtitles, whisper, whisper-batched (~1.3x faster, same WER, speaker turns less exact), pocketsphinx, off (= none)."),
           ray: Optional[str] = typer.Option(None, "--ray", metavar="ADDRESS",
                                             help="Read, OCR, transcribe, find entities and embed on a Ray cluster; this process stores. ADDRESS: the head's host:port, auto (the cluster this machine is part of), or local (one started for this run). Every node must see the files at the same path."),
           as_json: bool = JSON_OPT):

@@ -17,7 +17,7 @@ from ..core import LEVELS
 # Mirrors of the readers' and searcher's own lists (tests/test_cli_conventions.py checks they
 # agree), kept here so that parsing a command line imports no reader.
 OCR_CHOICES = ("auto", "off", "force", "rapid", "paddle", "thorough", "figures")
-ASR_CHOICES = ("auto", "subtitles", "whisper", "pocketsphinx", "none", "off")  # off = none (readers.check_modes)
+ASR_CHOICES = ("auto", "subtitles", "whisper", "whisper-batched", "pocketsphinx", "none", "off")  # off = none (readers.check_modes)
 LEVEL_CHOICES = ("any", "source", "coarse", "fine", "entity", *sorted(k for k in LEVELS if k not in ("source", "coarse", "fine")))
 
 

@@ -29,7 +29,7 @@ def supported_suffixes() -> set[str]:
     return TEXT_SUFFIXES | MARKDOWN_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES | video_suffixes()
 
 
-ASR_MODES = ("auto", "subtitles", "whisper", "pocketsphinx", "none")
+ASR_MODES = ("auto", "subtitles", "whisper", "whisper-batched", "pocketsphinx", "none")
 ASR_ALIASES = {"off": "none"}
 
 

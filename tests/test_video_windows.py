@@ -64,12 +64,26 @@ class _Recorder:
         return iter([seg]), SimpleNamespace(language=language or "en")
 
 
-def test_long_audio_reaches_whisper_in_bounded_windows_with_times_offset(monkeypatch):
+class _BatchedRecorder:
+    """faster-whisper's BatchedInferencePipeline double, around a :class:`_Recorder`."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def transcribe(self, audio, batch_size=8, **kw):
+        return self.model.transcribe(audio, batch_size=batch_size, **kw)
+
+
+@pytest.mark.parametrize("batch", [1, 4])
+def test_long_audio_reaches_whisper_in_bounded_windows_with_times_offset(monkeypatch, batch):
+    import faster_whisper
+
     rec = _Recorder()
     monkeypatch.setattr(speech, "whisper_model", lambda: rec)
+    monkeypatch.setattr(faster_whisper, "BatchedInferencePipeline", _BatchedRecorder)
     n = int(11.5 * 60 * SR)  # longer than two windows
     audio = np.zeros(n, np.float32)
-    lines = speech.transcribe_whisper(audio)
+    lines = speech.transcribe_whisper(audio, batch_size=batch)
     sizes = [c[0] for c in rec.calls]
     assert len(sizes) >= 3 and sum(sizes) == n
     assert max(sizes) <= speech.WINDOW_S * SR
@@ -79,13 +93,59 @@ def test_long_audio_reaches_whisper_in_bounded_windows_with_times_offset(monkeyp
     # the language is detected once, on the first window, then held
     assert [c[1] for c in rec.calls] == [None] + ["en"] * (len(sizes) - 1)
     assert all(c[2]["vad_filter"] and c[2]["word_timestamps"] for c in rec.calls)
+    # batch 1 (the default) is the plain, one-at-a-time reference; more goes through the pipeline
+    assert all(c[2].get("batch_size") == (batch if batch > 1 else None) for c in rec.calls)
 
 
 def test_short_audio_is_one_call_as_before(monkeypatch):
     rec = _Recorder()
     monkeypatch.setattr(speech, "whisper_model", lambda: rec)
-    speech.transcribe_whisper(np.zeros(3 * 60 * SR, np.float32))
+    speech.transcribe_whisper(np.zeros(3 * 60 * SR, np.float32), batch_size=1)
     assert [c[0] for c in rec.calls] == [3 * 60 * SR]
+
+
+def _w(t0, t1, w):
+    return {"t0": t0, "t1": t1, "w": w}
+
+
+def test_a_batched_chunk_is_cut_into_lines_at_pauses_and_sentence_ends():
+    words = [_w(0.0, 0.4, "Right,"), _w(0.5, 0.9, "so"), _w(1.0, 1.3, "that's"), _w(1.4, 1.8, "agreed."),
+             _w(1.9, 2.2, "Next"), _w(2.3, 2.6, "item"), _w(3.4, 3.7, "Budget"), _w(3.8, 4.1, "please")]
+    lines = speech.split_words(words)
+    assert [[w["w"] for w in l] for l in lines] == [["Right,", "so", "that's", "agreed."], ["Next", "item"],
+                                                     ["Budget", "please"]]
+    assert [w for l in lines for w in l] == words  # every word once, in order
+
+
+def test_a_batched_chunk_that_loops_is_recognised_again_on_its_own():
+    class Again:
+        def __init__(self):
+            self.calls = []
+
+        def transcribe(self, audio, **kw):
+            self.calls.append((len(audio), kw))
+            w = SimpleNamespace(start=0.25, end=0.75, word=" Christopher")
+            return iter([SimpleNamespace(start=0.25, end=0.75, text=" Christopher", words=[w])]), None
+
+    fine = SimpleNamespace(start=1.0, end=3.0, text=" So the whiteboard is working.", words=[])
+    loop = SimpleNamespace(start=10.0, end=20.0, text=" Christopher." * 30, words=[])
+    model = Again()
+    out = speech._redo_loops(model, np.zeros(30 * SR, np.int16), [fine, loop], {"beam_size": 1, "vad_filter": True})
+    assert out[0] is fine
+    assert len(model.calls) == 1 and model.calls[0][0] == 10 * SR + 1  # the looping stretch only
+    assert model.calls[0][1]["no_repeat_ngram_size"] == 3 and model.calls[0][1]["vad_filter"] is False
+    assert out[1].redone and out[1].start == 10.25 and out[1].words[0].end == 10.75
+
+
+def test_a_line_without_pauses_is_cut_at_its_longest_gap_under_the_cap():
+    words, t = [], 0.0
+    for i in range(60):  # 60 words, ~24 s, gaps of 0.1 s except one of 0.35 s after word 40
+        words.append(_w(round(t, 2), round(t + 0.3, 2), f"w{i}"))
+        t += 0.3 + (0.35 if i == 40 else 0.1)
+    lines = speech.split_words(words, max_s=12.0)
+    assert [w for l in lines for w in l] == words
+    assert all(l[-1]["t1"] - l[0]["t0"] <= 12.0 for l in lines)
+    assert any(l[-1]["w"] == "w40" for l in lines)  # the longest gap is a cut
 
 
 def test_speech_probs_leave_the_audio_untouched_and_match_the_library():
@@ -129,3 +189,22 @@ def test_int16_audio_held_while_recognising_is_the_float_audio_bit_for_bit():
     ref = load_audio(str(DATA / "manifesto.mp4"))
     assert pcm.dtype == np.int16 and len(pcm) == len(ref) > 10 * SR
     assert np.array_equal(pcm_to_float(pcm[SR : 5 * SR]), ref[SR : 5 * SR])
+
+
+@pytest.mark.skipif(not DATA.is_dir(), reason="shared video data missing")
+def test_batched_recognition_finds_the_reference_words_at_the_same_times():
+    """Real speech: chunks recognised together (``--asr whisper-batched``) give the words the
+    one-at-a-time reference gives, at about the same times, in lines no longer than the cap."""
+    from sleuth.readers.video.decode import load_audio
+
+    audio = load_audio(str(DATA / "manifesto.mp4"))[: 30 * SR]
+    ref = speech.transcribe_whisper(audio, batch_size=1)
+    got = speech.transcribe_whisper(audio, batch_size=speech.BATCH)
+    w_ref = [w for l in ref for w in l["words"]]
+    w_got = [w for l in got for w in l["words"]]
+    assert len(w_ref) > 30 and abs(len(w_got) - len(w_ref)) <= 0.1 * len(w_ref)
+    norm = lambda w: w["w"].lower().strip(".,!?;:'\"")  # noqa: E731
+    matched = sum(any(norm(v) == norm(w) and abs(v["t0"] - w["t0"]) < 0.6 for v in w_ref) for w in w_got)
+    assert matched >= 0.85 * len(w_got)
+    assert all(l["t1"] - l["t0"] <= speech.LINE_MAX_S and l["text"] == " ".join(w["w"] for w in l["words"]) for l in got)
+    assert all(a["t0"] <= b["t0"] + 1e-3 for a, b in zip(w_got, w_got[1:]))
