@@ -117,6 +117,18 @@ def test_a_batched_chunk_is_cut_into_lines_at_pauses_and_sentence_ends():
     assert [w for l in lines for w in l] == words  # every word once, in order
 
 
+def test_a_pause_the_vad_hears_cuts_a_line_where_word_times_run_over_it():
+    # "turn" is stretched over the pause after it (Whisper's word times often are); the VAD's
+    # quiet frames between the two words' middles still show it
+    words = [_w(0.0, 0.4, "end"), _w(0.5, 1.9, "turn"), _w(1.95, 2.3, "Next"), _w(2.35, 2.7, "speaker")]
+    quiet = np.zeros(200, bool)
+    assert [len(l) for l in speech.split_words(words, quiet=quiet)] == [4]
+    quiet[int(1.4 * SR / speech.VAD_FRAME) : int(1.8 * SR / speech.VAD_FRAME)] = True  # 0.4 s
+    assert [[w["w"] for w in l] for l in speech.split_words(words, quiet=quiet)] == [["end", "turn"], ["Next", "speaker"]]
+    assert speech.quiet_between(quiet, 1.2, 2.1) == pytest.approx(0.384, abs=0.04)
+    assert speech.quiet_between(None, 0, 10) == 0.0
+
+
 def test_a_batched_chunk_that_loops_is_recognised_again_on_its_own():
     class Again:
         def __init__(self):

@@ -172,10 +172,10 @@ def plan_windows(probs: np.ndarray, n_samples: int, window_s: float = WINDOW_S, 
 
 
 #: ``--asr whisper-batched``: VAD chunks of up to 30 s that Whisper recognises together. Whole
-#: made meetings (3, 32 min, 2 idle cores; `sleuth eval recordings`): indexing 6.9x -> 9.1x real
-#: time, WER 9.2% -> 9.0%, but speaker-turn boundary F1 70.5 -> 59.3 (purity 90.5 -> 89.3): the
-#: lines cut from a chunk's words end at turn changes less often than Whisper's own timestamped
-#: segments, so it is not the default. 16 at a time indexed at 10.5x, but each chunk's attention
+#: made meetings (3, 32 min, 2 idle cores; `sleuth eval recordings`): indexing 6.9x -> 9.1-9.6x
+#: real time, WER 9.2% -> 9.0%, but speaker-turn boundary F1 70.5 -> 59.3 with lines cut at word
+#: gaps, 60.6 with the VAD's pauses too (purity 90.5 either way): lines cut from a chunk's words
+#: end at turn changes less often than Whisper's own timestamped segments, so it is not the default. 16 at a time indexed at 10.5x, but each chunk's attention
 #: scores (8 heads x 1500 x 1500 floats) raised the peak from 1.1 to 1.8 GB
 BATCH = 4
 #: a recognised chunk (Whisper asked for no timestamps) is cut into lines at pauses between
@@ -210,7 +210,10 @@ def transcribe_whisper(
 
     batch = batch_size
     model = whisper_model()
-    windows = plan_windows(speech_probs(audio), len(audio), window_s) if len(audio) > window_s * SR else [(0, len(audio))]
+    probs = speech_probs(audio) if batch > 1 or len(audio) > window_s * SR else None
+    windows = plan_windows(probs, len(audio), window_s) if len(audio) > window_s * SR else [(0, len(audio))]
+    # the VAD's quiet frames: where a batched chunk's words are cut into lines
+    quiet = probs < QUIET if batch > 1 else None
     lines = []
     for a, b in windows:
         if progress and a:
@@ -233,7 +236,7 @@ def transcribe_whisper(
                 continue
             heard = True
             if batch > 1 and words and not getattr(s, "redone", False):
-                for part in split_words(words):
+                for part in split_words(words, quiet=quiet):
                     lines.append({"t0": part[0]["t0"], "t1": part[-1]["t1"], "text": " ".join(w["w"] for w in part),
                                   "words": part, "timing": "word"})
             else:
@@ -267,16 +270,32 @@ def _redo_loops(model, audio: np.ndarray, segments: list, kw: dict) -> list:
     return out
 
 
-def split_words(words: list[dict], pause: float = LINE_PAUSE_S, max_s: float = LINE_MAX_S) -> list[list[dict]]:
-    """Timed words cut into lines: after a word ending a sentence (``.?!``) or before a pause of
-    at least ``pause`` seconds; a line still longer than ``max_s`` is cut again at its longest
-    pause."""
+def quiet_between(quiet: np.ndarray | None, t0: float, t1: float) -> float:
+    """Seconds of the longest run of VAD-quiet frames between two times (0 without ``quiet``)."""
+    if quiet is None:
+        return 0.0
+    a, b = max(0, int(t0 * SR / VAD_FRAME)), min(len(quiet), int(t1 * SR / VAD_FRAME) + 1)
+    best = run = 0
+    for q in quiet[a:b]:
+        run = run + 1 if q else 0
+        best = max(best, run)
+    return best * VAD_FRAME / SR
+
+
+def split_words(words: list[dict], pause: float = LINE_PAUSE_S, max_s: float = LINE_MAX_S,
+                quiet: np.ndarray | None = None) -> list[list[dict]]:
+    """Timed words cut into lines: after a word ending a sentence (``.?!``), or between two words
+    at least ``pause`` seconds apart, by their times or by the VAD (``quiet``: each 512-sample
+    frame of the recording quiet or not; Whisper's word times often stretch a turn's last word
+    over the pause after it, so the pause is looked for between the two words' middles). A line
+    still longer than ``max_s`` is cut again at its longest gap."""
     lines: list[list[dict]] = []
     cur: list[dict] = []
     for i, w in enumerate(words):
         cur.append(w)
         nxt = words[i + 1] if i + 1 < len(words) else None
-        if nxt is None or w["w"].endswith((".", "?", "!")) or nxt["t0"] - w["t1"] >= pause:
+        if nxt is None or w["w"].endswith((".", "?", "!")) or nxt["t0"] - w["t1"] >= pause or \
+                quiet_between(quiet, (w["t0"] + w["t1"]) / 2, (nxt["t0"] + nxt["t1"]) / 2) >= pause:
             lines.append(cur)
             cur = []
     out: list[list[dict]] = []
