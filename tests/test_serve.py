@@ -340,3 +340,47 @@ def test_fifty_clients_while_another_process_indexes(lib):
     for s in (a, b):
         wait_for(lambda: len(s.get("/ls").json()) == 15, timeout=15)
         assert s.search("kittiwakes razorbills ledge 35", k=1)[0]["source"] == "log05.txt"
+
+
+def test_a_rested_pooled_connection_is_pinged_and_a_dead_one_replaced(pg_url, monkeypatch):
+    """Connections in steady use go out without a ping; one that rested is pinged, and one whose
+    server process was killed while it rested is replaced without an error (index/store.py)."""
+    import psycopg
+    from sqlalchemy import exc, text
+
+    from sleuth.index import store
+
+    monkeypatch.setattr(store, "REST_PING_S", 1.0)
+    eng = store.make_engine(pg_url, read_only=True)
+    pings = []
+    real = eng.dialect.do_ping
+    eng.dialect.do_ping = lambda c: (pings.append(1), real(c))[1]
+    try:
+        with eng.connect() as c:
+            pid = c.execute(text("SELECT pg_backend_pid()")).scalar()
+        for _ in range(5):  # back in use at once: no ping
+            with eng.connect() as c:
+                assert c.execute(text("SELECT pg_backend_pid()")).scalar() == pid
+        assert pings == []
+        time.sleep(1.2)
+        with eng.connect() as c:  # rested: pinged, alive, the same connection
+            assert c.execute(text("SELECT pg_backend_pid()")).scalar() == pid
+        assert pings == [1]
+        with psycopg.connect(pg_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as admin:
+            assert admin.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()[0]
+        time.sleep(1.2)
+        with eng.connect() as c:  # died while it rested: replaced, no error
+            new = c.execute(text("SELECT pg_backend_pid()")).scalar()
+        assert new != pid and len(pings) == 2
+        # one killed while in steady use fails its statement once, and the pool renews itself
+        monkeypatch.setattr(store, "REST_PING_S", 60.0)
+        with psycopg.connect(pg_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (new,))
+        with pytest.raises(exc.DBAPIError) as err:
+            with eng.connect() as c:
+                c.execute(text("SELECT 1"))
+        assert err.value.connection_invalidated
+        with eng.connect() as c:
+            assert c.execute(text("SELECT 1")).scalar() == 1
+    finally:
+        eng.dispose()
