@@ -23,9 +23,9 @@ lock.
 Searches and reads take turns through one gate of ``reads`` places, in arrival order. Each is
 CPU work (the query's transformer pass, faiss, tantivy, the rows' decoding) with short database
 waits, and Python runs one thread at a time: with every request of 50 closed-loop clients in a
-thread at once, they took turns at random, and on 2 cores p95 was 1,342 ms where p50 was 526;
-through a gate of 2 the same load gave p50 518, p95 586 ms and 19% more searches a second
-(benchmarks/bench_serve.py, docs/scale.md). ``/ask`` and the writes do not pass it: an answer
+thread at once, they took turns at random, and on 2 cores p95 was 1,206 ms where p50 was 491;
+through the default gate (4 places) p50 495, p95 621 ms, with 15% more searches a second
+(with httptools and uvloop beside it; benchmarks/bench_serve.py, README). ``/ask`` and the writes do not pass it: an answer
 streams for seconds and must not hold a place searches wait for.
 """
 
@@ -64,6 +64,7 @@ def default_reads() -> int:
     """Searches and reads at once: two per core (one waits on the database while one computes;
     on 2 cores a gate of 2 and of 4 gave the same p95 within 4%)."""
     return max(2, 2 * (os.cpu_count() or 1))
+
 
 def dumps(obj: Any) -> str:
     return inert_json(obj)  # the same rule as `--json`
@@ -194,7 +195,7 @@ def build_app(lib: Library, *, write_key: str | None = None, llm_options: dict[s
                   description="Located retrieval over the documents and videos of a sleuth library. "
                               "Every hit names its place (file, page and box, or time span). "
                               "MCP clients: streamable HTTP at /mcp.")
-    app.state.lib, app.state.follower, app.state.gate = lib, follower, gate
+    app.state.lib, app.state.follower = lib, follower
 
     async def on_error(request: Request, e: Exception):
         return _err(_status_of(e), one_line(e))
@@ -229,9 +230,9 @@ def build_app(lib: Library, *, write_key: str | None = None, llm_options: dict[s
     # -- read-only endpoints (the commands' --json shapes) ---------------------------------
     @app.get("/search", summary="Located search (sleuth search --json)")
     async def search(q: str = Query(..., min_length=1, max_length=2000, description="the query"),
-               level: str = Query("any", description="any, source, coarse, fine, entity, or a node kind"),
-               within: Optional[str] = Query(None, description="a node id or a source name to search under"),
-               k: int = Query(8, ge=1, le=100)):
+                     level: str = Query("any", description="any, source, coarse, fine, entity, or a node kind"),
+                     within: Optional[str] = Query(None, description="a node id or a source name to search under"),
+                     k: int = Query(8, ge=1, le=100)):
         return SafeJSON(await through_gate(lib.search, q, level=level, within=within, k=k))
 
     @app.get("/show/{node}", summary="A node in its context (sleuth show --json)")

@@ -175,8 +175,9 @@ def plan_windows(probs: np.ndarray, n_samples: int, window_s: float = WINDOW_S, 
 #: made meetings (3, 32 min, 2 idle cores; `sleuth eval recordings`): indexing 6.9x -> 9.1-9.6x
 #: real time, WER 9.2% -> 9.0%, but speaker-turn boundary F1 70.5 -> 59.3 with lines cut at word
 #: gaps, 60.6 with the VAD's pauses too (purity 90.5 either way): lines cut from a chunk's words
-#: end at turn changes less often than Whisper's own timestamped segments, so it is not the default. 16 at a time indexed at 10.5x, but each chunk's attention
-#: scores (8 heads x 1500 x 1500 floats) raised the peak from 1.1 to 1.8 GB
+#: end at turn changes less often than Whisper's own timestamped segments, so it is not the
+#: default. 16 at a time indexed at 10.5x, but each chunk's attention scores (8 heads x 1500 x
+#: 1500 floats) raised the peak from 1.1 to 1.8 GB
 BATCH = 4
 #: a recognised chunk (Whisper asked for no timestamps) is cut into lines at pauses between
 #: words at least this long, and after a sentence's end
@@ -208,34 +209,33 @@ def transcribe_whisper(
     :func:`split_words`."""
     from .decode import pcm_to_float
 
-    batch = batch_size
+    batched = batch_size > 1
     model = whisper_model()
-    probs = speech_probs(audio) if batch > 1 or len(audio) > window_s * SR else None
+    probs = speech_probs(audio) if batched or len(audio) > window_s * SR else None
     windows = plan_windows(probs, len(audio), window_s) if len(audio) > window_s * SR else [(0, len(audio))]
     # the VAD's quiet frames: where a batched chunk's words are cut into lines
-    quiet = probs < QUIET if batch > 1 else None
+    quiet = probs < QUIET if batched else None
     lines = []
     for a, b in windows:
         if progress and a:
             progress(a / len(audio))
         kw = dict(language=language, beam_size=beam_size, vad_filter=True, word_timestamps=True,
                   condition_on_previous_text=False)
-        if batch > 1:
+        if batched:
             from faster_whisper import BatchedInferencePipeline
 
-            segments, info = BatchedInferencePipeline(model).transcribe(pcm_to_float(audio[a:b]), batch_size=batch, **kw)
+            segments, info = BatchedInferencePipeline(model).transcribe(pcm_to_float(audio[a:b]), batch_size=batch_size, **kw)
+            segments = _redo_loops(model, audio[a:b], list(segments), kw)
         else:
             segments, info = model.transcribe(pcm_to_float(audio[a:b]), **kw)
         off, heard = a / SR, False
-        if batch > 1:
-            segments = _redo_loops(model, audio[a:b], list(segments), kw)
         for s in segments:
             words = [{"t0": round(float(w.start) + off, 3), "t1": round(float(w.end) + off, 3), "w": w.word.strip()} for w in (s.words or []) if w.word.strip()]
             text = " ".join(s.text.split())
             if not text:
                 continue
             heard = True
-            if batch > 1 and words and not getattr(s, "redone", False):
+            if batched and words and not getattr(s, "redone", False):
                 for part in split_words(words, quiet=quiet):
                     lines.append({"t0": part[0]["t0"], "t1": part[-1]["t1"], "text": " ".join(w["w"] for w in part),
                                   "words": part, "timing": "word"})
